@@ -1,0 +1,193 @@
+"""Word groups and swap-augmentation.
+
+A groups file has one group a line; ``#`` starts a comment.
+
+* ``a b c`` is a plain group: every member is swapped with every other.
+* ``hub: a b c`` is a hub group: each member is swapped with the hub, and the hub with each member, never members
+  with each other, so the hub becomes every member's nearest word.
+
+A word may belong to one group only: a word in two groups is refused with both line numbers (merging them silently
+would join groups the user kept apart; write one line if they belong together).
+
+Augmentation keeps every original sentence (``copy`` 0) and adds, for each sentence holding group words, copies
+in which one group word is replaced by one of its substitutes everywhere in the sentence (``copy`` 1, 2, ...).
+When a sentence has more candidate swaps than ``max_copies_per_sentence``, a seeded hash chooses which, so the
+choice is the same on every run and every retry, and different sentences keep different swaps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from swapvec.config import TokenizeConfig
+from swapvec.errors import BadInput
+
+
+@dataclass(frozen=True)
+class Group:
+    """One line of a groups file, its words already tokenised. ``hub`` is None for a plain group."""
+
+    members: tuple[str, ...]
+    hub: str | None = None
+    line: int = 0
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return ((self.hub,) if self.hub else ()) + self.members
+
+    def mates(self, word: str) -> tuple[str, ...]:
+        """The words ``word`` should land next to: its group-mates (for a hub group, members' mate is the hub)."""
+        if self.hub is None:
+            return tuple(w for w in self.members if w != word)
+        return self.members if word == self.hub else (self.hub,)
+
+
+def parse_groups(text: str, source: str = "groups") -> list[tuple[int, str | None, list[str]]]:
+    """Parse a groups file's text into ``(line, hub or None, raw member words)``; words are not yet tokenised.
+
+    Raises
+    ------
+    BadInput
+        An empty hub, a hub without members, or a group of fewer than two words.
+    """
+    parsed = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        hub: str | None = None
+        if ":" in line:
+            head, _, rest = line.partition(":")
+            hub = head.strip()
+            if not hub:
+                raise BadInput(f"{source}:{number}: empty hub before ':'")
+            if len(hub.split()) > 1:
+                raise BadInput(f"{source}:{number}: a hub is one word, got {hub!r}")
+            members = rest.split()
+            if not members:
+                raise BadInput(f"{source}:{number}: hub {hub!r} has no members after ':'")
+        else:
+            members = line.split()
+            if len(members) < 2:
+                raise BadInput(f"{source}:{number}: a group needs at least two words, got {line!r}")
+        parsed.append((number, hub, members))
+    return parsed
+
+
+def load_groups(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfig) -> list[Group]:
+    """Read a groups file and pass its words through the corpus tokeniser.
+
+    Raises
+    ------
+    BadInput
+        A missing or non-UTF-8 file, no groups, a word that is not one token, or a word in two groups.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise BadInput(f"augment.groups_path: file not found: {path}")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BadInput(f"augment.groups_path: {path} is not UTF-8 text") from None
+    parsed = parse_groups(text, source=file.name)
+    if not parsed:
+        raise BadInput(f"augment.groups_path: {path} holds no groups")
+    from swapvec.tokenize import tokenize_words
+
+    raw_words = [w for _, hub, members in parsed for w in ([hub] if hub else []) + members]
+    tokens = iter(tokenize_words(spark, raw_words, tokenize_cfg))
+    seen: dict[str, int] = {}
+    groups = []
+    for number, hub, members in parsed:
+        normalised = []
+        for raw in ([hub] if hub else []) + members:
+            toks = next(tokens)
+            if len(toks) != 1:
+                shape = "no token" if not toks else f"{len(toks)} tokens {toks}"
+                raise BadInput(
+                    f"{file.name}:{number}: {raw!r} is {shape} under tokenize.pattern; a group word is one token"
+                )
+            word = toks[0]
+            if word in seen:
+                where = "twice on that line" if seen[word] == number else f"also on line {seen[word]}"
+                raise BadInput(f"{file.name}:{number}: {word!r} is {where}; a word belongs to one group")
+            seen[word] = number
+            normalised.append(word)
+        groups.append(
+            Group(hub=normalised[0], members=tuple(normalised[1:]), line=number)
+            if hub
+            else Group(members=tuple(normalised), line=number)
+        )
+    return groups
+
+
+def substitutions(groups: list[Group]) -> dict[str, tuple[str, ...]]:
+    """word -> the words it is swapped with. Plain: every other member. Hub: members <-> hub."""
+    subs: dict[str, tuple[str, ...]] = {}
+    for group in groups:
+        for word in group.words:
+            subs[word] = group.mates(word)
+    return subs
+
+
+def augment(sentences: DataFrame, subs: Mapping[str, tuple[str, ...]], max_copies: int, seed: int) -> DataFrame:
+    """Add swapped copies of the sentences that hold group words; a pure Spark transform, no shuffle.
+
+    Parameters
+    ----------
+    sentences
+        ``sentence_id, chunk, tokens`` as ``tokenize.tokenize`` makes them.
+    subs
+        ``substitutions(groups)``; small (the group words), so it travels in the query plan.
+    max_copies
+        At most this many copies of one sentence.
+    seed
+        Chooses the copies when a sentence has more candidates than ``max_copies``.
+
+    Returns
+    -------
+    DataFrame
+        ``sentence_id, chunk, copy int, tokens``: copy 0 is the original.
+
+    Examples
+    --------
+    ``a x`` with the plain group ``a b c`` gives ``a x`` (copy 0), ``b x`` and ``c x``.
+    """
+    originals = sentences.select("sentence_id", "chunk", F.lit(0).alias("copy"), "tokens")
+    if not subs:
+        return originals
+    table = F.create_map(*[part for w, s in sorted(subs.items()) for part in (F.lit(w), F.array(*map(F.lit, s)))])
+    present = F.filter(F.array_distinct("tokens"), lambda t: F.map_contains_key(table, t))
+    candidates = F.flatten(
+        F.transform(
+            present,
+            lambda w: F.transform(
+                table[w],
+                lambda s: F.struct(
+                    F.xxhash64(F.col("sentence_id"), F.col("chunk"), w, s, F.lit(seed)).alias("h"),
+                    w.alias("w"),
+                    s.alias("s"),
+                ),
+            ),
+        )
+    )
+    chosen = F.slice(F.array_sort(candidates), 1, max_copies)
+    copies = (
+        sentences.select("sentence_id", "chunk", "tokens", chosen.alias("_swaps"))
+        .where(F.size("_swaps") > 0)
+        .select("sentence_id", "chunk", "tokens", F.posexplode("_swaps").alias("_i", "_swap"))
+        .select(
+            "sentence_id",
+            "chunk",
+            (F.col("_i") + 1).cast("int").alias("copy"),
+            F.transform("tokens", lambda t: F.when(t == F.col("_swap.w"), F.col("_swap.s")).otherwise(t)).alias(
+                "tokens"
+            ),
+        )
+    )
+    return originals.unionByName(copies)

@@ -1,0 +1,109 @@
+"""The ``swapvec`` console script: ``swapvec COMMAND [--config PATH] [--set dotted.key=value ...]``.
+
+Exit codes: 0 done; 2 bad input or config (retrying will not help); 1 any other failure (worth retrying);
+130 interrupted. Errors are one line on stderr; ``SWAPVEC_DEBUG=1`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from swapvec.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BadInput, SwapvecError
+
+DEFAULT_CONFIG = "conf/local.yaml"
+
+_HELP = {
+    "run": "all stages: tokenise, augment, train, similarities, evaluate",
+    "tokenize": "read the corpus and write the sentences table",
+    "augment": "read sentences, add the groups' swapped copies, write the augmented table",
+    "train": "read the augmented table and write the vectors table",
+    "similarity": "read vectors and write the top-k similarities table",
+    "evaluate": "read vectors, score benchmarks and group closeness, record them in runs",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line and exit 2, as for any bad input
+        self.exit(EXIT_BAD_INPUT, f"swapvec: error: {message} (see swapvec --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help=f"YAML config (default: {DEFAULT_CONFIG} when it exists)")
+    common.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a key, repeatable"
+    )
+    parser = _Parser(prog="swapvec", description="Swap-augmented word embeddings on Spark.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, text in _HELP.items():
+        sub.add_parser(name, parents=[common], help=text, description=text)
+    return parser
+
+
+def config_path(given: str | None) -> str | None:
+    """The config file to read: the one given, else conf/local.yaml if present, else built-in defaults only."""
+    if given is not None:
+        return given
+    return DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None
+
+
+def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
+    """Parse arguments, run one command, return the exit code. ``command`` fixes the command (the stage jobs)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if command is not None:
+        args_list = [command, *args_list]
+    args = build_parser().parse_args(args_list or ["run"])
+    if args.command is None:
+        args = build_parser().parse_args(["run", *args_list])
+    debug = os.environ.get("SWAPVEC_DEBUG") == "1"
+    try:
+        from swapvec.config import load_config
+        from swapvec.log import setup_logging
+
+        cfg = load_config(config_path(args.config), args.overrides)
+        setup_logging(cfg.log.format, cfg.log.level)
+        from swapvec.pipeline import execute
+        from swapvec.session import get_spark
+
+        spark = get_spark(cfg.spark)
+        result = execute(spark, cfg, args.command)
+    except BadInput as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"swapvec: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("swapvec: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"swapvec: failed: {_one_line(exc)}", file=sys.stderr)
+        return exc.exit_code if isinstance(exc, SwapvecError) else EXIT_FAILED
+    if result.summary:
+        print(result.summary)
+    print(f"swapvec: {args.command} done, run_id {result.run_id}, tables under {cfg.output.path}")
+    logging.shutdown()
+    return EXIT_OK
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    # Py4J and PySpark errors carry the JVM's stack; the first line says what happened.
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first}"[:500] if first else type(exc).__name__
+
+
+def entry(command: str) -> None:
+    """For the stage jobs: ``entry("train")`` runs ``swapvec train`` with this process's arguments."""
+    sys.exit(main(sys.argv[1:], command=command))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""The typed configuration of a swapvec run: every key, its default and its valid range, declared once.
+
+A run's config is the YAML file given with ``--config`` plus any number of ``--set dotted.key=value``
+overrides, validated here. Unknown keys and invalid values are refused with a message that names the key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from swapvec.errors import BadInput
+
+#: Letters, combining marks and digits, with inner apostrophes kept (``don't``, ``l’homme``). Java regex syntax:
+#: tokenisation runs inside Spark's JVM.
+DEFAULT_TOKEN_PATTERN = r"[\p{L}\p{M}\p{N}]+(?:['’][\p{L}\p{M}\p{N}]+)*"
+
+#: Spark conf keys and config keys whose values are never logged or stored (Spark's own default pattern, plus DSNs).
+#: Spark's default misses Azure's ``fs.azure.account.key.<account>``, hence the extra words.
+SECRET_KEY_PATTERN = (
+    r"(?i)secret|password|passwd|token|credential|(access|account|private|api)[._-]?key|sas|dsn|connection[._-]?string"
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class InputConfig(_Section):
+    path: str | None = Field(None, description="Corpus: a text file or folder, a Parquet path or a Delta table path.")
+    format: Literal["text", "parquet", "delta"] | None = Field(None, description="Inferred from the path when absent.")
+    column: str | None = Field(
+        None, description="Text column for parquet/delta input; the only string column if unset."
+    )
+
+
+class TokenizeConfig(_Section):
+    lowercase: bool = True
+    pattern: str = Field(DEFAULT_TOKEN_PATTERN, description="Java regex; each match is a token.")
+    min_length: int = Field(1, ge=1, le=1000, description="Tokens shorter than this (in characters) are dropped.")
+    max_sentence_length: int = Field(
+        1000, ge=2, le=100_000, description="Longer sentences are split into consecutive chunks of this many tokens."
+    )
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_not_empty(cls, value: str) -> str:
+        if not value:
+            raise ValueError("must not be empty")
+        return value
+
+
+class AugmentConfig(_Section):
+    groups_path: str | None = Field(None, description="Groups file; no augmentation when unset.")
+    method: Literal["swap"] = "swap"
+    max_copies_per_sentence: int = Field(
+        10, ge=1, le=1000, description="At most this many swapped copies of one sentence (chosen by a seeded hash)."
+    )
+
+
+class TrainConfig(_Section):
+    backend: Literal["gensim", "mllib"] = "gensim"
+    vector_size: int = Field(100, ge=1, le=4096)
+    window: int = Field(5, ge=1, le=100)
+    min_count: int = Field(5, ge=1)
+    max_vocab_size: int | None = Field(None, ge=1, description="Keep only this many most frequent words.")
+    epochs: int = Field(5, ge=1, le=1000)
+    num_partitions: int = Field(2, ge=1, le=10_000, description="Data partitions trained in parallel.")
+    seed: int = Field(1, ge=0, le=2**31 - 1)
+    alpha: float = Field(0.025, gt=0, le=1)
+    min_alpha: float = Field(0.0001, ge=0, le=1)
+    # gensim-only options (MLlib is skip-gram with hierarchical softmax, fixed).
+    sg: Literal[0, 1] = 1
+    hs: Literal[0, 1] = 0
+    negative: int = Field(5, ge=0, le=100)
+    sample: float = Field(1e-3, ge=0, le=1)
+    sync_rounds: int | None = Field(None, ge=1, le=100_000, description="Synchronisation rounds; None: chosen for you.")
+    weights_transport: Literal["auto", "broadcast", "files"] = Field(
+        "auto", description="How per-round weights reach the tasks: broadcast (classic Spark) or staged .npy files."
+    )
+    staging_path: str | None = Field(
+        None, description="Where 'files' transport stages weights; <output.path>/_staging."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        if self.hs == 0 and self.negative == 0:
+            raise ValueError("train.negative must be > 0 when train.hs is 0 (no training objective otherwise)")
+        if self.min_alpha > self.alpha:
+            raise ValueError("train.min_alpha must not exceed train.alpha")
+        return self
+
+
+class OutputConfig(_Section):
+    path: str = Field("warehouse", description="Folder (or URI) under which the tables live.")
+    format: Literal["delta", "parquet"] = "delta"
+
+
+class SimilarityConfig(_Section):
+    top_k: int = Field(10, ge=1, le=1000)
+    words: list[str] | str | None = Field(None, description="Only these query words (a list, or a file path).")
+    block_size: int = Field(2048, ge=16, le=65_536, description="Query rows per block (memory: block x vocab floats).")
+
+
+class EvaluateConfig(_Section):
+    baseline: bool = Field(False, description="`swapvec run` also trains without groups and reports before/after.")
+    max_vocab: int = Field(300_000, ge=100, description="Evaluate among at most this many most frequent words.")
+
+
+class SparkConfig(_Section):
+    master: str = Field("local[*]", description="Used only when swapvec builds a local session itself.")
+    conf: dict[str, str] = Field(default_factory=dict, description="Extra Spark conf for a local session.")
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
+        return value
+
+
+class LogConfig(_Section):
+    format: Literal["text", "json"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Config(_Section):
+    input: InputConfig = Field(default_factory=InputConfig)
+    tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    similarity: SimilarityConfig = Field(default_factory=SimilarityConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+
+    def to_json(self) -> str:
+        """The resolved config as JSON, with secret-looking values redacted (safe to log and to store in `runs`)."""
+        from swapvec.log import redact
+
+        return json.dumps(redact(self.model_dump(mode="json")), sort_keys=True)
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    if not all(keys):
+        raise BadInput(f"--set {dotted!r}: the key must be dotted words, like train.window")
+    node = tree
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise BadInput(f"--set {dotted}: {key} is a value, not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split ``dotted.key=value``; the value is read as YAML (``5`` is an int, ``[a, b]`` a list, ``null`` None)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise BadInput(f"--set {text!r}: expected dotted.key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "config"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif "input" in first and not isinstance(first["input"], dict):
+        message = f"{message} (got {first['input']!r})"
+    more = len(error.errors()) - 1
+    return f"config: {where}: {message}" + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
+
+
+def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config, apply ``dotted.key=value`` overrides and validate.
+
+    Parameters
+    ----------
+    path
+        YAML file. None means built-in defaults only.
+    overrides
+        ``dotted.key=value`` strings, applied in order after the file.
+
+    Returns
+    -------
+    Config
+        The validated config.
+
+    Raises
+    ------
+    BadInput
+        A missing or malformed file, an unknown key or an invalid value; the message names it.
+
+    Examples
+    --------
+    >>> load_config(None, ["train.window=3"]).train.window
+    3
+    """
+    tree: dict[str, Any] = {}
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise BadInput(f"config file not found: {file}")
+        try:
+            loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise BadInput(f"config file {file} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise BadInput(f"config file {file} must hold a mapping of sections, not {type(loaded).__name__}")
+        tree = loaded or {}
+    for text in overrides:
+        _set_dotted(tree, *parse_override(text))
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as exc:
+        raise BadInput(_describe(exc)) from None

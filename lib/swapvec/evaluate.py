@@ -1,0 +1,166 @@
+"""Evaluation: standard benchmarks (WS-353, SimLex-999, Google analogies, as gensim ships them) and group closeness.
+
+Group closeness asks, for each group member, where its group-mates rank among its nearest neighbours (rank 1 is
+the nearest word). A plain group's members are all its words and their mates are the other words; a hub group's
+members are the words after ``:`` and their one mate is the hub. ``group_share_top10`` is the share of members
+whose mates are all within their top 10; ``group_median_rank`` is the median rank over every (member, mate) pair.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from swapvec.augment import Group
+
+TOP = 10
+
+
+@dataclass
+class Evaluation:
+    """Metrics (flat, numeric: for ``runs.metrics``) and per-group details (for ``runs.details``)."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    groups: list[dict[str, Any]] = field(default_factory=list)
+
+
+def collect_vectors(vectors: DataFrame, max_vocab: int, extra_words: list[str]):
+    """The ``max_vocab`` most frequent words' vectors (plus ``extra_words``) as gensim KeyedVectors on the driver.
+
+    Bounded by ``max_vocab`` x vector_size floats, whatever the corpus size.
+    """
+    from gensim.models import KeyedVectors
+
+    top = vectors.orderBy(F.desc("count"), F.asc("word")).limit(max_vocab)
+    if extra_words:
+        top = top.unionByName(vectors.where(F.col("word").isin(extra_words))).dropDuplicates(["word"])
+    table = top.orderBy(F.desc("count"), F.asc("word")).select("word", "vector").toArrow()
+    words = table.column("word").to_pylist()
+    flat = table.column("vector").combine_chunks()
+    dim = len(flat[0]) if len(flat) else 0
+    kv = KeyedVectors(vector_size=dim, count=0)
+    if words:
+        kv.add_vectors(words, flat.values.to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, dim))
+    return kv
+
+
+def benchmarks(kv) -> dict[str, float]:
+    """Spearman correlation on WS-353 and SimLex-999, accuracy on the Google analogies (NaN when out of reach)."""
+    from gensim.test.utils import datapath
+
+    logging.getLogger("gensim").setLevel(logging.WARNING)
+    out: dict[str, float] = {}
+    if len(kv) < 3:
+        return {"ws353": math.nan, "simlex999": math.nan, "analogy": math.nan}
+    for name, file in (("ws353", "wordsim353.tsv"), ("simlex999", "simlex999.txt")):
+        _, spearman, oov = kv.evaluate_word_pairs(datapath(file))
+        out[name] = float(spearman.statistic) if not np.isnan(spearman.statistic) else math.nan
+        out[f"{name}_oov_pct"] = float(oov)
+    score, _ = kv.evaluate_word_analogies(datapath("questions-words.txt"), restrict_vocab=len(kv))
+    out["analogy"] = float(score)
+    return out
+
+
+def _rank_of(kv, word: str, mates: tuple[str, ...]) -> dict[str, int]:
+    """Rank of each mate among ``word``'s neighbours over the whole collected vocabulary (1 = nearest)."""
+    normed = kv.get_normed_vectors()
+    scores = normed @ normed[kv.key_to_index[word]]
+    scores[kv.key_to_index[word]] = -np.inf
+    return {m: int(np.count_nonzero(scores > scores[kv.key_to_index[m]])) + 1 for m in mates}
+
+
+def group_closeness(kv, groups: list[Group], top: int = TOP) -> Evaluation:
+    """Per member, the ranks of its group-mates; summary metrics over all members. See the module docstring."""
+    ranks: list[int] = []
+    members_scored = 0
+    members_all_in_top = 0
+    missing: list[str] = []
+    details = []
+    for group in groups:
+        absent = [w for w in group.words if w not in kv.key_to_index]
+        missing += absent
+        entry: dict[str, Any] = {
+            "line": group.line,
+            "hub": group.hub,
+            "members": list(group.members),
+            "missing": absent,
+            "ranks": {},
+        }
+        for member in group.members if group.hub else group.words:
+            mates = tuple(m for m in group.mates(member) if m in kv.key_to_index)
+            if member not in kv.key_to_index or not mates:
+                continue
+            member_ranks = _rank_of(kv, member, mates)
+            entry["ranks"][member] = member_ranks
+            ranks += member_ranks.values()
+            members_scored += 1
+            members_all_in_top += all(r <= top for r in member_ranks.values())
+        if group.hub and group.hub in kv.key_to_index:
+            mates = tuple(m for m in group.members if m in kv.key_to_index)
+            if mates:
+                entry["hub_ranks"] = _rank_of(kv, group.hub, mates)
+        details.append(entry)
+    metrics = {
+        "group_members_scored": float(members_scored),
+        "group_share_top10": members_all_in_top / members_scored if members_scored else math.nan,
+        "group_median_rank": float(np.median(ranks)) if ranks else math.nan,
+        "group_words_missing": float(len(missing)),
+    }
+    return Evaluation(metrics=metrics, groups=details)
+
+
+def evaluate(vectors: DataFrame, groups: list[Group], max_vocab: int) -> Evaluation:
+    """Benchmarks and group closeness of a vectors table (``word, vector, count``)."""
+    group_words = sorted({w for g in groups for w in g.words})
+    kv = collect_vectors(vectors, max_vocab, group_words)
+    closeness = group_closeness(kv, groups)
+    return Evaluation(metrics={**benchmarks(kv), **closeness.metrics}, groups=closeness.groups)
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}" if not float(value).is_integer() or digits == 3 else f"{value:.0f}"
+
+
+def summary(result: Evaluation, baseline: Evaluation | None = None) -> str:
+    """A readable report: the metrics (before/after when a baseline is given) and each group's ranks."""
+    rows = [
+        ("members with all group-mates in top 10", "group_share_top10", 3),
+        ("median rank of a group-mate", "group_median_rank", 1),
+        ("WS-353 (Spearman)", "ws353", 3),
+        ("SimLex-999 (Spearman)", "simlex999", 3),
+        ("Google analogies (accuracy)", "analogy", 3),
+    ]
+    lines = []
+    if baseline is not None:
+        lines.append(f"{'':42} {'without groups':>15} {'with groups':>12}")
+        for label, key, digits in rows:
+            before, after = baseline.metrics.get(key), result.metrics.get(key)
+            lines.append(f"{label:42} {_fmt(before, digits):>15} {_fmt(after, digits):>12}")
+    else:
+        for label, key, digits in rows:
+            lines.append(f"{label:42} {_fmt(result.metrics.get(key), digits):>12}")
+    before_ranks = {g["line"]: g for g in baseline.groups} if baseline else {}
+    if result.groups:
+        lines.append("")
+        lines.append("group-mate ranks (member -> mate: rank" + (", was rank)" if baseline else ")"))
+        for group in result.groups:
+            title = f"{group['hub']}: {' '.join(group['members'])}" if group["hub"] else " ".join(group["members"])
+            lines.append(f"  line {group['line']}: {title}")
+            old = before_ranks.get(group["line"], {}).get("ranks", {})
+            for member, mates in group["ranks"].items():
+                cells = []
+                for mate, rank in mates.items():
+                    was = old.get(member, {}).get(mate)
+                    cells.append(f"{mate} {rank}" + (f" (was {was})" if was is not None else ""))
+                lines.append(f"    {member} -> " + ", ".join(cells))
+            if group["missing"]:
+                lines.append(f"    not in the vocabulary: {' '.join(group['missing'])}")
+    return "\n".join(lines)

@@ -1,0 +1,89 @@
+"""Structured logs: one event per line, as ``key=value`` text or JSON lines, with secrets redacted.
+
+Every event has a name (``stage.done``) and fields; ``event(log, "stage.done", stage="train", seconds=12.5)``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+from typing import Any
+
+from swapvec.config import SECRET_KEY_PATTERN
+
+_SECRET_KEY = re.compile(SECRET_KEY_PATTERN)
+# A password embedded in a URL or DSN (scheme://user:password@host) is a secret whatever its key is called.
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)(?P<secret>[^@\s/]+)(?=@)")
+REDACTED = "*********(redacted)"
+
+_LOGGER_NAME = "swapvec"
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """Return ``value`` with secrets replaced: values under secret-looking keys, and passwords inside URLs.
+
+    Examples
+    --------
+    >>> redact({"fs.azure.account.key.x": "abc", "url": "jdbc:postgresql://u:pw@h/db"})
+    {'fs.azure.account.key.x': '*********(redacted)', 'url': 'jdbc:postgresql://u:*********(redacted)@h/db'}
+    """
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v, key) for v in value]
+    if key and _SECRET_KEY.search(key) and value not in (None, ""):
+        return REDACTED
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, value)
+    return value
+
+
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", {})
+        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+        parts = [f"{stamp} {record.levelname:<7} {record.getMessage()}"]
+        parts += [f"{k}={_text(v)}" for k, v in fields.items()]
+        return " ".join(parts)
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "event": record.getMessage(),
+            **getattr(record, "fields", {}),
+        }
+        return json.dumps(payload, default=str)
+
+
+def _text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return json.dumps(text) if (" " in text or not text) else text
+
+
+def setup_logging(fmt: str = "text", level: str = "INFO") -> logging.Logger:
+    """Send swapvec's events to stderr in ``fmt`` ('text' or 'json'); idempotent."""
+    logger = logging.getLogger(_LOGGER_NAME)
+    logger.setLevel(level)
+    logger.propagate = False
+    handler = next((h for h in logger.handlers if getattr(h, "_swapvec", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler._swapvec = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
+    return logger
+
+
+def get_logger(name: str) -> logging.Logger:
+    return logging.getLogger(f"{_LOGGER_NAME}.{name}")
+
+
+def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Log one structured event; field values are redacted by key."""
+    logger.log(level, name, extra={"fields": redact(fields)})

@@ -1,0 +1,292 @@
+"""The pipeline's stages and the commands that chain them; what the CLI, the jobs, the notebooks and the tests call.
+
+``run(spark, cfg)`` runs every stage and writes ``vectors``, ``similarities`` and a row of ``runs``; the single-stage
+commands (``tokenize``, ``augment``, ``train``, ``similarity``, ``evaluate``) read the previous stage's table and
+write their own. Every command appends one row to ``runs``, also when it fails after the config was accepted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from swapvec import tables
+from swapvec.augment import Group, augment, load_groups, substitutions
+from swapvec.config import Config
+from swapvec.errors import BadInput, SwapvecError
+from swapvec.evaluate import Evaluation, evaluate, summary
+from swapvec.log import event, get_logger
+from swapvec.similarity import similarities
+from swapvec.tokenize import check_pattern, tokenize
+from swapvec.train import train
+
+_log = get_logger("pipeline")
+
+COMMANDS = ("run", "tokenize", "augment", "train", "similarity", "evaluate")
+
+
+@dataclass
+class RunResult:
+    """What a command did: its id, counts and metrics (as stored in ``runs``) and a readable summary."""
+
+    run_id: str
+    command: str
+    row_counts: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+
+
+def new_run_id() -> str:
+    return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+class _Stage:
+    """Times a stage and logs its start and end as events."""
+
+    def __init__(self, name: str, run_id: str) -> None:
+        self.name, self.run_id = name, run_id
+
+    def __enter__(self) -> _Stage:
+        self.started = time.monotonic()
+        event(_log, "stage.start", stage=self.name, run_id=self.run_id)
+        return self
+
+    def __exit__(self, kind, *_: object) -> None:
+        seconds = round(time.monotonic() - self.started, 2)
+        event(_log, "stage.done" if kind is None else "stage.failed", stage=self.name, seconds=seconds)
+
+
+# --------------------------------------------------------------------------------------------------------- stages
+def stage_tokenize(spark: SparkSession, cfg: Config) -> DataFrame:
+    """Read the corpus and tokenise it: ``sentence_id, chunk, tokens``."""
+    check_pattern(spark, cfg.tokenize)
+    return tokenize(tables.read_corpus(spark, cfg.input), cfg.tokenize)
+
+
+def _words(df: DataFrame) -> DataFrame:
+    return df.select(F.count(F.lit(1)).alias("rows"), F.coalesce(F.sum(F.size("tokens")), F.lit(0)).alias("words"))
+
+
+def stage_augment(
+    spark: SparkSession, cfg: Config, sentences: DataFrame, result: RunResult
+) -> tuple[DataFrame, list[Group]]:
+    """Add the groups' swapped copies; record counts and the augmentation factor in ``result``.
+
+    Raises
+    ------
+    BadInput
+        An empty corpus, a bad groups file, or a corpus in which no group word occurs.
+    """
+    before = _words(sentences).first()
+    if before.rows == 0:
+        raise BadInput(f"the corpus at {cfg.input.path} has no tokens: it is empty or holds no words")
+    result.row_counts.update(sentences=before.rows, words=before.words)
+    groups: list[Group] = []
+    if cfg.augment.groups_path:
+        groups = load_groups(spark, cfg.augment.groups_path, cfg.tokenize)
+        group_words = sorted({w for g in groups for w in g.words})
+        found = {
+            r.word
+            for r in sentences.select(F.explode("tokens").alias("word"))
+            .where(F.col("word").isin(group_words))
+            .distinct()
+            .collect()
+        }
+        if not found:
+            raise BadInput(f"no word of {cfg.augment.groups_path} occurs in the corpus (after tokenisation)")
+        absent = [w for w in group_words if w not in found]
+        if absent:
+            event(_log, "groups.absent_from_corpus", words=absent, note="learned from swapped copies only, if at all")
+        result.details["groups_absent_from_corpus"] = absent
+        result.row_counts["groups"] = len(groups)
+    subs = substitutions(groups)
+    augmented = augment(sentences, subs, cfg.augment.max_copies_per_sentence, cfg.train.seed)
+    augmented = augmented.persist(StorageLevel.MEMORY_AND_DISK)
+    after = _words(augmented).first()
+    result.row_counts.update(augmented_sentences=after.rows, augmented_words=after.words)
+    result.metrics["augmentation_factor"] = after.words / before.words if before.words else 1.0
+    event(
+        _log,
+        "augment.done",
+        sentences=before.rows,
+        copies=after.rows - before.rows,
+        factor=round(result.metrics["augmentation_factor"], 4),
+    )
+    return augmented, groups
+
+
+def stage_train(spark: SparkSession, cfg: Config, augmented: DataFrame, result: RunResult) -> DataFrame:
+    vectors, stats = train(spark, augmented, cfg)
+    result.row_counts["vectors"] = int(stats["vocab_size"])
+    result.metrics.update({f"train_{k}": float(v) for k, v in stats.items() if isinstance(v, int | float)})
+    return vectors
+
+
+def stage_evaluate(
+    cfg: Config, vectors: DataFrame, groups: list[Group], result: RunResult, baseline: Evaluation | None = None
+) -> Evaluation:
+    evaluation = evaluate(vectors, groups, cfg.evaluate.max_vocab)
+    result.metrics.update(evaluation.metrics)
+    if baseline is not None:
+        result.metrics.update({f"baseline_{k}": v for k, v in baseline.metrics.items()})
+    result.details["groups"] = evaluation.groups
+    result.summary = summary(evaluation, baseline)
+    return evaluation
+
+
+def _with_run_id(df: DataFrame, run_id: str) -> DataFrame:
+    return df.withColumn("run_id", F.lit(run_id))
+
+
+# ------------------------------------------------------------------------------------------------------- commands
+def _cmd_run(spark: SparkSession, cfg: Config, result: RunResult) -> None:
+    with _Stage("tokenize", result.run_id):
+        sentences = stage_tokenize(spark, cfg).persist(StorageLevel.MEMORY_AND_DISK)
+    with _Stage("augment", result.run_id):
+        augmented, groups = stage_augment(spark, cfg, sentences, result)
+    with _Stage("train", result.run_id):
+        vectors = stage_train(spark, cfg, augmented, result)
+    augmented.unpersist()
+    baseline = None
+    if cfg.evaluate.baseline and groups:
+        with _Stage("baseline", result.run_id):
+            plain, stats = train(spark, sentences.withColumn("copy", F.lit(0)), cfg)
+            baseline = evaluate(plain, groups, cfg.evaluate.max_vocab)
+            result.metrics["baseline_train_seconds"] = float(stats.get("train_seconds", 0.0))
+    sentences.unpersist()
+    with _Stage("similarity", result.run_id):
+        sims = similarities(spark, vectors, cfg.similarity, vocab_size=result.row_counts["vectors"])
+        sims = sims.localCheckpoint(eager=True)
+        result.row_counts["similarities"] = sims.count()
+    with _Stage("write", result.run_id):
+        tables.write_table(_with_run_id(vectors, result.run_id), cfg.output, "vectors")
+        tables.write_table(_with_run_id(sims, result.run_id), cfg.output, "similarities")
+    with _Stage("evaluate", result.run_id):
+        stage_evaluate(cfg, vectors, groups, result, baseline)
+
+
+def _cmd_tokenize(spark: SparkSession, cfg: Config, result: RunResult) -> None:
+    with _Stage("tokenize", result.run_id):
+        sentences = stage_tokenize(spark, cfg).localCheckpoint(eager=True)
+        counts = _words(sentences).first()
+        if counts.rows == 0:
+            raise BadInput(f"the corpus at {cfg.input.path} has no tokens: it is empty or holds no words")
+        result.row_counts.update(sentences=counts.rows, words=counts.words)
+        tables.write_table(_with_run_id(sentences, result.run_id), cfg.output, "sentences")
+
+
+def _cmd_augment(spark: SparkSession, cfg: Config, result: RunResult) -> None:
+    sentences = tables.read_table(spark, cfg.output, "sentences", needed_by="augment").drop("run_id")
+    with _Stage("augment", result.run_id):
+        augmented, _ = stage_augment(spark, cfg, sentences, result)
+        tables.write_table(_with_run_id(augmented, result.run_id), cfg.output, "augmented")
+        augmented.unpersist()
+
+
+def _cmd_train(spark: SparkSession, cfg: Config, result: RunResult) -> None:
+    augmented = tables.read_table(spark, cfg.output, "augmented", needed_by="train").drop("run_id")
+    with _Stage("train", result.run_id):
+        vectors = stage_train(spark, cfg, augmented, result)
+        tables.write_table(_with_run_id(vectors, result.run_id), cfg.output, "vectors")
+
+
+def _cmd_similarity(spark: SparkSession, cfg: Config, result: RunResult) -> None:
+    vectors = tables.read_table(spark, cfg.output, "vectors", needed_by="similarity")
+    with _Stage("similarity", result.run_id):
+        sims = similarities(spark, vectors.select("word", "vector"), cfg.similarity).localCheckpoint(eager=True)
+        result.row_counts["similarities"] = sims.count()
+        tables.write_table(_with_run_id(sims, result.run_id), cfg.output, "similarities")
+
+
+def _cmd_evaluate(spark: SparkSession, cfg: Config, result: RunResult) -> None:
+    vectors = tables.read_table(spark, cfg.output, "vectors", needed_by="evaluate")
+    groups = load_groups(spark, cfg.augment.groups_path, cfg.tokenize) if cfg.augment.groups_path else []
+    with _Stage("evaluate", result.run_id):
+        stage_evaluate(cfg, vectors, groups, result)
+
+
+_COMMANDS: dict[str, Callable[[SparkSession, Config, RunResult], None]] = {
+    "run": _cmd_run,
+    "tokenize": _cmd_tokenize,
+    "augment": _cmd_augment,
+    "train": _cmd_train,
+    "similarity": _cmd_similarity,
+    "evaluate": _cmd_evaluate,
+}
+
+
+def execute(spark: SparkSession, cfg: Config, command: str = "run", run_id: str | None = None) -> RunResult:
+    """Run one command and record it in ``runs``.
+
+    Parameters
+    ----------
+    spark
+        The session (``session.get_spark()``, or the platform's).
+    cfg
+        A validated config (``config.load_config``).
+    command
+        One of ``COMMANDS``.
+    run_id
+        An id for this run; a fresh one when None.
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    BadInput
+        The input or config cannot work; the tables written earlier are untouched.
+    SwapvecError, Exception
+        Other failures (worth retrying); a ``failed`` row is appended to ``runs`` when possible.
+    """
+    if command not in _COMMANDS:
+        raise BadInput(f"unknown command {command!r}; one of {', '.join(COMMANDS)}")
+    tables.check_output(cfg.output)
+    result = RunResult(run_id=run_id or new_run_id(), command=command)
+    started = dt.datetime.now(dt.UTC)
+    event(_log, "run.start", run_id=result.run_id, command=command, config=json.loads(cfg.to_json()))
+    status, error = "succeeded", None
+    try:
+        _COMMANDS[command](spark, cfg, result)
+    except BaseException as exc:
+        status = "failed"
+        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:1000]
+        raise
+    finally:
+        _record(spark, cfg, result, started, status, error)
+    event(_log, "run.done", run_id=result.run_id, command=command, metrics=result.metrics)
+    return result
+
+
+def _record(
+    spark: SparkSession, cfg: Config, result: RunResult, started: dt.datetime, status: str, error: str | None
+) -> None:
+    row = {
+        "run_id": result.run_id,
+        "command": result.command,
+        "status": status,
+        "started_at": started,
+        "ended_at": dt.datetime.now(dt.UTC),
+        "config": cfg.to_json(),
+        "row_counts": {k: int(v) for k, v in result.row_counts.items()},
+        "metrics": {k: float(v) for k, v in result.metrics.items()},
+        "details": json.dumps(result.details, default=str),
+        "error": error,
+    }
+    try:
+        tables.append_run(spark, cfg.output, [row])
+    except Exception as exc:  # recording must not hide the run's own outcome
+        if status == "succeeded":
+            raise SwapvecError(f"the run succeeded but its runs row could not be written: {exc}") from exc
+        event(_log, "runs.write_failed", run_id=result.run_id, error=str(exc).splitlines()[0] if str(exc) else "")

@@ -1,0 +1,234 @@
+"""All reads and writes of swapvec: the corpus, the stage tables and the ``runs`` log.
+
+Tables live under ``output.path``: ``sentences``, ``augmented``, ``vectors``, ``similarities`` and ``runs``.
+Every write is atomic, so a reader sees the previous version or the new one, never a mix:
+
+* Delta: an overwrite or append is one commit in ``_delta_log``.
+* Parquet: each write goes to its own version folder ``_versions/<table>/<version>``, and the table path
+  ``<output.path>/<table>`` is a symbolic link switched to it by one ``rename``: atomic on a local or POSIX-mounted
+  file system. Plain readers (Spark, pyarrow, pandas) read ``<output.path>/<table>`` as ordinary Parquet. Object
+  stores have no atomic rename: there, use Delta (swapvec refuses Parquet output on a URI).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from swapvec.config import InputConfig, OutputConfig
+from swapvec.errors import BadInput
+from swapvec.log import event, get_logger
+
+_log = get_logger("tables")
+
+TABLES = ("sentences", "augmented", "vectors", "similarities", "runs")
+#: Parquet versions kept besides the current one, so that readers that resolved the link just before a swap finish.
+PARQUET_VERSIONS_KEPT = 2
+
+RUNS_SCHEMA = T.StructType(
+    [
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("command", T.StringType(), False),
+        T.StructField("status", T.StringType(), False),
+        T.StructField("started_at", T.TimestampType(), False),
+        T.StructField("ended_at", T.TimestampType(), False),
+        T.StructField("config", T.StringType(), False),
+        T.StructField("row_counts", T.MapType(T.StringType(), T.LongType()), True),
+        T.StructField("metrics", T.MapType(T.StringType(), T.DoubleType()), True),
+        T.StructField("details", T.StringType(), True),
+        T.StructField("error", T.StringType(), True),
+    ]
+)
+
+
+def _is_uri(path: str) -> bool:
+    return "://" in path or path.startswith(("dbfs:", "s3:", "abfss:", "gs:"))
+
+
+def _local(path: str) -> Path:
+    return Path(path.removeprefix("file:")).absolute()
+
+
+def table_path(output: OutputConfig, table: str) -> str:
+    base = output.path.rstrip("/")
+    return f"{base}/{table}" if _is_uri(base) else str(_local(base) / table)
+
+
+# --------------------------------------------------------------------------------------------------------- corpus
+def infer_format(path: str) -> str:
+    """``delta`` for a folder with ``_delta_log``, ``parquet`` for *.parquet files or folders of them, else ``text``."""
+    if _is_uri(path):
+        return "parquet" if path.rstrip("/").endswith(".parquet") else "text"
+    local = _local(path)
+    if (local / "_delta_log").is_dir():
+        return "delta"
+    if local.suffix == ".parquet" or (local.is_dir() and any(local.rglob("*.parquet"))):
+        return "parquet"
+    return "text"
+
+
+#: ``input.path: sample:NAME``: real text that ships with gensim, for demos and tests.
+SAMPLES = {"lee": "lee_background.cor"}
+
+
+def resolve_input_path(path: str) -> str:
+    """``sample:NAME`` becomes the bundled file's path; any other path is returned as it is."""
+    if not path.startswith("sample:"):
+        return path
+    name = path.removeprefix("sample:")
+    if name not in SAMPLES:
+        raise BadInput(f"input.path: unknown sample {name!r}; samples: {', '.join(SAMPLES)}")
+    from gensim.test.utils import datapath
+
+    return datapath(SAMPLES[name])
+
+
+def read_corpus(spark: SparkSession, cfg: InputConfig) -> DataFrame:
+    """The corpus as one string column ``text``, one row a document or line.
+
+    Raises
+    ------
+    BadInput
+        No path, a missing path, or no usable text column.
+    """
+    if not cfg.path:
+        raise BadInput("config: input.path: is required (a text file or folder, a Parquet or Delta path)")
+    path = resolve_input_path(cfg.path)
+    if not _is_uri(path) and not _local(path).exists():
+        raise BadInput(f"input.path does not exist: {cfg.path}")
+    fmt = cfg.format or infer_format(path)
+    if fmt == "text":
+        # Bytes that are not UTF-8 arrive as U+FFFD replacement characters, which the tokeniser drops.
+        return spark.read.text(path).withColumnRenamed("value", "text")
+    try:
+        df = spark.read.format(fmt).load(path)
+    except Exception as exc:
+        raise BadInput(f"input.path {cfg.path} could not be read as {fmt}: {_first_line(exc)}") from None
+    strings = [f.name for f in df.schema.fields if isinstance(f.dataType, T.StringType)]
+    column = cfg.column
+    if column is None:
+        if len(strings) != 1:
+            raise BadInput(
+                f"input.column: is required for {fmt} input with {len(strings)} string columns ({', '.join(strings)})"
+            )
+        column = strings[0]
+    if column not in df.columns:
+        raise BadInput(f"input.column: {column!r} is not a column of {cfg.path} (columns: {', '.join(df.columns)})")
+    if column not in strings:
+        raise BadInput(f"input.column: {column!r} is not a string column")
+    return df.select(F.col(column).alias("text"))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------------------------- stage tables
+def check_output(output: OutputConfig) -> None:
+    """Refuse an output path that cannot hold tables, before any work is done."""
+    if _is_uri(output.path):
+        if output.format == "parquet":
+            raise BadInput("output.format=parquet needs a local or mounted path (atomic rename); use delta on a URI")
+        return
+    base = _local(output.path)
+    for parent in (base, *base.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise BadInput(f"output.path {output.path}: {parent} is a file, not a folder")
+            break
+
+
+def write_table(df: DataFrame, output: OutputConfig, table: str, *, mode: str = "overwrite") -> None:
+    """Write ``df`` as ``<output.path>/<table>`` atomically (``overwrite`` or ``append``)."""
+    path = table_path(output, table)
+    started = time.monotonic()
+    if output.format == "delta":
+        writer = df.write.format("delta").mode(mode)
+        if mode == "overwrite":
+            writer = writer.option("overwriteSchema", "true")
+        writer.save(path)
+    else:
+        _write_parquet_versioned(df, path, mode)
+    event(
+        _log,
+        "table.written",
+        table=table,
+        format=output.format,
+        mode=mode,
+        seconds=round(time.monotonic() - started, 2),
+    )
+
+
+def read_table(spark: SparkSession, output: OutputConfig, table: str, *, needed_by: str = "") -> DataFrame:
+    """Read ``<output.path>/<table>``; a missing table is a BadInput naming the stage that makes it."""
+    path = table_path(output, table)
+    if not table_exists(output, table):
+        maker = {
+            "sentences": "swapvec tokenize",
+            "augmented": "swapvec augment",
+            "vectors": "swapvec train",
+            "similarities": "swapvec similarity",
+        }.get(table, "swapvec run")
+        hint = f" (needed by {needed_by}; run `{maker}` first)" if needed_by else ""
+        raise BadInput(f"no {output.format} table at {path}{hint}")
+    if output.format == "delta":
+        return spark.read.format("delta").load(path)
+    return spark.read.parquet(str(_local(path).resolve()))
+
+
+def table_exists(output: OutputConfig, table: str) -> bool:
+    path = table_path(output, table)
+    if _is_uri(path):
+        # Only Delta is written to URIs; its log is the table.
+        from delta.tables import DeltaTable
+
+        from swapvec.session import get_spark
+
+        return DeltaTable.isDeltaTable(get_spark(), path)
+    local = _local(path)
+    if output.format == "delta":
+        return (local / "_delta_log").is_dir()
+    return local.is_symlink() and local.exists()
+
+
+def _write_parquet_versioned(df: DataFrame, path: str, mode: str) -> None:
+    link = _local(path)
+    versions = link.parent / "_versions" / link.name
+    if link.exists() and not link.is_symlink():
+        raise BadInput(f"{link} exists and is not a swapvec Parquet table (a link to a version): move it away")
+    version = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    target = versions / version
+    versions.mkdir(parents=True, exist_ok=True)
+    if mode == "append" and link.exists():
+        # Parquet has no atomic append: the new version is the old rows plus the new ones.
+        old = df.sparkSession.read.parquet(str(link.resolve()))
+        df = old.unionByName(df)
+    elif mode not in ("append", "overwrite"):
+        raise ValueError(f"mode {mode!r}")
+    df.write.parquet(str(target))
+    tmp_link = link.parent / f".{link.name}.{uuid.uuid4().hex[:8]}.tmp"
+    os.symlink(os.path.relpath(target, link.parent), tmp_link)
+    os.replace(tmp_link, link)  # rename(2): readers see the old target or the new one
+    _prune_versions(versions, keep=target)
+
+
+def _prune_versions(versions: Path, keep: Path) -> None:
+    old = sorted(p for p in versions.iterdir() if p.is_dir() and p != keep)
+    for stale in old[: max(0, len(old) - PARQUET_VERSIONS_KEPT)]:
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------------------- runs
+def append_run(spark: SparkSession, output: OutputConfig, rows: Iterable[dict]) -> None:
+    """Append rows to ``runs`` (schema ``RUNS_SCHEMA``)."""
+    df = spark.createDataFrame([tuple(r.get(f.name) for f in RUNS_SCHEMA.fields) for r in rows], RUNS_SCHEMA)
+    write_table(df, output, "runs", mode="append")

@@ -1,0 +1,67 @@
+"""Tokenisation, inside Spark's JVM: lower-case, extract tokens with a Unicode-aware regex, split long sentences.
+
+The same expression tokenises the corpus and the words of the groups file, so ``Movies`` in either is ``movies``.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from swapvec.config import TokenizeConfig
+from swapvec.errors import BadInput
+
+
+def tokens_of(text: Column, cfg: TokenizeConfig) -> Column:
+    """The token array of a string column: every regex match, lower-cased if configured, short ones dropped."""
+    source = F.lower(text) if cfg.lowercase else text
+    tokens = F.regexp_extract_all(source, F.lit(cfg.pattern), F.lit(0))
+    if cfg.min_length > 1:
+        tokens = F.filter(tokens, lambda t: F.char_length(t) >= cfg.min_length)
+    return tokens
+
+
+def check_pattern(spark: SparkSession, cfg: TokenizeConfig) -> None:
+    """Refuse a pattern Java cannot compile, with Java's own reason, before the corpus is touched."""
+    try:
+        spark.range(1).select(F.regexp_extract_all(F.lit("a"), F.lit(cfg.pattern), F.lit(0))).collect()
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise BadInput(f"config: tokenize.pattern: not a valid Java regex ({reason})") from None
+
+
+def tokenize(corpus: DataFrame, cfg: TokenizeConfig) -> DataFrame:
+    """Turn a ``text`` column into sentences.
+
+    Parameters
+    ----------
+    corpus
+        One string column ``text``; one row a line or document, in the order the source gives.
+    cfg
+        Tokeniser settings.
+
+    Returns
+    -------
+    DataFrame
+        ``sentence_id bigint, chunk int, tokens array<string>``: ``sentence_id`` numbers the input rows (stable for
+        a fixed input), ``chunk`` numbers the pieces of a row longer than ``max_sentence_length`` tokens, so nothing
+        is cut off. Rows without tokens are dropped.
+    """
+    length = cfg.max_sentence_length
+    rows = corpus.select(F.monotonically_increasing_id().alias("sentence_id"), tokens_of(F.col("text"), cfg).alias("t"))
+    rows = rows.where(F.size("t") > 0)
+    chunks = F.sequence(F.lit(0), F.floor((F.size("t") - 1) / length).cast("int"))
+    return rows.select("sentence_id", F.explode(chunks).alias("chunk"), "t").select(
+        "sentence_id",
+        F.col("chunk").cast("int").alias("chunk"),
+        F.slice("t", F.col("chunk") * length + 1, length).alias("tokens"),
+    )
+
+
+def tokenize_words(spark: SparkSession, words: list[str], cfg: TokenizeConfig) -> list[list[str]]:
+    """Tokenise a short list of words (a groups file's) with exactly the corpus tokeniser."""
+    if not words:
+        return []
+    df = spark.createDataFrame([(i, w) for i, w in enumerate(words)], "i int, text string")
+    rows = df.select("i", tokens_of(F.col("text"), cfg).alias("t")).orderBy("i").collect()
+    return [list(r.t) for r in rows]

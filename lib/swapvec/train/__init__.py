@@ -1,0 +1,73 @@
+"""Training: one global vocabulary counted by Spark, then the configured backend.
+
+Both backends return ``word string, vector array<float>, count bigint``, where ``count`` is the word's frequency in
+the training corpus (the augmented one: swapped copies count).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from swapvec.config import Config
+from swapvec.errors import BadInput
+
+
+def vocabulary(sentences: DataFrame, min_count: int, max_vocab_size: int | None = None) -> DataFrame:
+    """``idx int, word string, count bigint``: words seen at least ``min_count`` times, most frequent first.
+
+    Ties are broken by the word, so the order (and every index) is the same on every run. ``idx`` is numbered by a
+    global window: one partition, which is fine at vocabulary size (millions of rows at most).
+    """
+    counts = (
+        sentences.select(F.explode("tokens").alias("word"))
+        .groupBy("word")
+        .agg(F.count(F.lit(1)).alias("count"))
+        .where(F.col("count") >= min_count)
+    )
+    ranked = counts.select(
+        (F.row_number().over(Window.orderBy(F.desc("count"), F.asc("word"))) - 1).cast("int").alias("idx"),
+        "word",
+        F.col("count").cast("bigint").alias("count"),
+    )
+    if max_vocab_size is not None:
+        ranked = ranked.where(F.col("idx") < max_vocab_size)
+    return ranked
+
+
+def train(spark: SparkSession, sentences: DataFrame, cfg: Config) -> tuple[DataFrame, dict[str, Any]]:
+    """Train word vectors on ``sentences`` (``tokens`` column and ids) with ``cfg.train.backend``.
+
+    Returns
+    -------
+    (DataFrame, dict)
+        The vectors, and training statistics for ``runs`` (vocabulary size, words, seconds, rounds).
+
+    Raises
+    ------
+    BadInput
+        The corpus leaves no word with ``min_count`` occurrences.
+    """
+    vocab = vocabulary(sentences, cfg.train.min_count, cfg.train.max_vocab_size).persist()
+    size = vocab.count()
+    if size == 0:
+        vocab.unpersist()
+        raise BadInput(
+            f"no word occurs at least train.min_count={cfg.train.min_count} times: the corpus is empty or too small"
+        )
+    try:
+        if cfg.train.backend == "mllib":
+            from swapvec.train.mllib import train_mllib
+
+            vectors = train_mllib(sentences, vocab.select("word", "count"), cfg)
+            stats: dict[str, Any] = {"vocab_size": size}
+        else:
+            from swapvec.train.gensim_avg import train_gensim
+
+            vectors, stats = train_gensim(spark, sentences, vocab, size, cfg)
+        vectors = vectors.localCheckpoint(eager=True)
+    finally:
+        vocab.unpersist()
+    return vectors, stats
