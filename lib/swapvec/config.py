@@ -147,8 +147,13 @@ class Config(_Section):
         return json.dumps(redact(self.model_dump(mode="json")), sort_keys=True)
 
 
+#: Sections whose keys are themselves dotted (Spark conf keys): everything after the prefix is one key.
+_OPAQUE_PREFIXES = ("spark.conf.",)
+
+
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
+    prefix = next((p for p in _OPAQUE_PREFIXES if dotted.startswith(p) and len(dotted) > len(p)), None)
+    keys = [*prefix.rstrip(".").split("."), dotted[len(prefix) :]] if prefix else dotted.split(".")
     if not all(keys):
         raise BadInput(f"--set {dotted!r}: the key must be dotted words, like train.window")
     node = tree

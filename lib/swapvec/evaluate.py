@@ -59,11 +59,19 @@ def benchmarks(kv) -> dict[str, float]:
     if len(kv) < 3:
         return {"ws353": math.nan, "simlex999": math.nan, "analogy": math.nan}
     for name, file in (("ws353", "wordsim353.tsv"), ("simlex999", "simlex999.txt")):
-        _, spearman, oov = kv.evaluate_word_pairs(datapath(file))
-        out[name] = float(spearman.statistic) if not np.isnan(spearman.statistic) else math.nan
+        try:
+            _, spearman, oov = kv.evaluate_word_pairs(datapath(file))
+        except ValueError:  # gensim's way of saying every pair is out of vocabulary
+            out[name], out[f"{name}_oov_pct"] = math.nan, 100.0
+            continue
+        out[name] = float(spearman.statistic)
         out[f"{name}_oov_pct"] = float(oov)
-    score, _ = kv.evaluate_word_analogies(datapath("questions-words.txt"), restrict_vocab=len(kv))
-    out["analogy"] = float(score)
+    try:
+        score, sections = kv.evaluate_word_analogies(datapath("questions-words.txt"), restrict_vocab=len(kv))
+        answered = sum(len(s["correct"]) + len(s["incorrect"]) for s in sections if s["section"] == "Total accuracy")
+        out["analogy"] = float(score) if answered else math.nan
+    except (ValueError, ZeroDivisionError):
+        out["analogy"] = math.nan
     return out
 
 

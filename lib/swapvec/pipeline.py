@@ -125,8 +125,10 @@ def stage_augment(
     return augmented, groups
 
 
-def stage_train(spark: SparkSession, cfg: Config, augmented: DataFrame, result: RunResult) -> DataFrame:
-    vectors, stats = train(spark, augmented, cfg)
+def stage_train(
+    spark: SparkSession, cfg: Config, augmented: DataFrame, groups: list[Group], result: RunResult
+) -> DataFrame:
+    vectors, stats = train(spark, augmented, cfg, group_words={w for g in groups for w in g.words})
     result.row_counts["vectors"] = int(stats["vocab_size"])
     result.metrics.update({f"train_{k}": float(v) for k, v in stats.items() if isinstance(v, int | float)})
     return vectors
@@ -155,12 +157,15 @@ def _cmd_run(spark: SparkSession, cfg: Config, result: RunResult) -> None:
     with _Stage("augment", result.run_id):
         augmented, groups = stage_augment(spark, cfg, sentences, result)
     with _Stage("train", result.run_id):
-        vectors = stage_train(spark, cfg, augmented, result)
+        vectors = stage_train(spark, cfg, augmented, groups, result)
     augmented.unpersist()
     baseline = None
     if cfg.evaluate.baseline and groups:
         with _Stage("baseline", result.run_id):
-            plain, stats = train(spark, sentences.withColumn("copy", F.lit(0)), cfg)
+            # The same words exempt from subsampling, so that the comparison isolates the augmentation.
+            plain, stats = train(
+                spark, sentences.withColumn("copy", F.lit(0)), cfg, group_words={w for g in groups for w in g.words}
+            )
             baseline = evaluate(plain, groups, cfg.evaluate.max_vocab)
             result.metrics["baseline_train_seconds"] = float(stats.get("train_seconds", 0.0))
     sentences.unpersist()
@@ -195,8 +200,9 @@ def _cmd_augment(spark: SparkSession, cfg: Config, result: RunResult) -> None:
 
 def _cmd_train(spark: SparkSession, cfg: Config, result: RunResult) -> None:
     augmented = tables.read_table(spark, cfg.output, "augmented", needed_by="train").drop("run_id")
+    groups = load_groups(spark, cfg.augment.groups_path, cfg.tokenize) if cfg.augment.groups_path else []
     with _Stage("train", result.run_id):
-        vectors = stage_train(spark, cfg, augmented, result)
+        vectors = stage_train(spark, cfg, augmented, groups, result)
         tables.write_table(_with_run_id(vectors, result.run_id), cfg.output, "vectors")
 
 

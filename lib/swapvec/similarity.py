@@ -18,6 +18,9 @@ from pyspark.sql import functions as F
 
 from swapvec.config import SimilarityConfig
 from swapvec.errors import BadInput
+from swapvec.log import event, get_logger
+
+_log = get_logger("similarity")
 
 KEY_BLOCK_ROWS = 16_384
 SCORE_CHUNK_BYTES = 128 * 2**20
@@ -36,6 +39,24 @@ _BLOCK_ARROW = pa.schema(
     ]
 )
 _BLOCK_SCHEMA = "kblock int, words array<string>, query array<int>, matrix binary, dim int"
+
+
+def neighbours_per_word(cfg: SimilarityConfig, vocab_size: int) -> int:
+    """``top_k``, or fewer when the vocabulary is smaller and ``top_k`` was left at its default.
+
+    Raises
+    ------
+    BadInput
+        A ``top_k`` the user set that is not below the vocabulary size, or a vocabulary of one word.
+    """
+    if vocab_size < 2:
+        raise BadInput(f"the vocabulary has {vocab_size} word(s): no neighbours to compute")
+    if cfg.top_k < vocab_size:
+        return cfg.top_k
+    if "top_k" in cfg.model_fields_set:
+        raise BadInput(f"config: similarity.top_k: {cfg.top_k} must be below the vocabulary size ({vocab_size} words)")
+    event(_log, "similarity.top_k_clamped", top_k=cfg.top_k, vocab_size=vocab_size, used=vocab_size - 1)
+    return vocab_size - 1
 
 
 def query_words(cfg: SimilarityConfig) -> list[str] | None:
@@ -142,8 +163,7 @@ def similarities(
         ``top_k`` not below the vocabulary size, or none of ``words`` in the vocabulary.
     """
     size = vocab_size if vocab_size is not None else vectors.count()
-    if cfg.top_k >= size:
-        raise BadInput(f"config: similarity.top_k: {cfg.top_k} must be below the vocabulary size ({size} words)")
+    k = neighbours_per_word(cfg, size)
     wanted = query_words(cfg)
     indexed = vectors.select(
         "word", "vector", (F.row_number().over(Window.orderBy("word")) - 1).cast("int").alias("idx")
@@ -169,4 +189,4 @@ def similarities(
     )
     query_groups = spark.range(groups).select(F.col("id").cast("int").alias("qgroup_id"))
     pairs = query_groups.crossJoin(blocks).repartition(groups, "qgroup_id")
-    return pairs.groupBy("qgroup_id").applyInArrow(_score(cfg.top_k), SIMILARITY_SCHEMA)
+    return pairs.groupBy("qgroup_id").applyInArrow(_score(k), SIMILARITY_SCHEMA)

@@ -6,13 +6,18 @@ the training corpus (the augmented one: swapped copies count).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from swapvec.config import Config
 from swapvec.errors import BadInput
+
+#: The ``vector`` column's type in every backend's output and in the ``vectors`` table.
+VECTOR_TYPE = T.ArrayType(T.FloatType(), containsNull=True)
 
 
 def vocabulary(sentences: DataFrame, min_count: int, max_vocab_size: int | None = None) -> DataFrame:
@@ -37,8 +42,12 @@ def vocabulary(sentences: DataFrame, min_count: int, max_vocab_size: int | None 
     return ranked
 
 
-def train(spark: SparkSession, sentences: DataFrame, cfg: Config) -> tuple[DataFrame, dict[str, Any]]:
+def train(
+    spark: SparkSession, sentences: DataFrame, cfg: Config, group_words: Collection[str] = ()
+) -> tuple[DataFrame, dict[str, Any]]:
     """Train word vectors on ``sentences`` (``tokens`` column and ids) with ``cfg.train.backend``.
+
+    ``group_words`` are exempt from subsampling (gensim; MLlib does not subsample).
 
     Returns
     -------
@@ -66,8 +75,11 @@ def train(spark: SparkSession, sentences: DataFrame, cfg: Config) -> tuple[DataF
         else:
             from swapvec.train.gensim_avg import train_gensim
 
-            vectors, stats = train_gensim(spark, sentences, vocab, size, cfg)
-        vectors = vectors.localCheckpoint(eager=True)
+            vectors, stats = train_gensim(spark, sentences, vocab, size, cfg, keep_words=group_words)
+        # One schema whatever the backend (MLlib's arrays are declared non-null; gensim's are not).
+        vectors = vectors.select(
+            F.col("word").cast("string"), F.col("vector").cast(VECTOR_TYPE), F.col("count").cast("bigint")
+        ).localCheckpoint(eager=True)
     finally:
         vocab.unpersist()
     return vectors, stats

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import numpy as np
@@ -142,11 +142,19 @@ def encode(sentences: DataFrame, vocab: DataFrame, shards: int, seed: int) -> Da
 _TRAINERS: dict[tuple, ShardTrainer] = {}
 
 
-def _trainer(key: tuple, counts: np.ndarray, params: GensimParams) -> ShardTrainer:
+#: gensim keeps a word when its ``sample_int`` is above a uniform 32-bit draw: the maximum means always.
+_ALWAYS_KEEP = np.iinfo(np.uint32).max
+
+
+def _trainer(key: tuple, counts: np.ndarray, keep: np.ndarray, params: GensimParams, shards: int) -> ShardTrainer:
     trainer = _TRAINERS.get(key)
     if trainer is None:
         _TRAINERS.clear()
-        trainer = _TRAINERS[key] = ShardTrainer(np.asarray(counts), params)
+        trainer = ShardTrainer(np.asarray(counts), params, n_shards=shards)
+        # Group words are never subsampled: subsampling would throw away the very copies augmentation added
+        # (in the seed's four-word corpus it keeps 7% of them).
+        trainer.model.wv.expandos["sample_int"][np.asarray(keep, dtype=np.int64)] = _ALWAYS_KEEP
+        trainer = _TRAINERS[key] = trainer
     return trainer
 
 
@@ -192,13 +200,13 @@ def _shards(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[int, list[np.nd
         yield current, sentences
 
 
-def _round_task(shipped: Shipped, counts: Shipped, key: tuple, params: GensimParams, round_index: int):
+def _round_task(shipped: Shipped, vocab: Shipped, key: tuple, params: GensimParams, shards: int, round_index: int):
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1):  # parallelism comes from tasks, not BLAS threads
             weights = shipped.value()
-            trainer = _trainer(key, counts.value()["counts"], params)
+            trainer = _trainer(key, vocab.value()["counts"], vocab.value()["keep"], params, shards)
             for shard, sentences in _shards(batches):
                 update = trainer.train_round(
                     sentences, round_index, weights["w_in"], weights["w_out"], shard_seed=params.seed * 100_003 + shard
@@ -236,9 +244,17 @@ def _stream_shards(updates: DataFrame) -> Iterator[ShardUpdate]:
 
 
 def train_gensim(
-    spark: SparkSession, sentences: DataFrame, vocab: DataFrame, vocab_size: int, cfg: Config
+    spark: SparkSession,
+    sentences: DataFrame,
+    vocab: DataFrame,
+    vocab_size: int,
+    cfg: Config,
+    keep_words: Collection[str] = (),
 ) -> tuple[DataFrame, dict[str, Any]]:
-    """Train with synchronised rounds; return the vectors and statistics. See the module docstring."""
+    """Train with synchronised rounds; return the vectors and statistics. See the module docstring.
+
+    ``keep_words`` (the group words) are exempt from subsampling.
+    """
     t = cfg.train
     shards = t.num_partitions
     params = gensim_params(cfg, t.sync_rounds or GensimParams().sync_rounds)
@@ -261,8 +277,10 @@ def train_gensim(
     )
     encoded = encode(sentences, vocab, shards, t.seed).persist(StorageLevel.MEMORY_AND_DISK)
     started = time.monotonic()
-    shipped_counts = ship(spark, {"counts": counts}, mode, staging)
-    key = (hashlib.sha1(counts.tobytes()).hexdigest(), params)
+    index = {w: i for i, w in enumerate(words)}
+    keep = np.array(sorted(index[w] for w in keep_words if w in index), dtype=np.int64)
+    shipped_vocab = ship(spark, {"counts": counts, "keep": keep}, mode, staging)
+    key = (hashlib.sha1(counts.tobytes() + keep.tobytes()).hexdigest(), params, shards)
     w_in, w_out = initial_weights(vocab_size, params)
     combiner = Combiner(vocab_size, params.vector_size, shards, params)
     trained_words = 0
@@ -271,7 +289,7 @@ def train_gensim(
             round_started = time.monotonic()
             shipped = ship(spark, {"w_in": w_in, "w_out": w_out}, mode, staging)
             try:
-                updates = encoded.mapInArrow(_round_task(shipped, shipped_counts, key, params, r), UPDATE_SCHEMA)
+                updates = encoded.mapInArrow(_round_task(shipped, shipped_vocab, key, params, shards, r), UPDATE_SCHEMA)
                 updates = updates.persist(StorageLevel.DISK_ONLY)
                 updates.count()  # train every shard in parallel; the driver then reads the changes one shard at a time
                 round_words = 0
@@ -293,7 +311,7 @@ def train_gensim(
                 seconds=round(time.monotonic() - round_started, 2),
             )
     finally:
-        shipped_counts.release()
+        shipped_vocab.release()
         encoded.unpersist()
     seconds = time.monotonic() - started
     table = pa.table(

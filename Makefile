@@ -1,0 +1,34 @@
+# The two commands of the README:  `make run` (set up, then run the pipeline on the embedded default)
+# and `make test` (set up, then lint and run the test suite). Both work on a fresh machine with Python 3.11 and Java 17.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup run test lint jars clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: setup
+	$(BIN)/swapvec run
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/pytest -q
+
+# Fallback for machines where Spark's own resolver cannot fetch Delta: put the jars in .jars/ with Maven,
+# then `export SWAPVEC_DELTA_JARS=$(PWD)/.jars`.
+jars:
+	mvn -q dependency:copy -Dartifact=io.delta:delta-spark_4.2_2.13:4.4.0 -DoutputDirectory=.jars
+	mvn -q dependency:copy -Dartifact=io.delta:delta-storage:4.4.0 -DoutputDirectory=.jars
+
+clean:
+	rm -rf warehouse spark-warehouse .pytest_cache

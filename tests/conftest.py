@@ -1,0 +1,57 @@
+"""One real local Spark session (with Delta) for the whole suite; tests never stop it."""
+
+from __future__ import annotations
+
+import pytest
+from swapvec.config import Config, SparkConfig, load_config
+from swapvec.log import setup_logging
+
+SEED_LINES = [
+    "entertainment films Movies cinema",
+    "entertainment Movies",
+    "entertainment films",
+    "entertainment cinema",
+]
+SEED_GROUPS = "# the seed's example\nentertainment: movies films cinema\n"
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    from swapvec.session import get_spark
+
+    setup_logging("text", "WARNING")
+    warehouse = tmp_path_factory.mktemp("spark-warehouse")
+    cfg = SparkConfig(
+        master="local[2]",
+        conf={
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "2",
+            "spark.ui.enabled": "false",
+            "spark.sql.warehouse.dir": str(warehouse),
+            "spark.driver.memory": "2g",
+        },
+    )
+    return get_spark(cfg, app_name="swapvec-tests")
+
+
+@pytest.fixture
+def seed_case(tmp_path):
+    """The seed's corpus (four lines, 50 times) and hub group, as files; returns a config factory."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(SEED_LINES * 50) + "\n", encoding="utf-8")
+    groups = tmp_path / "groups.txt"
+    groups.write_text(SEED_GROUPS, encoding="utf-8")
+
+    def make(*overrides: str) -> Config:
+        return load_config(
+            None,
+            [
+                f"input.path={corpus}",
+                f"augment.groups_path={groups}",
+                f"output.path={tmp_path / 'out'}",
+                "train.min_count=1",
+                *overrides,
+            ],
+        )
+
+    return make

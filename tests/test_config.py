@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+from swapvec.config import DEFAULT_TOKEN_PATTERN, load_config
+from swapvec.errors import BadInput
+
+
+def test_defaults_are_the_documented_ones():
+    cfg = load_config(None)
+    assert (cfg.train.vector_size, cfg.train.window, cfg.train.min_count, cfg.similarity.top_k) == (100, 5, 5, 10)
+    assert cfg.train.backend == "gensim" and cfg.output.format == "delta" and cfg.tokenize.lowercase
+    assert cfg.tokenize.pattern == DEFAULT_TOKEN_PATTERN
+
+
+def test_file_then_overrides_in_order(tmp_path):
+    file = tmp_path / "c.yaml"
+    file.write_text("train:\n  window: 3\n  epochs: 2\noutput:\n  format: parquet\n")
+    cfg = load_config(file, ["train.window=7", "similarity.words=[a, b]", "spark.conf.spark.sql.shuffle.partitions=4"])
+    assert cfg.train.window == 7 and cfg.train.epochs == 2 and cfg.output.format == "parquet"
+    assert cfg.similarity.words == ["a", "b"]
+    assert cfg.spark.conf == {"spark.sql.shuffle.partitions": "4"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["train.windw=3"], "config: train.windw: unknown key"),
+        (["nosuch.key=1"], "config: nosuch: unknown key"),
+        (["train.window=0"], "config: train.window: Input should be greater than or equal to 1 (got 0)"),
+        (["train.vector_size=-5"], "config: train.vector_size: Input should be greater than or equal to 1 (got -5)"),
+        (["train.backend=tensorflow"], "config: train.backend: Input should be 'gensim' or 'mllib' (got 'tensorflow')"),
+        (["output.format=csv"], "config: output.format: Input should be 'delta' or 'parquet' (got 'csv')"),
+        (["train.hs=0", "train.negative=0"], "train.negative must be > 0 when train.hs is 0"),
+        (["similarity.top_k=0"], "config: similarity.top_k"),
+        (["train.window"], "expected dotted.key=value"),
+        (["train..window=1"], "the key must be dotted words"),
+    ],
+)
+def test_bad_keys_and_values_are_refused_by_name(overrides, message):
+    with pytest.raises(BadInput) as caught:
+        load_config(None, overrides)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(BadInput, match="config file not found"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(BadInput, match="not valid YAML"):
+        load_config(bad)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("42\n")
+    with pytest.raises(BadInput, match="must hold a mapping"):
+        load_config(scalar)
+
+
+def test_secrets_are_redacted_in_the_logged_config():
+    cfg = load_config(
+        None,
+        [
+            "spark.conf={fs.azure.account.key.acct: s3cr3t, spark.hadoop.fs.s3a.secret.key: k}",
+            "input.path=s3://u:pw@h/x",
+        ],
+    )
+    text = cfg.to_json()
+    assert "s3cr3t" not in text and '"k"' not in text and "pw@" not in text
+    assert "redacted" in text

@@ -1,0 +1,90 @@
+"""The whole pipeline on local Spark, checked the way a user would: tables read back by independent readers."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable
+from swapvec.pipeline import execute
+
+EXPECTED_SCHEMAS = {
+    "vectors": {"word": "string", "vector": "list<float>", "count": "int64", "run_id": "string"},
+    "similarities": {
+        "word": "string",
+        "neighbor": "string",
+        "rank": "int32",
+        "similarity": "double",
+        "run_id": "string",
+    },
+}
+
+
+def read_independently(path: str, fmt: str):
+    """A pyarrow Table read without Spark: delta-rs for Delta, pyarrow for Parquet."""
+    if fmt == "delta":
+        return DeltaTable(path).to_pyarrow_table()
+    return pq.read_table(path)
+
+
+def _types(table) -> dict[str, str]:
+    return {f.name: str(f.type).replace("<item: ", "<").replace("<element: ", "<") for f in table.schema}
+
+
+@pytest.mark.parametrize("fmt", ["delta", "parquet"])
+@pytest.mark.parametrize("backend", ["gensim", "mllib"])
+def test_seed_case_hub_is_every_members_nearest_word(spark, seed_case, backend, fmt):
+    cfg = seed_case(f"train.backend={backend}", f"output.format={fmt}")
+    result = execute(spark, cfg, "run")
+    out = cfg.output.path
+    sims = read_independently(f"{out}/similarities", fmt).to_pylist()
+    nearest = {r["word"]: r["neighbor"] for r in sims if r["rank"] == 1}
+    assert {w: nearest[w] for w in ("movies", "films", "cinema")} == dict.fromkeys(
+        ("movies", "films", "cinema"), "entertainment"
+    )
+    for table, expected in EXPECTED_SCHEMAS.items():
+        got = read_independently(f"{out}/{table}", fmt)
+        assert {k: v for k, v in _types(got).items()} == expected, table
+        assert set(got.column("run_id").to_pylist()) == {result.run_id}
+    vectors = read_independently(f"{out}/vectors", fmt).to_pylist()
+    assert sorted(r["word"] for r in vectors) == ["cinema", "entertainment", "films", "movies"]
+    assert all(len(r["vector"]) == 100 for r in vectors)
+    runs = read_independently(f"{out}/runs", fmt).to_pylist()
+    [run] = [r for r in runs if r["run_id"] == result.run_id]
+    metrics = dict(run["metrics"])
+    assert run["status"] == "succeeded" and run["command"] == "run"
+    assert metrics["group_share_top10"] == 1.0 and metrics["augmentation_factor"] > 1.0
+    assert json.loads(run["config"])["train"]["backend"] == backend
+    assert dict(run["row_counts"])["sentences"] == 200
+
+
+def test_stage_commands_meet_in_tables(spark, seed_case):
+    cfg = seed_case("train.backend=mllib", "train.epochs=1")
+    ids = [execute(spark, cfg, c).run_id for c in ("tokenize", "augment", "train", "similarity", "evaluate")]
+    out = cfg.output.path
+    assert DeltaTable(f"{out}/sentences").to_pyarrow_table().num_rows == 200
+    augmented = DeltaTable(f"{out}/augmented").to_pyarrow_table()
+    assert augmented.num_rows > 200 and set(augmented.column("copy").to_pylist()) >= {0, 1}
+    runs = DeltaTable(f"{out}/runs").to_pyarrow_table().to_pylist()
+    assert [r["command"] for r in sorted(runs, key=lambda r: r["started_at"])] == [
+        "tokenize",
+        "augment",
+        "train",
+        "similarity",
+        "evaluate",
+    ]
+    assert {r["run_id"] for r in runs} == set(ids)
+    sims = DeltaTable(f"{out}/similarities").to_pyarrow_table()
+    assert set(sims.column("run_id").to_pylist()) == {ids[3]}
+
+
+def test_similarity_alone_recomputes_from_the_vectors_table(spark, seed_case):
+    cfg = seed_case("train.backend=mllib", "train.epochs=1")
+    execute(spark, cfg, "run")
+    before = DeltaTable(f"{cfg.output.path}/similarities")
+    version = before.version()
+    execute(spark, cfg.model_copy(update={"similarity": cfg.similarity.model_copy(update={"top_k": 2})}), "similarity")
+    after = DeltaTable(f"{cfg.output.path}/similarities")
+    assert after.version() == version + 1
+    assert sorted(set(after.to_pyarrow_table().column("rank").to_pylist())) == [1, 2]

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+from pyspark.testing import assertDataFrameEqual
+from swapvec.config import TokenizeConfig
+from swapvec.errors import BadInput
+from swapvec.tokenize import check_pattern, tokenize, tokenize_words
+
+
+def _corpus(spark, *lines):
+    return spark.createDataFrame([(line,) for line in lines], "text string").coalesce(1)
+
+
+def test_lowercases_keeps_unicode_letters_and_inner_apostrophes(spark):
+    df = tokenize(
+        _corpus(spark, "Entertainment, FILMS and Movies!", "L’Homme don't pay 42 €; Ölçü naïve-café"), TokenizeConfig()
+    )
+    assert [r.tokens for r in df.orderBy("sentence_id").collect()] == [
+        ["entertainment", "films", "and", "movies"],
+        ["l’homme", "don't", "pay", "42", "ölçü", "naïve", "café"],
+    ]
+
+
+def test_lines_without_tokens_are_dropped_and_ids_are_stable(spark):
+    cfg = TokenizeConfig()
+    first = tokenize(_corpus(spark, "a b", "", "...", "c"), cfg)
+    second = tokenize(_corpus(spark, "a b", "", "...", "c"), cfg)
+    assert first.count() == 2
+    assertDataFrameEqual(first, second)
+
+
+def test_min_length_and_case_settings(spark):
+    df = tokenize(_corpus(spark, "I am Bob"), TokenizeConfig(min_length=3, lowercase=False))
+    assert df.first().tokens == ["Bob"]
+
+
+def test_long_sentences_are_split_into_chunks_never_cut(spark):
+    words = [f"w{i}" for i in range(7)]
+    df = tokenize(_corpus(spark, " ".join(words)), TokenizeConfig(max_sentence_length=3))
+    rows = df.orderBy("chunk").collect()
+    assert [(r.chunk, r.tokens) for r in rows] == [(0, words[:3]), (1, words[3:6]), (2, words[6:])]
+    assert len({r.sentence_id for r in rows}) == 1
+
+
+def test_group_words_get_the_corpus_tokeniser(spark):
+    assert tokenize_words(spark, ["Movies", "New York", "Café", "!!"], TokenizeConfig()) == [
+        ["movies"],
+        ["new", "york"],
+        ["café"],
+        [],
+    ]
+
+
+def test_a_broken_pattern_is_refused_with_javas_reason(spark):
+    with pytest.raises(BadInput, match=r"tokenize.pattern: not a valid Java regex"):
+        check_pattern(spark, TokenizeConfig(pattern="[unclosed"))
