@@ -68,8 +68,10 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
 
         cfg = load_config(config_path(args.config), args.overrides)
         setup_logging(cfg.log.format, cfg.log.level)
-        from swapvec.pipeline import execute
+        from swapvec.pipeline import execute, preflight
         from swapvec.session import get_spark
+
+        preflight(cfg, args.command)  # bad input is refused before a JVM starts
 
         spark = get_spark(cfg.spark)
         result = execute(spark, cfg, args.command)

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pyspark import StorageLevel
@@ -20,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from swapvec import tables
-from swapvec.augment import Group, augment, load_groups, substitutions
+from swapvec.augment import Group, augment, load_groups, parse_groups, substitutions
 from swapvec.config import Config
 from swapvec.errors import BadInput, SwapvecError
 from swapvec.evaluate import Evaluation, evaluate, summary
@@ -231,6 +232,40 @@ _COMMANDS: dict[str, Callable[[SparkSession, Config, RunResult], None]] = {
 }
 
 
+#: The table each single-stage command reads.
+_NEEDS = {"augment": "sentences", "train": "augmented", "similarity": "vectors", "evaluate": "vectors"}
+
+
+def preflight(cfg: Config, command: str) -> None:
+    """Every check that needs no Spark, before a session is started: paths, the groups file, the input table.
+
+    Raises
+    ------
+    BadInput
+        The first problem found, in one line.
+    """
+    if command not in _COMMANDS:
+        raise BadInput(f"unknown command {command!r}; one of {', '.join(COMMANDS)}")
+    tables.check_output(cfg.output)
+    if command in ("run", "tokenize"):
+        if not cfg.input.path:
+            raise BadInput("config: input.path: is required (a text file or folder, a Parquet or Delta path)")
+        path = tables.resolve_input_path(cfg.input.path)
+        if "://" not in path and not Path(path.removeprefix("file:")).exists():
+            raise BadInput(f"input.path does not exist: {cfg.input.path}")
+    if cfg.augment.groups_path and command in ("run", "augment", "train", "evaluate"):
+        file = Path(cfg.augment.groups_path)
+        if not file.is_file():
+            raise BadInput(f"augment.groups_path: file not found: {cfg.augment.groups_path}")
+        try:
+            parse_groups(file.read_text(encoding="utf-8"), source=file.name)
+        except UnicodeDecodeError:
+            raise BadInput(f"augment.groups_path: {file} is not UTF-8 text") from None
+    needed = _NEEDS.get(command)
+    if needed and "://" not in cfg.output.path and not tables.table_exists(cfg.output, needed):
+        tables.read_table(None, cfg.output, needed, needed_by=command)  # raises the BadInput that names the stage
+
+
 def execute(spark: SparkSession, cfg: Config, command: str = "run", run_id: str | None = None) -> RunResult:
     """Run one command and record it in ``runs``.
 
@@ -256,9 +291,7 @@ def execute(spark: SparkSession, cfg: Config, command: str = "run", run_id: str 
     SwapvecError, Exception
         Other failures (worth retrying); a ``failed`` row is appended to ``runs`` when possible.
     """
-    if command not in _COMMANDS:
-        raise BadInput(f"unknown command {command!r}; one of {', '.join(COMMANDS)}")
-    tables.check_output(cfg.output)
+    preflight(cfg, command)
     result = RunResult(run_id=run_id or new_run_id(), command=command)
     started = dt.datetime.now(dt.UTC)
     event(_log, "run.start", run_id=result.run_id, command=command, config=json.loads(cfg.to_json()))

@@ -168,7 +168,7 @@ def write_table(df: DataFrame, output: OutputConfig, table: str, *, mode: str = 
     )
 
 
-def read_table(spark: SparkSession, output: OutputConfig, table: str, *, needed_by: str = "") -> DataFrame:
+def read_table(spark: SparkSession | None, output: OutputConfig, table: str, *, needed_by: str = "") -> DataFrame:
     """Read ``<output.path>/<table>``; a missing table is a BadInput naming the stage that makes it."""
     path = table_path(output, table)
     if not table_exists(output, table):

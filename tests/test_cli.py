@@ -1,0 +1,77 @@
+"""The console script and the jobs as a user runs them: exit codes, one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SEED_GROUPS, SEED_LINES
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def swapvec(*args: str, cwd: Path, script: list[str] | None = None) -> subprocess.CompletedProcess:
+    command = script or [str(BIN / "swapvec")]
+    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, text: str) -> None:
+    assert proc.returncode == code, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("swapvec: ")]
+    assert len(errors) == 1 and text in errors[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    (tmp_path / "corpus.txt").write_text("\n".join(SEED_LINES * 50) + "\n")
+    (tmp_path / "groups.txt").write_text(SEED_GROUPS)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--set", "train.windw=3"], "config: train.windw: unknown key"),
+        (["train", "--set", "train.window=0"], "config: train.window: Input should be greater than or equal to 1"),
+        (["run", "--set", "input.path=nowhere.txt"], "input.path does not exist: nowhere.txt"),
+        (["run", "--set", "input.path=corpus.txt", "--set", "output.path=corpus.txt"], "is a file, not a folder"),
+        (
+            ["run", "--set", "input.path=corpus.txt", "--set", "augment.groups_path=lonely.txt"],
+            "lonely.txt:1: a group needs at least two words",
+        ),
+        (["similarity", "--set", "output.path=empty"], "run `swapvec train` first"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["run", "--config", "missing.yaml"], "config file not found: missing.yaml"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(workdir, args, message):
+    (workdir / "lonely.txt").write_text("alone\n")
+    assert_one_line_error(swapvec(*args, cwd=workdir), 2, message)
+
+
+def test_the_job_files_behave_as_the_console_script(workdir):
+    proc = swapvec("--set", "train.windw=3", cwd=workdir, script=[sys.executable, str(ROOT / "jobs" / "train_job.py")])
+    assert_one_line_error(proc, 2, "config: train.windw: unknown key")
+
+
+def test_a_run_from_the_console_prints_group_closeness_and_exits_0(workdir):
+    proc = swapvec(
+        "run",
+        "--set", "input.path=corpus.txt",
+        "--set", "augment.groups_path=groups.txt",
+        "--set", "train.min_count=1",
+        "--set", "train.backend=mllib",
+        "--set", "log.format=json",
+        cwd=workdir,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "members with all group-mates in top 10" in proc.stdout
+    assert "movies -> entertainment 1" in proc.stdout
+    assert (workdir / "warehouse" / "vectors" / "_delta_log").is_dir()
+    events = [line for line in proc.stderr.splitlines() if line.startswith('{"ts"')]
+    assert sum('"event": "run.start"' in e for e in events) == 1  # the resolved config, logged once

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from swapvec import similarity as sim
+from swapvec.config import SimilarityConfig
+from swapvec.errors import BadInput
+
+
+def _vectors(spark, matrix: np.ndarray):
+    rows = [(f"w{i:04d}", [float(x) for x in row]) for i, row in enumerate(matrix)]
+    return spark.createDataFrame(rows, "word string, vector array<float>")
+
+
+def _reference(matrix: np.ndarray, k: int) -> dict[str, list[str]]:
+    normed = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+    scores = normed @ normed.T
+    np.fill_diagonal(scores, -np.inf)
+    return {f"w{i:04d}": [f"w{j:04d}" for j in np.argsort(-scores[i], kind="stable")[:k]] for i in range(len(matrix))}
+
+
+def test_exact_top_k_equals_numpy_across_blocks(spark, monkeypatch):
+    monkeypatch.setattr(sim, "KEY_BLOCK_ROWS", 64)  # several key blocks and query groups on a small matrix
+    matrix = np.random.default_rng(3).normal(size=(300, 16)).astype(np.float32)
+    out = sim.similarities(spark, _vectors(spark, matrix), SimilarityConfig(top_k=5, block_size=32)).collect()
+    got: dict[str, list[tuple[int, str, float]]] = {}
+    for r in out:
+        got.setdefault(r.word, []).append((r.rank, r.neighbor, r.similarity))
+    expected = _reference(matrix, 5)
+    assert set(got) == set(expected)
+    for word, rows in got.items():
+        rows.sort()
+        assert [n for _, n, _ in rows] == expected[word]
+        assert [rank for rank, _, _ in rows] == [1, 2, 3, 4, 5]
+        assert all(a >= b for (_, _, a), (_, _, b) in zip(rows, rows[1:], strict=False))
+
+
+def test_top_k_kernel_breaks_ties_by_row_and_skips_self():
+    matrix = np.array([[1, 0], [1, 0], [1, 0], [0, 1]], dtype=np.float32)
+    idx, val = sim.top_k(matrix[[0]], np.array([0]), matrix, 2)
+    assert idx.tolist() == [[1, 2]] and np.allclose(val, [[1.0, 1.0]])
+
+
+def test_chosen_query_words_range_over_the_whole_vocabulary(spark, tmp_path):
+    matrix = np.random.default_rng(5).normal(size=(50, 8)).astype(np.float32)
+    words = tmp_path / "words.txt"
+    words.write_text("# a comment\nw0003\nw0010\nnot-a-word\n")
+    out = sim.similarities(spark, _vectors(spark, matrix), SimilarityConfig(top_k=3, words=str(words))).collect()
+    assert {r.word for r in out} == {"w0003", "w0010"}
+    expected = _reference(matrix, 3)
+    assert sorted((r.word, r.rank, r.neighbor) for r in out) == sorted(
+        (w, i + 1, n) for w in ("w0003", "w0010") for i, n in enumerate(expected[w])
+    )
+
+
+def test_top_k_rules(spark):
+    assert sim.neighbours_per_word(SimilarityConfig(), 4) == 3  # default clamps to the vocabulary
+    with pytest.raises(BadInput, match="similarity.top_k: 10 must be below the vocabulary size"):
+        sim.neighbours_per_word(SimilarityConfig(top_k=10), 4)  # set by the user: refused
+    with pytest.raises(BadInput, match="none of the words is in the vocabulary"):
+        sim.similarities(spark, _vectors(spark, np.eye(3, dtype=np.float32)), SimilarityConfig(top_k=1, words=["zz"]))
