@@ -8,8 +8,10 @@ and the local-only settings.
 from __future__ import annotations
 
 import glob
+import importlib.metadata
 import os
 import sys
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
@@ -53,6 +55,50 @@ def is_classic(spark: SparkSession) -> bool:
         return False
 
 
+def _manifest() -> Path:
+    import delta
+    import pyspark
+
+    version = getattr(delta, "__version__", None) or importlib.metadata.version("delta-spark")
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "swapvec"
+    return cache / f"delta-{version}-spark-{pyspark.__version__}.jars"
+
+
+def _delta_jars() -> list[str]:
+    """Jars to pass as ``spark.jars`` instead of resolving Delta's package at every start.
+
+    ``SWAPVEC_DELTA_JARS`` (a folder, e.g. filled by ``make jars``) wins; otherwise the jars Spark's resolver
+    found the first time, remembered in a manifest, as long as they are all still there. An empty list means:
+    let Spark resolve the package (network needed).
+    """
+    folder = os.environ.get("SWAPVEC_DELTA_JARS")
+    if folder:
+        jars = sorted(glob.glob(os.path.join(folder, "*.jar")))
+        if not jars:
+            raise SwapvecError(f"SWAPVEC_DELTA_JARS={folder} holds no jars")
+        return jars
+    manifest = _manifest()
+    if manifest.is_file():
+        jars = manifest.read_text().split()
+        if jars and all(Path(j.removeprefix("file://")).is_file() for j in jars):
+            return jars
+    return []
+
+
+def _remember_jars(session: SparkSession) -> None:
+    jars = [j for j in (session.sparkContext.getConf().get("spark.jars") or "").split(",") if j.endswith(".jar")]
+    if not jars:
+        return
+    manifest = _manifest()
+    try:
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = manifest.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text("\n".join(jars) + "\n")
+        tmp.replace(manifest)
+    except OSError:  # a read-only home only costs the next start a resolution
+        pass
+
+
 def get_spark(cfg: SparkConfig | None = None, app_name: str = "swapvec") -> SparkSession:
     """Return the platform's session, or build a local one with Delta.
 
@@ -77,12 +123,8 @@ def get_spark(cfg: SparkConfig | None = None, app_name: str = "swapvec") -> Spar
     builder = SparkSession.builder.master(os.environ.get("SWAPVEC_MASTER", cfg.master)).appName(app_name)
     for key, value in {**_LOCAL_DEFAULTS, **cfg.conf}.items():
         builder = builder.config(key, value)
-    jars_dir = os.environ.get("SWAPVEC_DELTA_JARS")
-    if jars_dir:
-        # Fallback where Spark's own resolver cannot reach a repository: jars fetched ahead with Maven.
-        jars = sorted(glob.glob(os.path.join(jars_dir, "*.jar")))
-        if not jars:
-            raise SwapvecError(f"SWAPVEC_DELTA_JARS={jars_dir} holds no jars")
+    jars = _delta_jars()
+    if jars:
         builder = builder.config("spark.jars", ",".join(jars))
     else:
         from delta import configure_spark_with_delta_pip
@@ -96,6 +138,8 @@ def get_spark(cfg: SparkConfig | None = None, app_name: str = "swapvec") -> Spar
             f"could not start local Spark with Delta ({first}); Delta's jars come from Maven Central at start: "
             "check network access, or fetch them with `make jars` and set SWAPVEC_DELTA_JARS"
         ) from None
+    if not jars:
+        _remember_jars(session)
     session.sparkContext.setLogLevel("ERROR")
     event(_log, "session.local", master=session.sparkContext.master, spark=session.version)
     return session
