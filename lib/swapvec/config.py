@@ -113,7 +113,9 @@ class EvaluateConfig(_Section):
 
 
 class SparkConfig(_Section):
-    master: str = Field("local[*]", description="Used only when swapvec builds a local session itself.")
+    master: str = Field(
+        "local[*,4]", description="Used only when swapvec builds a local session: all cores, 4 attempts a task."
+    )
     conf: dict[str, str] = Field(default_factory=dict, description="Extra Spark conf for a local session.")
 
     @field_validator("conf", mode="before")

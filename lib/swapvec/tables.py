@@ -124,7 +124,13 @@ def read_corpus(spark: SparkSession, cfg: InputConfig) -> DataFrame:
         raise BadInput(f"input.column: {column!r} is not a column of {cfg.path} (columns: {', '.join(df.columns)})")
     if column not in strings:
         raise BadInput(f"input.column: {column!r} is not a string column")
-    return df.select(F.col(column).alias("text"))
+    # Quoted, so that a name with dots or backticks is a column name, never a path into a struct.
+    return df.select(F.col(quote_identifier(column)).alias("text"))
+
+
+def quote_identifier(name: str) -> str:
+    """A column or table name as a backtick-quoted identifier, inner backticks doubled."""
+    return "`" + name.replace("`", "``") + "`"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -68,7 +68,12 @@ def train(
         )
     try:
         if cfg.train.backend == "mllib":
+            from swapvec.train.memory import check_driver_memory
             from swapvec.train.mllib import train_mllib
+
+            # MLlib keeps input and output weights, and their per-iteration sums, as arrays on the driver
+            # (SPARK-12096): about four copies of vocabulary x vector_size floats.
+            check_driver_memory(spark, size, cfg.train.vector_size, 4 * 4 * size * cfg.train.vector_size)
 
             vectors = train_mllib(sentences, vocab.select("word", "count"), cfg)
             stats: dict[str, Any] = {"vocab_size": size}

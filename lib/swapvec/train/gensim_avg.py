@@ -28,7 +28,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from swapvec.config import Config
-from swapvec.errors import BadInput
 from swapvec.log import event, get_logger
 from swapvec.train.averaging import (
     Combiner,
@@ -38,6 +37,7 @@ from swapvec.train.averaging import (
     initial_weights,
     memory_bound_bytes,
 )
+from swapvec.train.memory import check_driver_memory
 from swapvec.transport import Shipped, resolve_mode, ship
 
 _log = get_logger("train.gensim")
@@ -66,34 +66,6 @@ def gensim_params(cfg: Config, sync_rounds: int) -> GensimParams:
         seed=t.seed,
         sync_rounds=sync_rounds,
     )
-
-
-def _driver_memory_bytes(spark: SparkSession) -> int | None:
-    try:
-        text = spark.conf.get("spark.driver.memory", None) or "1g"
-    except Exception:
-        return None
-    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
-    text = text.strip().lower().removesuffix("b")
-    try:
-        return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
-    except (ValueError, IndexError):
-        return None
-
-
-def _check_memory(spark: SparkSession, vocab_size: int, params: GensimParams, shards: int) -> dict[str, int]:
-    bound = memory_bound_bytes(vocab_size, params, shards)
-    # The driver's Python process is not bounded by the JVM heap, but a platform sizes both together: refuse what
-    # would not fit the configured driver memory, with the numbers, instead of dying of an out-of-memory kill.
-    limit = _driver_memory_bytes(spark)
-    need = bound.get("driver", 0)
-    if limit is not None and need > limit:
-        raise BadInput(
-            f"vocabulary too large for the driver: {vocab_size:,} words x {params.vector_size} dims needs "
-            f"{need / 2**30:.1f} GiB on the driver, spark.driver.memory is {limit / 2**30:.1f} GiB; raise "
-            "train.min_count, set train.max_vocab_size, lower train.vector_size or give the driver more memory"
-        )
-    return bound
 
 
 def _partition_keys(spark: SparkSession, shards: int) -> list[int]:
@@ -258,7 +230,8 @@ def train_gensim(
     t = cfg.train
     shards = t.num_partitions
     params = gensim_params(cfg, t.sync_rounds or GensimParams().sync_rounds)
-    bound = _check_memory(spark, vocab_size, params, shards)
+    bound = memory_bound_bytes(vocab_size, params, shards)
+    check_driver_memory(spark, vocab_size, params.vector_size, bound["driver"])
     # Bounded by the vocabulary (checked above), not by the corpus.
     vocab_rows = vocab.orderBy("idx").select("word", "count").collect()
     words = [r.word for r in vocab_rows]

@@ -1,0 +1,114 @@
+"""Bad input: a clear one-line BadInput, and the tables an earlier run wrote are untouched."""
+
+from __future__ import annotations
+
+import pytest
+from deltalake import DeltaTable
+from swapvec.config import TokenizeConfig
+from swapvec.errors import BadInput
+from swapvec.pipeline import execute
+from swapvec.tokenize import tokenize
+
+
+@pytest.fixture(scope="module")
+def earlier(spark, tmp_path_factory):
+    """A good run's output, whose tables every bad run below must leave as they were."""
+    root = tmp_path_factory.mktemp("earlier")
+    corpus = root / "corpus.txt"
+    corpus.write_text("entertainment films movies cinema\nentertainment movies\n" * 40)
+    groups = root / "groups.txt"
+    groups.write_text("entertainment: movies films cinema\n")
+    base = [f"output.path={root / 'out'}", "train.min_count=1", "train.backend=mllib", "train.epochs=1"]
+    from swapvec.config import load_config
+
+    execute(spark, load_config(None, [f"input.path={corpus}", f"augment.groups_path={groups}", *base]), "run")
+    return root, base
+
+
+def _versions(root) -> dict[str, int]:
+    return {t: DeltaTable(str(root / "out" / t)).version() for t in ("vectors", "similarities")}
+
+
+def _refused(spark, earlier, *overrides: str, match: str) -> None:
+    from swapvec.config import load_config
+
+    root, base = earlier
+    before = _versions(root)
+    with pytest.raises(BadInput, match=match) as caught:
+        execute(spark, load_config(None, [*base, *overrides]), "run")
+    assert "\n" not in str(caught.value)
+    assert _versions(root) == before
+    assert DeltaTable(str(root / "out" / "vectors")).to_pyarrow_table().num_rows == 4
+
+
+def test_empty_corpus(spark, earlier, tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    _refused(spark, earlier, f"input.path={tmp_path / 'empty.txt'}", match="has no tokens")
+
+
+def test_corpus_without_words(spark, earlier, tmp_path):
+    (tmp_path / "punct.txt").write_text("... !!! ???\n--\n")
+    _refused(spark, earlier, f"input.path={tmp_path / 'punct.txt'}", match="has no tokens")
+
+
+def test_missing_path(spark, earlier, tmp_path):
+    _refused(spark, earlier, f"input.path={tmp_path / 'nope'}", match="input.path does not exist")
+
+
+def test_no_group_word_in_the_corpus(spark, earlier, tmp_path):
+    (tmp_path / "c.txt").write_text("the cat sat on the mat\n" * 10)
+    (tmp_path / "g.txt").write_text("movies films\n")
+    _refused(
+        spark,
+        earlier,
+        f"input.path={tmp_path / 'c.txt'}",
+        f"augment.groups_path={tmp_path / 'g.txt'}",
+        match="no word of .* occurs in the corpus",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [(": a b\n", "empty hub"), ("a b a\n", "'a' is twice on that line"), ("solo\n", "at least two words")],
+)
+def test_bad_groups_files(spark, earlier, tmp_path, text, match):
+    (tmp_path / "c.txt").write_text("a b c\n" * 10)
+    (tmp_path / "g.txt").write_text(text)
+    _refused(
+        spark, earlier, f"input.path={tmp_path / 'c.txt'}", f"augment.groups_path={tmp_path / 'g.txt'}", match=match
+    )
+
+
+def test_top_k_set_above_the_vocabulary(spark, earlier, tmp_path):
+    (tmp_path / "c.txt").write_text("a b c\n" * 10)
+    _refused(spark, earlier, f"input.path={tmp_path / 'c.txt'}", "similarity.top_k=5", match="must be below")
+
+
+def test_output_path_that_is_a_file(spark, earlier, tmp_path):
+    (tmp_path / "c.txt").write_text("a b c\n")
+    from swapvec.config import load_config
+
+    with pytest.raises(BadInput, match="is a file, not a folder"):
+        execute(spark, load_config(None, [f"input.path={tmp_path / 'c.txt'}", f"output.path={tmp_path / 'c.txt'}"]))
+
+
+@pytest.mark.parametrize("backend", ["gensim", "mllib"])
+def test_vocabulary_too_large_for_the_driver_is_refused_with_the_numbers(spark, earlier, tmp_path, backend):
+    # 60,000 distinct words x 4096 dims does not fit the suite's 2 GiB driver, whatever the backend.
+    words = [f"w{i}" for i in range(60_000)]
+    (tmp_path / "big.txt").write_text("\n".join(" ".join(words[i : i + 100]) for i in range(0, len(words), 100)))
+    _refused(
+        spark,
+        earlier,
+        f"input.path={tmp_path / 'big.txt'}",
+        "train.vector_size=4096",
+        f"train.backend={backend}",
+        match=r"vocabulary too large for the driver: 60,000 words x 4096 dims needs \d+\.\d GiB",
+    )
+
+
+def test_bytes_that_are_not_utf8_are_replaced_and_split_tokens(spark, tmp_path):
+    (tmp_path / "latin1.txt").write_bytes("café crème entertainment\n".encode("latin-1") + b"\xff\xfe\x00binary\n")
+    df = spark.read.text(str(tmp_path / "latin1.txt")).withColumnRenamed("value", "text")
+    rows = [r.tokens for r in tokenize(df, TokenizeConfig()).orderBy("sentence_id").collect()]
+    assert rows == [["caf", "cr", "me", "entertainment"], ["binary"]]
