@@ -35,7 +35,9 @@ class _Broadcast:
         return self._bc.value
 
     def release(self) -> None:
-        self._bc.unpersist(blocking=False)
+        # destroy, not unpersist: unpersist keeps the driver's copy, and one run ships weights every round
+        # (in local mode the driver's copies are all there is, and they filled the heap after 18 rounds).
+        self._bc.destroy(blocking=False)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"_bc": self._bc}

@@ -6,6 +6,7 @@ the training corpus (the augmented one: swapped copies count).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection
 from typing import Any
 
@@ -86,5 +87,6 @@ def train(
             F.col("word").cast("string"), F.col("vector").cast(VECTOR_TYPE), F.col("count").cast("bigint")
         ).localCheckpoint(eager=True)
     finally:
-        vocab.unpersist()
+        with contextlib.suppress(Exception):  # the JVM may be gone; the error being raised says why
+            vocab.unpersist()
     return vectors, stats

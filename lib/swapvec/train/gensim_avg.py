@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 import time
-from collections.abc import Collection, Iterator
+import uuid
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 import numpy as np
@@ -199,20 +201,47 @@ def _round_task(shipped: Shipped, vocab: Shipped, key: tuple, params: GensimPara
 
 
 # ------------------------------------------------------------------------------------------------- the driver
-def _stream_shards(updates: DataFrame) -> Iterator[ShardUpdate]:
-    """Yield each shard's change in shard order, one at a time (never all shards on the driver at once)."""
-    current: int | None = None
-    payloads: list[bytes] = []
-    words = 0
-    for row in updates.toLocalIterator():
-        if row.shard != current:
-            if current is not None:
-                yield _unpack(payloads, words)
-            current, payloads = row.shard, []
-        words = row.words
-        payloads.append(bytes(row.payload))
-    if current is not None:
-        yield _unpack(payloads, words)
+def _clear(spark: SparkSession, path: str) -> None:
+    """Remove a staging folder through Spark (any file system Spark writes to): overwrite it with nothing."""
+    spark.createDataFrame([], UPDATE_SCHEMA).write.mode("overwrite").parquet(path)
+    if "://" not in path:
+        shutil.rmtree(path.removeprefix("file:"), ignore_errors=True)
+
+
+def _quietly(*cleanups: Callable[[], object]) -> None:
+    """Run clean-ups without letting their failure (a JVM already gone) replace the error being raised."""
+    for cleanup in cleanups:
+        try:
+            cleanup()
+        except Exception as exc:
+            event(_log, "cleanup.failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+def _empty_update(dim: int) -> ShardUpdate:
+    return ShardUpdate(
+        rows=np.empty(0, np.int32),
+        d_in=np.empty((0, dim), np.float32),
+        d_out=np.empty((0, dim), np.float32),
+        updates=np.empty(0, np.int32),
+        words=0,
+    )
+
+
+def _stream_shards(spark: SparkSession, path: str, shards: int, dim: int) -> Iterator[ShardUpdate]:
+    """Yield every shard's change in shard order, one at a time (never all shards on the driver at once).
+
+    The round's changes were written to ``path`` partitioned by shard, so reading one shard reads only its files.
+    (PySpark 4.2's ``DataFrame.toLocalIterator`` keeps what it served on the JVM heap: 25 rounds of changes
+    exhausted a 4 GiB driver. ``toArrow`` does not.) A shard without sentences has no files: an empty change.
+    """
+    staged = spark.read.parquet(path)
+    for shard in range(shards):
+        table = staged.where(F.col("shard") == shard).select("block", "words", "payload").toArrow()
+        if table.num_rows == 0:
+            yield _empty_update(dim)
+            continue
+        table = table.sort_by("block")
+        yield _unpack(table.column("payload").to_pylist(), int(table.column("words")[0].as_py()))
 
 
 def train_gensim(
@@ -249,6 +278,7 @@ def train_gensim(
         driver_bytes=bound.get("driver"),
     )
     encoded = encode(sentences, vocab, shards, t.seed).persist(StorageLevel.MEMORY_AND_DISK)
+    staged_updates = f"{staging.rstrip('/')}/updates-{uuid.uuid4().hex[:12]}"
     started = time.monotonic()
     index = {w: i for i, w in enumerate(words)}
     keep = np.array(sorted(index[w] for w in keep_words if w in index), dtype=np.int64)
@@ -263,16 +293,18 @@ def train_gensim(
             shipped = ship(spark, {"w_in": w_in, "w_out": w_out}, mode, staging)
             try:
                 updates = encoded.mapInArrow(_round_task(shipped, shipped_vocab, key, params, shards, r), UPDATE_SCHEMA)
-                updates = updates.persist(StorageLevel.DISK_ONLY)
-                updates.count()  # train every shard in parallel; the driver then reads the changes one shard at a time
+                # Train every shard in parallel; stage the changes (each round overwrites the last round's), then
+                # read them one shard at a time.
+                updates.write.mode("overwrite").option("compression", "none").partitionBy("shard").parquet(
+                    staged_updates
+                )
                 round_words = 0
-                for update in _stream_shards(updates):
+                for update in _stream_shards(spark, staged_updates, shards, params.vector_size):
                     combiner.add(update)
                     round_words += update.words
                 combiner.apply(w_in, w_out)
-                updates.unpersist()
             finally:
-                shipped.release()
+                _quietly(shipped.release)
             trained_words += round_words
             if not np.isfinite(w_in).all():
                 raise RuntimeError(f"training diverged in round {r + 1} (non-finite weights); lower train.alpha")
@@ -284,8 +316,7 @@ def train_gensim(
                 seconds=round(time.monotonic() - round_started, 2),
             )
     finally:
-        shipped_vocab.release()
-        encoded.unpersist()
+        _quietly(shipped_vocab.release, encoded.unpersist, lambda: _clear(spark, staged_updates))
     seconds = time.monotonic() - started
     table = pa.table(
         {
