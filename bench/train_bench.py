@@ -126,6 +126,7 @@ def worker(kind: str, tokens: str, epochs: int, partitions: int) -> dict:
         seconds = time.monotonic() - started
         return {"words": words, "seconds": seconds, "vocab": len(model.wv), **benchmarks(model.wv)}
     from pyspark.sql import functions as F
+
     from swapvec import tables
     from swapvec.evaluate import collect_vectors
     from swapvec.session import get_spark

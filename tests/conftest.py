@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from swapvec.config import Config, SparkConfig, load_config
 from swapvec.log import setup_logging
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from swapvec.augment import Group, augment, load_groups, parse_groups, substitutions
 from swapvec.config import TokenizeConfig
 from swapvec.errors import BadInput

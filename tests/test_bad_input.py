@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from deltalake import DeltaTable
+
 from swapvec.config import TokenizeConfig
 from swapvec.errors import BadInput
 from swapvec.pipeline import execute

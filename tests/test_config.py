@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from swapvec.config import DEFAULT_TOKEN_PATTERN, load_config
 from swapvec.errors import BadInput
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from pyspark.testing import assertDataFrameEqual
+
 from swapvec.config import TokenizeConfig
 from swapvec.errors import BadInput
 from swapvec.tokenize import check_pattern, tokenize, tokenize_words

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 from scipy.stats import spearmanr
+
 from swapvec import tables
 from swapvec.config import Config, load_config
 from swapvec.tokenize import tokenize
