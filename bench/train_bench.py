@@ -155,6 +155,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--partitions", type=int, nargs="*", default=[1, 2, 4, 8])
     parser.add_argument("--mllib", type=int, nargs="*", default=[1, 2])
+    parser.add_argument("--mllib-epochs", type=int, help="epochs for the MLlib rows (default: --epochs); it is slow")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--tokens", help="token file to make (or reuse); default: next to the corpus")
     parser.add_argument("--worker", nargs=3, metavar=("KIND", "EPOCHS", "PARTITIONS"), help=argparse.SUPPRESS)
@@ -166,17 +167,27 @@ def main() -> None:
     tokens = Path(args.tokens or f"{args.corpus}.x{args.repeat}.tokens")
     if not tokens.is_file():
         prepare_tokens(args.corpus, tokens, args.repeat)
-    runs = [("gensim, one process, 2 workers", "gensim-single", 1)]
-    runs += [(f"swapvec gensim, {p} partition{'s' * (p > 1)}", "gensim", p) for p in args.partitions]
-    runs += [(f"swapvec mllib, {p} partition{'s' * (p > 1)}", "mllib", p) for p in args.mllib]
+    mllib_epochs = args.mllib_epochs or args.epochs
+    runs = [("gensim, one process, 2 workers", "gensim-single", 1, args.epochs)]
+    runs += [(f"swapvec gensim, {p} partition{'s' * (p > 1)}", "gensim", p, args.epochs) for p in args.partitions]
+    runs += [
+        (
+            f"swapvec mllib, {p} partition{'s' * (p > 1)}, {mllib_epochs} epoch{'s' * (mllib_epochs > 1)}",
+            "mllib",
+            p,
+            mllib_epochs,
+        )
+        for p in args.mllib
+    ]
     load = os.getloadavg()[0]
     results = []
-    for label, kind, partitions in runs:
-        result = measure([str(tokens), "--worker", kind, str(args.epochs), str(partitions)])
+    for label, kind, partitions, epochs in runs:
+        result = measure([str(tokens), "--worker", kind, str(epochs), str(partitions)])
+        result["epochs"] = epochs
         results.append((label, result))
         print(f"# {label}: {json.dumps(result)}", file=sys.stderr, flush=True)
     base = results[0][1]
-    base_wps = base["words"] * args.epochs / base["seconds"]
+    base_wps = base["words"] * base["epochs"] / base["seconds"]
     print(
         f"corpus {args.corpus} x{args.repeat}: {base['words']:,} words, {args.epochs} epochs; "
         f"load average {load:.1f} at start, {os.getloadavg()[0]:.1f} at end, {os.cpu_count()} cores"
@@ -187,7 +198,7 @@ def main() -> None:
         if "error" in r:
             print(f"| {label} | {r['error']} | | | | | | | |")
             continue
-        wps = r["words"] * args.epochs / r["seconds"]
+        wps = r["words"] * r["epochs"] / r["seconds"]
         time_ratio = r["seconds"] / base["seconds"]
         print(
             f"| {label} | {r['seconds']:.0f} | {time_ratio:.2f} | {wps:,.0f} | {wps / base_wps:.2f} "

@@ -113,3 +113,14 @@ def test_bytes_that_are_not_utf8_are_replaced_and_split_tokens(spark, tmp_path):
     df = spark.read.text(str(tmp_path / "latin1.txt")).withColumnRenamed("value", "text")
     rows = [r.tokens for r in tokenize(df, TokenizeConfig()).orderBy("sentence_id").collect()]
     assert rows == [["caf", "cr", "me", "entertainment"], ["binary"]]
+
+
+def test_one_huge_line_is_split_into_chunks_and_nothing_is_lost(spark, tmp_path):
+    # A 20 MB line here (bench/RESULTS.md records the 100 MB one): 2.2M tokens, chunks of 1000.
+    words = " ".join(f"w{i % 997}" for i in range(2_200_000))
+    (tmp_path / "huge.txt").write_text(words + "\n")
+    df = spark.read.text(str(tmp_path / "huge.txt")).withColumnRenamed("value", "text")
+    sizes = (
+        tokenize(df, TokenizeConfig()).selectExpr("size(tokens) AS n").groupBy().agg({"n": "sum", "*": "count"}).first()
+    )
+    assert (sizes["sum(n)"], sizes["count(1)"]) == (2_200_000, 2_200)

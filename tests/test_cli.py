@@ -67,6 +67,10 @@ def test_a_run_from_the_console_prints_group_closeness_and_exits_0(workdir):
         "--set", "train.min_count=1",
         "--set", "train.backend=mllib",
         "--set", "log.format=json",
+        # Secrets a user may put in config: a storage key in Spark conf, a password inside a URL.
+        "--set", "spark.conf.fs.azure.account.key.acct.dfs.core.windows.net=SECRET-KEY-1",
+        "--set", "similarity.words=null",
+        "--set", "train.staging_path=file://user:SECRET-PW-2@localhost/tmp/unused",
         cwd=workdir,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -75,3 +79,8 @@ def test_a_run_from_the_console_prints_group_closeness_and_exits_0(workdir):
     assert (workdir / "warehouse" / "vectors" / "_delta_log").is_dir()
     events = [line for line in proc.stderr.splitlines() if line.startswith('{"ts"')]
     assert sum('"event": "run.start"' in e for e in events) == 1  # the resolved config, logged once
+    assert "SECRET-KEY-1" not in proc.stderr + proc.stdout and "SECRET-PW-2" not in proc.stderr + proc.stdout
+    from deltalake import DeltaTable
+
+    [config] = DeltaTable(str(workdir / "warehouse" / "runs")).to_pyarrow_table().column("config").to_pylist()
+    assert "SECRET-KEY-1" not in config and "SECRET-PW-2" not in config and "redacted" in config

@@ -7,6 +7,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
+
 from swapvec.pipeline import execute
 
 EXPECTED_SCHEMAS = {
@@ -16,6 +17,7 @@ EXPECTED_SCHEMAS = {
         "neighbor": "string",
         "rank": "int32",
         "similarity": "double",
+        "mode": "string",
         "run_id": "string",
     },
 }

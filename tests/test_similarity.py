@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from swapvec import similarity as sim
 from swapvec.config import SimilarityConfig
 from swapvec.errors import BadInput
@@ -33,6 +34,7 @@ def test_exact_top_k_equals_numpy_across_blocks(spark, monkeypatch):
         assert [n for _, n, _ in rows] == expected[word]
         assert [rank for rank, _, _ in rows] == [1, 2, 3, 4, 5]
         assert all(a >= b for (_, _, a), (_, _, b) in zip(rows, rows[1:], strict=False))
+    assert {r.mode for r in out} == {"exact"}
 
 
 def test_top_k_kernel_breaks_ties_by_row_and_skips_self():
@@ -59,3 +61,37 @@ def test_top_k_rules(spark):
         sim.neighbours_per_word(SimilarityConfig(top_k=10), 4)  # set by the user: refused
     with pytest.raises(BadInput, match="none of the words is in the vocabulary"):
         sim.similarities(spark, _vectors(spark, np.eye(3, dtype=np.float32)), SimilarityConfig(top_k=1, words=["zz"]))
+
+
+def test_faiss_kernel_agrees_with_numpy_including_ties_at_the_cut():
+    rng = np.random.default_rng(11)
+    matrix = rng.normal(size=(400, 12)).astype(np.float32)
+    matrix[50:56] = matrix[7]  # a run of identical words straddles the top-3 cut of word 7 and of each copy
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    rows = np.arange(400)
+    idx, val = sim.exact_top_k(matrix, rows, matrix, 3)
+    ref_idx, ref_val = sim.top_k(matrix, rows, matrix, 3)
+    assert idx.tolist() == ref_idx.tolist()
+    assert np.allclose(val, ref_val, atol=1e-5)
+    assert set(idx[7]) <= set(range(50, 56)) and set(idx[50]) <= {7, *range(51, 56)}
+
+
+def test_approximate_mode_finds_the_exact_neighbours_across_shards(spark, monkeypatch):
+    monkeypatch.setattr(sim, "KEY_BLOCK_ROWS", 64)
+    monkeypatch.setattr(sim, "MAX_SHARD_ROWS", 150)  # 300 words: two shards, merged per word
+    rng = np.random.default_rng(8)
+    centres = rng.normal(size=(30, 16))
+    matrix = (centres[rng.integers(0, 30, 300)] + 0.3 * rng.normal(size=(300, 16))).astype(np.float32)
+    cfg = SimilarityConfig(top_k=5, mode="approximate")
+    first = sim.similarities(spark, _vectors(spark, matrix), cfg).collect()
+    expected = _reference(matrix, 5)
+    got: dict[str, list[tuple[int, str]]] = {}
+    for r in first:
+        got.setdefault(r.word, []).append((r.rank, r.neighbor))
+    assert {r.mode for r in first} == {"approximate"}
+    assert set(got) == set(expected)
+    assert all(sorted(rows)[i][0] == i + 1 for rows in got.values() for i in range(5))
+    hits = sum(len({n for _, n in rows} & set(expected[w])) for w, rows in got.items())
+    assert hits / (5 * len(expected)) >= 0.99
+    again = sim.similarities(spark, _vectors(spark, matrix), cfg).collect()
+    assert sorted(map(tuple, again)) == sorted(map(tuple, first))  # the same graph and neighbours every run

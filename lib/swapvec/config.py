@@ -44,7 +44,11 @@ class TokenizeConfig(_Section):
     pattern: str = Field(DEFAULT_TOKEN_PATTERN, description="Java regex; each match is a token.")
     min_length: int = Field(1, ge=1, le=1000, description="Tokens shorter than this (in characters) are dropped.")
     max_sentence_length: int = Field(
-        1000, ge=2, le=100_000, description="Longer sentences are split into consecutive chunks of this many tokens."
+        # gensim's kernel silently cuts sentences past 10,000 words: never let one reach it.
+        1000,
+        ge=2,
+        le=10_000,
+        description="Longer sentences are split into consecutive chunks of this many tokens.",
     )
 
     @field_validator("pattern")
@@ -57,7 +61,19 @@ class TokenizeConfig(_Section):
 
 class AugmentConfig(_Section):
     groups_path: str | None = Field(None, description="Groups file; no augmentation when unset.")
-    method: Literal["swap"] = "swap"
+    method: Literal["swap", "retrofit", "both"] = Field(
+        "swap",
+        description="swap: swapped copies; retrofit: no copies, group words pulled together after training "
+        "(Faruqui et al., 2015); both: swapped copies, then retrofitting.",
+    )
+    retrofit_iterations: int = Field(10, ge=1, le=1000, description="Retrofitting passes (Faruqui et al. use 10).")
+    retrofit_weight: float = Field(
+        1.0,
+        gt=0,
+        le=1000,
+        description="Pull of the group-mates against the trained vector: 1 is Faruqui et al.'s (the mates' mean "
+        "weighs as much as the word's own trained vector); larger pulls harder.",
+    )
     max_copies_per_sentence: int = Field(
         10, ge=1, le=1000, description="At most this many swapped copies of one sentence (chosen by a seeded hash)."
     )
@@ -91,6 +107,8 @@ class TrainConfig(_Section):
     def _consistent(self) -> TrainConfig:
         if self.hs == 0 and self.negative == 0:
             raise ValueError("train.negative must be > 0 when train.hs is 0 (no training objective otherwise)")
+        if self.hs == 1 and self.negative > 0:
+            raise ValueError("train.negative must be 0 when train.hs is 1 (one training objective at a time)")
         if self.min_alpha > self.alpha:
             raise ValueError("train.min_alpha must not exceed train.alpha")
         return self
@@ -99,12 +117,24 @@ class TrainConfig(_Section):
 class OutputConfig(_Section):
     path: str = Field("warehouse", description="Folder (or URI) under which the tables live.")
     format: Literal["delta", "parquet"] = "delta"
+    retention_hours: float = Field(
+        168.0,
+        ge=0,
+        description="Delta: after each overwrite, files no version younger than this needs are vacuumed (Delta's "
+        "default, 7 days). Below that, a reader still on an old version may lose its files.",
+    )
 
 
 class SimilarityConfig(_Section):
     top_k: int = Field(10, ge=1, le=1000)
     words: list[str] | str | None = Field(None, description="Only these query words (a list, or a file path).")
     block_size: int = Field(2048, ge=16, le=65_536, description="Query rows per block (memory: block x vocab floats).")
+    mode: Literal["exact", "approximate"] = Field(
+        "exact", description="exact: brute force; approximate: HNSW graphs (faiss), for vocabularies in the millions."
+    )
+    ef_search: int = Field(
+        128, ge=16, le=65_536, description="approximate: HNSW candidates kept per query; larger: slower, nearer exact."
+    )
 
 
 class EvaluateConfig(_Section):

@@ -26,6 +26,8 @@ from swapvec.config import Config
 from swapvec.errors import BadInput, SwapvecError
 from swapvec.evaluate import Evaluation, evaluate, summary
 from swapvec.log import event, get_logger
+from swapvec.report import write_report
+from swapvec.retrofit import retrofit
 from swapvec.similarity import similarities
 from swapvec.tokenize import check_pattern, tokenize
 from swapvec.train import train
@@ -110,7 +112,8 @@ def stage_augment(
             event(_log, "groups.absent_from_corpus", words=absent, note="learned from swapped copies only, if at all")
         result.details["groups_absent_from_corpus"] = absent
         result.row_counts["groups"] = len(groups)
-    subs = substitutions(groups)
+    # Retrofitting alone trains on the corpus as it is; it pulls the groups together after training.
+    subs = substitutions(groups) if cfg.augment.method != "retrofit" else {}
     augmented = augment(sentences, subs, cfg.augment.max_copies_per_sentence, cfg.train.seed)
     augmented = augmented.persist(StorageLevel.MEMORY_AND_DISK)
     after = _words(augmented).first()
@@ -133,6 +136,17 @@ def stage_train(
     result.row_counts["vectors"] = int(stats["vocab_size"])
     result.metrics.update({f"train_{k}": float(v) for k, v in stats.items() if isinstance(v, int | float)})
     return vectors
+
+
+def stage_retrofit(cfg: Config, vectors: DataFrame, groups: list[Group], result: RunResult) -> DataFrame:
+    """Retrofit the group words (``augment.method`` retrofit or both); the trained vectors otherwise."""
+    if cfg.augment.method == "swap" or not groups:
+        return vectors
+    started = time.monotonic()
+    fitted = retrofit(vectors, groups, cfg.augment.retrofit_iterations, cfg.augment.retrofit_weight)
+    fitted = fitted.localCheckpoint(eager=True)
+    result.metrics["retrofit_seconds"] = time.monotonic() - started
+    return fitted
 
 
 def stage_evaluate(
@@ -158,10 +172,18 @@ def _cmd_run(spark: SparkSession, cfg: Config, result: RunResult) -> None:
     with _Stage("augment", result.run_id):
         augmented, groups = stage_augment(spark, cfg, sentences, result)
     with _Stage("train", result.run_id):
-        vectors = stage_train(spark, cfg, augmented, groups, result)
+        trained = stage_train(spark, cfg, augmented, groups, result)
+    with _Stage("retrofit", result.run_id):
+        vectors = stage_retrofit(cfg, trained, groups, result)
     augmented.unpersist()
-    baseline = None
-    if cfg.evaluate.baseline and groups:
+    baseline, plain = None, None
+    if cfg.evaluate.baseline and groups and cfg.augment.method == "retrofit":
+        with _Stage("baseline", result.run_id):
+            # Retrofitting alone trained on the corpus as it is: the trained vectors are the run without groups.
+            plain = trained
+            baseline = evaluate(plain, groups, cfg.evaluate.max_vocab)
+            result.metrics["baseline_train_seconds"] = result.metrics.get("train_train_seconds", 0.0)
+    elif cfg.evaluate.baseline and groups:
         with _Stage("baseline", result.run_id):
             # The same words exempt from subsampling, so that the comparison isolates the augmentation.
             plain, stats = train(
@@ -178,7 +200,9 @@ def _cmd_run(spark: SparkSession, cfg: Config, result: RunResult) -> None:
         tables.write_table(_with_run_id(vectors, result.run_id), cfg.output, "vectors")
         tables.write_table(_with_run_id(sims, result.run_id), cfg.output, "similarities")
     with _Stage("evaluate", result.run_id):
-        stage_evaluate(cfg, vectors, groups, result, baseline)
+        evaluation = stage_evaluate(cfg, vectors, groups, result, baseline)
+    with _Stage("report", result.run_id):
+        write_report(cfg, result.run_id, vectors, groups, evaluation, plain, baseline)
 
 
 def _cmd_tokenize(spark: SparkSession, cfg: Config, result: RunResult) -> None:
@@ -204,6 +228,7 @@ def _cmd_train(spark: SparkSession, cfg: Config, result: RunResult) -> None:
     groups = load_groups(spark, cfg.augment.groups_path, cfg.tokenize) if cfg.augment.groups_path else []
     with _Stage("train", result.run_id):
         vectors = stage_train(spark, cfg, augmented, groups, result)
+        vectors = stage_retrofit(cfg, vectors, groups, result)
         tables.write_table(_with_run_id(vectors, result.run_id), cfg.output, "vectors")
 
 
@@ -219,7 +244,9 @@ def _cmd_evaluate(spark: SparkSession, cfg: Config, result: RunResult) -> None:
     vectors = tables.read_table(spark, cfg.output, "vectors", needed_by="evaluate")
     groups = load_groups(spark, cfg.augment.groups_path, cfg.tokenize) if cfg.augment.groups_path else []
     with _Stage("evaluate", result.run_id):
-        stage_evaluate(cfg, vectors, groups, result)
+        evaluation = stage_evaluate(cfg, vectors, groups, result)
+    with _Stage("report", result.run_id):
+        write_report(cfg, result.run_id, vectors, groups, evaluation)
 
 
 _COMMANDS: dict[str, Callable[[SparkSession, Config, RunResult], None]] = {

@@ -162,6 +162,8 @@ def write_table(df: DataFrame, output: OutputConfig, table: str, *, mode: str = 
         if mode == "overwrite":
             writer = writer.option("overwriteSchema", "true")
         writer.save(path)
+        if mode == "overwrite":
+            _vacuum(df.sparkSession, path, output.retention_hours)
     else:
         _write_parquet_versioned(df, path, mode)
     event(
@@ -172,6 +174,26 @@ def write_table(df: DataFrame, output: OutputConfig, table: str, *, mode: str = 
         mode=mode,
         seconds=round(time.monotonic() - started, 2),
     )
+
+
+def _vacuum(spark: SparkSession, path: str, hours: float) -> None:
+    """Delete the files of versions older than ``hours``: keeps a table's file count bounded across runs."""
+    from delta.tables import DeltaTable
+
+    if hours < 168:
+        # Delta refuses retention below its default unless told; the user chose it (output.retention_hours).
+        spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    # Delta 4 records VACUUM START/END as commits of their own; a run should add one version to a table, not three.
+    key = "spark.databricks.delta.vacuum.logging.enabled"
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, "false")
+    try:
+        DeltaTable.forPath(spark, path).vacuum(hours)
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
 
 
 def read_table(spark: SparkSession | None, output: OutputConfig, table: str, *, needed_by: str = "") -> DataFrame:

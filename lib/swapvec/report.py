@@ -1,0 +1,352 @@
+"""The evaluation report: ``<output.path>/report/report.md`` (and ``report.html``) with PNG plots beside it.
+
+What it shows, for people rather than for ``runs``:
+
+* the benchmark scores and group closeness with groups, against the run without groups when there is one
+  (``evaluate.baseline``), as a table;
+* ``ranks.png``: the distribution of in-group ranks (the rank of each group-mate among a member's neighbours);
+* ``group-<line>.png``: each group's words and their nearest neighbours projected to 2-D (PCA of those points),
+  before (the run without groups) and after, side by side; only after when there is no baseline.
+
+Images are linked relatively, so the folder opens as it is in a notebook (``IPython.display.Markdown`` from that
+folder, or ``IFrame("report/report.html")``), a Markdown viewer or a browser. The folder is replaced as a whole
+(written beside it, then renamed), so a reader never sees half a report.
+
+Memory on the driver: the ``evaluate.max_vocab`` most frequent words' vectors, as for the evaluation itself.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pyspark.sql import DataFrame
+
+from swapvec.augment import Group
+from swapvec.config import Config
+from swapvec.evaluate import Evaluation, collect_vectors
+from swapvec.log import event, get_logger
+
+_log = get_logger("report")
+
+#: Neighbours drawn around each group word.
+NEIGHBOURS_SHOWN = 5
+#: Groups drawn (the first ones of the file); the tables list every group.
+MAX_GROUPS_PLOTTED = 100
+
+_SCORES = [
+    ("members with all group-mates in top 10", "group_share_top10", "{:.3f}", "higher"),
+    ("median rank of a group-mate", "group_median_rank", "{:.1f}", "lower"),
+    ("WS-353 (Spearman)", "ws353", "{:.3f}", "higher"),
+    ("SimLex-999 (Spearman)", "simlex999", "{:.3f}", "higher"),
+    ("Google analogies (accuracy)", "analogy", "{:.3f}", "higher"),
+]
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return pattern.format(value)
+
+
+def _title(group: Group) -> str:
+    return f"{group.hub}: {' '.join(group.members)}" if group.hub else " ".join(group.members)
+
+
+def _pairs(evaluation: Evaluation) -> dict[tuple[int, str, str], int]:
+    """(group line, member, mate) -> rank, from ``Evaluation.groups``."""
+    return {
+        (g["line"], member, mate): rank
+        for g in evaluation.groups
+        for member, mates in g["ranks"].items()
+        for mate, rank in mates.items()
+    }
+
+
+def project(points: np.ndarray) -> np.ndarray:
+    """2-D PCA of the rows of ``points`` (cosine geometry: rows normalised first); ``n x 2``."""
+    normed = points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
+    centred = normed - normed.mean(axis=0)
+    if len(points) < 2:
+        return np.zeros((len(points), 2))
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    out = centred @ vt[:2].T
+    if out.shape[1] < 2:
+        out = np.hstack([out, np.zeros((len(out), 2 - out.shape[1]))])
+    # A fixed sign per axis (the largest coordinate positive), so before/after plots do not flip at random.
+    signs = np.sign(out[np.abs(out).argmax(axis=0), [0, 1]])
+    return out * np.where(signs == 0, 1, signs)
+
+
+def neighbourhood(kv, group: Group, n: int = NEIGHBOURS_SHOWN) -> tuple[list[str], list[str]]:
+    """The group's words present in ``kv``, and the ``n`` nearest other words of each (deduplicated)."""
+    words = [w for w in group.words if w in kv.key_to_index]
+    if not words:
+        return [], []
+    normed = kv.get_normed_vectors()
+    scores = normed[[kv.key_to_index[w] for w in words]] @ normed.T
+    inside = {kv.key_to_index[w] for w in group.words if w in kv.key_to_index}
+    scores[:, sorted(inside)] = -np.inf
+    take = min(n, max(0, len(kv) - len(inside)))
+    around: list[str] = []
+    for row in scores:
+        for j in np.argsort(-row, kind="stable")[:take]:
+            if kv.index_to_key[j] not in around:
+                around.append(kv.index_to_key[j])
+    return words, around
+
+
+def _draw_space(ax, kv, group: Group, caption: str) -> None:
+    words, around = neighbourhood(kv, group)
+    ax.set_title(caption, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if not words:
+        ax.text(0.5, 0.5, "no group word in the vocabulary", ha="center", va="center", transform=ax.transAxes)
+        return
+    labels = words + around
+    xy = project(np.array([kv[w] for w in labels], dtype=np.float64))
+    pos = dict(zip(labels, xy, strict=True))
+    for member in words:
+        for mate in group.mates(member):
+            if mate in pos:
+                ax.plot(*zip(pos[member], pos[mate], strict=True), color="tab:blue", alpha=0.25, lw=1, zorder=1)
+    ax.scatter(xy[len(words) :, 0], xy[len(words) :, 1], s=14, color="0.6", zorder=2)
+    offsets = _label_offsets(xy)
+    for i, word in enumerate(labels):
+        ours = i < len(words)
+        if ours:
+            hub = word == group.hub
+            ax.scatter(*pos[word], s=90 if hub else 40, marker="*" if hub else "o", color="tab:red", zorder=3)
+        ax.annotate(
+            word,
+            pos[word],
+            fontsize=9 if ours else 7,
+            weight="bold" if ours else "normal",
+            color="tab:red" if ours else "0.35",
+            xytext=offsets[i],
+            textcoords="offset points",
+            arrowprops={"arrowstyle": "-", "color": "0.75", "lw": 0.5} if offsets[i][1] != 3 else None,
+        )
+    ax.margins(0.18)
+
+
+def _label_offsets(xy: np.ndarray) -> list[tuple[int, int]]:
+    """Label offsets (points) so that labels of points close together are stacked rather than drawn over each other.
+
+    Greedy, in label order (group words first, so theirs stay next to their points): a label that would land
+    within about one label of an earlier one is moved down a line, up to 8 lines.
+    """
+    span = np.maximum(np.ptp(xy, axis=0), 1e-9) if len(xy) else np.ones(2)
+    unit = xy / span  # the panel is about 1 x 1 in these units
+    placed: list[tuple[float, float]] = []
+    offsets = []
+    for x, y in unit:
+        for step in range(9):
+            ly = y - step * 0.045
+            if all(abs(x - px) > 0.16 or abs(ly - py) > 0.04 for px, py in placed):
+                break
+        placed.append((x, ly))
+        offsets.append((4, 3 - step * 11))
+    return offsets
+
+
+def _group_figure(path: Path, group: Group, after, before, after_caption: str) -> None:
+    import matplotlib.pyplot as plt
+
+    panels = [(before, "before: trained without groups"), (after, after_caption)] if before is not None else []
+    panels = panels or [(after, after_caption)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
+    for ax, (kv, caption) in zip(axes[0], panels, strict=True):
+        _draw_space(ax, kv, group, caption)
+    fig.suptitle(f"line {group.line}: {_title(group)}", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _ranks_figure(path: Path, after: list[int], before: list[int] | None) -> None:
+    import matplotlib.pyplot as plt
+
+    top = max([*after, *(before or []), 10])
+    bins = np.unique(np.round(np.logspace(0, math.log10(top + 1), 30)).astype(int))
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    if before:
+        ax.hist(before, bins=bins, histtype="step", lw=2, color="0.5", label=f"without groups ({len(before)} pairs)")
+    ax.hist(after, bins=bins, histtype="stepfilled", alpha=0.55, color="tab:red", label=f"with groups ({len(after)})")
+    ax.axvline(10.5, color="k", ls="--", lw=1)
+    ax.text(11, ax.get_ylim()[1] * 0.92, "top 10", fontsize=9)
+    ax.set_xscale("log")
+    ax.set_xlabel("rank of a group-mate among the member's neighbours (1 = nearest; log scale)")
+    ax.set_ylabel("(member, mate) pairs")
+    ax.set_title("In-group ranks")
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def build_report(
+    folder: Path,
+    cfg: Config,
+    run_id: str,
+    groups: list[Group],
+    evaluation: Evaluation,
+    after_kv,
+    before_kv=None,
+    baseline: Evaluation | None = None,
+) -> Path:
+    """Write report.md, report.html and the PNGs into ``folder`` (which must exist); returns report.md's path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    method = cfg.augment.method if cfg.augment.groups_path else "none"
+    after_caption = f"after: trained with groups ({method})"
+    parts: list[tuple[str, Any]] = []  # ("h2"/"p"/"table"/"img", payload), rendered to Markdown and HTML alike
+    parts.append(("h1", f"swapvec report: run {run_id}"))
+    parts.append(
+        (
+            "p",
+            f"Groups: {cfg.augment.groups_path or 'none'} ({len(groups)} groups); augment.method: {method}; "
+            f"backend: {cfg.train.backend}; evaluated among the "
+            f"{cfg.evaluate.max_vocab:,} most frequent words (and the group words).",
+        )
+    )
+    parts.append(("h2", "Scores"))
+    if baseline is not None:
+        header = ["", "without groups", "with groups", "change"]
+        rows = []
+        for label, key, pattern, better in _SCORES:
+            was, now = baseline.metrics.get(key), evaluation.metrics.get(key)
+            change = "-"
+            if was is not None and now is not None and not (math.isnan(was) or math.isnan(now)):
+                change = ("+" if now - was >= 0 else "") + pattern.format(now - was) + f" ({better} is better)"
+            rows.append([label, _fmt(was, pattern), _fmt(now, pattern), change])
+    else:
+        header = ["", "with groups"]
+        rows = [[label, _fmt(evaluation.metrics.get(key), pattern)] for label, key, pattern, _ in _SCORES]
+        parts.append(("p", "No run without groups to compare with: set evaluate.baseline (swapvec run) for one."))
+    parts.append(("table", (header, rows)))
+    after_pairs = _pairs(evaluation)
+    before_pairs = _pairs(baseline) if baseline is not None else {}
+    if after_pairs:
+        _ranks_figure(folder / "ranks.png", list(after_pairs.values()), list(before_pairs.values()) or None)
+        parts.append(("h2", "In-group ranks"))
+        parts.append(("img", ("ranks.png", "histogram of in-group ranks")))
+    if groups:
+        parts.append(("h2", "Groups"))
+        note = "before (the run without groups) and after" if before_kv is not None else "after"
+        parts.append(
+            (
+                "p",
+                f"Each group's words (red; a star is a hub) and their {NEIGHBOURS_SHOWN} nearest other words (grey), "
+                f"projected to 2-D by PCA of those points, {note}. Lines join each member to its group-mates. "
+                "The ranks say where each mate stands among the member's neighbours (1 = nearest).",
+            )
+        )
+        for number, group in enumerate(groups):
+            parts.append(("h3", f"line {group.line}: {_title(group)}"))
+            ranks = []
+            for (line, member, mate), rank in after_pairs.items():
+                if line == group.line:
+                    was = before_pairs.get((line, member, mate))
+                    ranks.append(
+                        [member, mate, str(rank)] + ([str(was) if was is not None else "-"] if baseline else [])
+                    )
+            if ranks:
+                head = ["member", "mate", "rank"] + (["rank without groups"] if baseline else [])
+                parts.append(("table", (head, ranks)))
+            missing = [w for w in group.words if w not in after_kv.key_to_index]
+            if missing:
+                parts.append(("p", f"Not in the evaluated vocabulary: {' '.join(missing)}."))
+            if number < MAX_GROUPS_PLOTTED:
+                name = f"group-{group.line:05d}.png"
+                _group_figure(folder / name, group, after_kv, before_kv, after_caption)
+                parts.append(("img", (name, f"group on line {group.line}")))
+        if len(groups) > MAX_GROUPS_PLOTTED:
+            parts.append(("p", f"Plots for the first {MAX_GROUPS_PLOTTED} groups only."))
+    md, body = [], []
+    for kind, payload in parts:
+        if kind in ("h1", "h2", "h3"):
+            md.append("#" * int(kind[1]) + " " + payload)
+            body.append(f"<{kind}>{html.escape(payload)}</{kind}>")
+        elif kind == "p":
+            md.append(payload)
+            body.append(f"<p>{html.escape(payload)}</p>")
+        elif kind == "table":
+            md.append(_markdown_table(*payload))
+            body.append(_html_table(*payload))
+        else:
+            md.append(f"![{payload[1]}]({payload[0]})")
+            body.append(f'<img src="{html.escape(payload[0])}" alt="{html.escape(payload[1])}">')
+    (folder / "report.md").write_text("\n\n".join(md) + "\n", encoding="utf-8")
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}"
+        "img{max-width:100%}"
+    )
+    page = f"<!doctype html><meta charset='utf-8'><title>swapvec report {html.escape(run_id)}</title>"
+    (folder / "report.html").write_text(page + f"<style>{style}</style>" + "\n".join(body) + "\n", encoding="utf-8")
+    return folder / "report.md"
+
+
+def write_report(
+    cfg: Config,
+    run_id: str,
+    vectors: DataFrame,
+    groups: list[Group],
+    evaluation: Evaluation,
+    plain: DataFrame | None = None,
+    baseline: Evaluation | None = None,
+) -> Path | None:
+    """Write the report under ``<output.path>/report``; returns report.md's path (None for a URI output path).
+
+    Parameters
+    ----------
+    vectors
+        The run's vectors (``word, vector, count``).
+    evaluation
+        ``evaluate.evaluate`` of ``vectors``.
+    plain, baseline
+        The run without groups and its evaluation, when ``evaluate.baseline`` made one.
+    """
+    base = cfg.output.path
+    if "://" in base or base.startswith(("dbfs:", "s3:", "abfss:", "gs:")):
+        event(_log, "report.skipped", reason="output.path is a URI; the report is written to local folders only")
+        return None
+    base_dir = Path(base.removeprefix("file:")).absolute()
+    base_dir.mkdir(parents=True, exist_ok=True)
+    group_words = sorted({w for g in groups for w in g.words})
+    after_kv = collect_vectors(vectors, cfg.evaluate.max_vocab, group_words)
+    before_kv = collect_vectors(plain, cfg.evaluate.max_vocab, group_words) if plain is not None else None
+    staging = base_dir / f".report-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        build_report(staging, cfg, run_id, groups, evaluation, after_kv, before_kv, baseline)
+        final, old = base_dir / "report", base_dir / f".report-old-{uuid.uuid4().hex[:8]}"
+        if final.exists():
+            os.replace(final, old)
+        os.replace(staging, final)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    event(_log, "report.written", path=str(final / "report.md"))
+    return final / "report.md"

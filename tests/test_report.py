@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from gensim.models import KeyedVectors
+
+from swapvec.augment import Group
+from swapvec.config import load_config
+from swapvec.evaluate import group_closeness
+from swapvec.pipeline import execute
+from swapvec.report import build_report, project
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _links(markdown: str) -> list[str]:
+    return re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+
+
+def test_report_without_baseline_draws_after_only(tmp_path):
+    rng = np.random.default_rng(4)
+    words = [f"w{i}" for i in range(40)] + ["hub", "a", "b", "x", "y"]
+    kv = KeyedVectors(vector_size=6)
+    kv.add_vectors(words, rng.normal(size=(len(words), 6)).astype(np.float32))
+    groups = [Group(members=("a", "b", "gone"), hub="hub", line=3), Group(members=("x", "y"), line=5)]
+    evaluation = group_closeness(kv, groups)
+    cfg = load_config(None, ["augment.groups_path=g.txt"])
+    md = build_report(tmp_path, cfg, "r1", groups, evaluation, kv).read_text()
+    assert _links(md) == ["ranks.png", "group-00003.png", "group-00005.png"]  # relative, beside report.md
+    assert all((tmp_path / link).read_bytes().startswith(PNG) for link in _links(md))
+    assert "| a | hub |" in md and "Not in the evaluated vocabulary: gone." in md
+    assert "| with groups |" in md and "| without groups |" not in md
+    assert '<img src="group-00005.png"' in (tmp_path / "report.html").read_text()
+
+
+def test_projection_of_points_in_a_plane_keeps_their_distances():
+    angles = np.linspace(0, 2, 9)
+    basis = np.linalg.qr(np.random.default_rng(1).normal(size=(5, 2)))[0]  # a plane in 5-D, through the origin
+    points = np.stack([np.cos(angles), np.sin(angles)], axis=1) @ basis.T  # unit vectors
+    flat = project(points)
+
+    def distances(p):
+        return np.linalg.norm(p[:, None] - p[None], axis=2)
+
+    assert np.allclose(distances(flat), distances(points), atol=1e-9)
+
+
+def test_run_with_retrofit_reports_before_and_after(spark, seed_case):
+    cfg = seed_case("augment.method=retrofit", "evaluate.baseline=true", "output.format=parquet", "train.sync_rounds=2")
+    result = execute(spark, cfg, "run")
+    folder = f"{cfg.output.path}/report"
+    md = Path(f"{folder}/report.md").read_text(encoding="utf-8")
+    assert "| without groups | with groups | change |" in md
+    for link in _links(md):
+        assert Path(f"{folder}/{link}").read_bytes().startswith(PNG)
+    assert "group-00002.png" in _links(md)  # the hub group, on line 2 of the seed's groups file
+    [run] = pq.read_table(Path(f"{cfg.output.path}/runs").resolve()).to_pylist()
+    metrics = dict(run["metrics"])
+    assert run["run_id"] == result.run_id
+    assert metrics["augmentation_factor"] == 1.0  # retrofitting alone makes no copies
+    assert metrics["retrofit_seconds"] >= 0 and "baseline_group_median_rank" in metrics
+    details = json.loads(run["details"])
+    assert details["groups"][0]["hub"] == "entertainment"
