@@ -29,7 +29,6 @@ from swapvec.log import event, get_logger
 
 _log = get_logger("tables")
 
-TABLES = ("sentences", "augmented", "vectors", "similarities", "runs")
 #: Parquet versions kept besides the current one, so that readers that resolved the link just before a swap finish.
 PARQUET_VERSIONS_KEPT = 2
 

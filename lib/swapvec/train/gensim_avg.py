@@ -81,7 +81,7 @@ def _partition_keys(spark: SparkSession, shards: int) -> list[int]:
     return [keys[s] for s in range(shards)]
 
 
-def encode(sentences: DataFrame, vocab: DataFrame, shards: int, seed: int) -> DataFrame:
+def encode(sentences: DataFrame, vocab: DataFrame, vocab_size: int, shards: int, seed: int) -> DataFrame:
     """``shard int, ids array<int>``: sentences as vocabulary indices, one partition per shard, in corpus order.
 
     Out-of-vocabulary words are dropped before training, as gensim drops them; the windows are over what remains.
@@ -89,7 +89,7 @@ def encode(sentences: DataFrame, vocab: DataFrame, shards: int, seed: int) -> Da
     spark = sentences.sparkSession
     keys = _partition_keys(spark, shards)
     words = sentences.select("sentence_id", "chunk", "copy", F.posexplode("tokens").alias("pos", "word"))
-    joined = words.join(F.broadcast(vocab.select("word", "idx")) if vocab.count() < 2_000_000 else vocab, "word")
+    joined = words.join(F.broadcast(vocab.select("word", "idx")) if vocab_size < 2_000_000 else vocab, "word")
     encoded = (
         joined.groupBy("sentence_id", "chunk", "copy")
         .agg(F.array_sort(F.collect_list(F.struct("pos", "idx"))).alias("s"))
@@ -277,7 +277,7 @@ def train_gensim(
         transport=mode,
         driver_bytes=bound.get("driver"),
     )
-    encoded = encode(sentences, vocab, shards, t.seed).persist(StorageLevel.MEMORY_AND_DISK)
+    encoded = encode(sentences, vocab, vocab_size, shards, t.seed).persist(StorageLevel.MEMORY_AND_DISK)
     staged_updates = f"{staging.rstrip('/')}/updates-{uuid.uuid4().hex[:12]}"
     started = time.monotonic()
     index = {w: i for i, w in enumerate(words)}
