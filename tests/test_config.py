@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from swapvec.config import DEFAULT_TOKEN_PATTERN, load_config
+from swapvec.config import DEFAULT_TOKEN_PATTERN, load_config, run_key_version
 from swapvec.errors import BadInput
 
 
@@ -68,3 +68,33 @@ def test_secrets_are_redacted_in_the_logged_config():
     text = cfg.to_json()
     assert "s3cr3t" not in text and '"k"' not in text and "pw@" not in text
     assert "redacted" in text
+
+
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [
+        ("run.key=2026-11-25", "2026-11-25"),
+        ("run.key=2026-11-25T00:00:00+00:00", "2026-11-25"),
+        ("run.key=2026-11-25T06:00:00+02:00", "2026-11-25T04:00:00Z"),
+        ("run.key='2026-11-25 06:30:00'", "2026-11-25T06:30:00Z"),
+        ("run.key=42", "42"),
+        ("run.key='0042'", "42"),
+    ],
+)
+def test_run_keys_have_one_spelling_per_logical_run(given, canonical):
+    assert load_config(None, [given]).run.key == canonical
+
+
+def test_later_run_keys_have_larger_versions():
+    keys = ["1970-01-01", "2026-11-25", "2026-11-25T00:00:00.000001Z", "2026-11-25T06:00:00Z", "2026-11-26"]
+    versions = [run_key_version(k) for k in keys]
+    assert versions == sorted(versions) and len(set(versions)) == len(keys)
+    assert run_key_version("42") == 42 and run_key_version("2026-11-25T00:00:00Z") == run_key_version("2026-11-25")
+
+
+@pytest.mark.parametrize("key", ["tomorrow", "2026-13-01", "1969-12-31", "-1", "true", "'a\\nb'", "x" * 65, "1.5"])
+def test_run_keys_that_do_not_order_are_refused_in_one_line(key):
+    with pytest.raises(BadInput) as caught:
+        load_config(None, [f"run.key={key}"])
+    assert str(caught.value).startswith("config: run.key: must be a date (2026-11-25)")
+    assert "\n" not in str(caught.value)

@@ -6,8 +6,10 @@ overrides, validated here. Unknown keys and invalid values are refused with a me
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -159,6 +161,95 @@ class SparkConfig(_Section):
 class LogConfig(_Section):
     format: Literal["text", "json"] = "text"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    progress: bool = Field(
+        True, description="Show tasks done of total for long stages, on a terminal only (SWAPVEC_PROGRESS=0: never)."
+    )
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_KEY_CHARS = re.compile(r"[0-9A-Za-z:.+ -]{1,64}")
+_KEY_RULE = "must be a date (2026-11-25), a date-time (2026-11-25T06:00:00Z) or a whole number"
+
+
+def canonical_run_key(value: Any) -> str:
+    """A run key in one spelling per logical run: ``2026-11-25``, ``2026-11-25T06:00:00Z`` or ``42``.
+
+    A date-time at midnight UTC is spelled as its date, a date-time with an offset is converted to UTC, so that two
+    keys are equal exactly when they name the same run (the same ``run_key_version``).
+
+    Raises
+    ------
+    ValueError
+        Not a date, a date-time from 1970 on, or a whole number from 0 to 2**63 - 1.
+    """
+    if isinstance(value, bool):
+        raise ValueError(_KEY_RULE)
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        number = int(value)
+        if not 0 <= number < 2**63:
+            raise ValueError(f"{_KEY_RULE} from 0 to 2**63 - 1")
+        return str(number)
+    if isinstance(value, str):
+        text = value.strip()
+        if not _KEY_CHARS.fullmatch(text):
+            raise ValueError(f"{_KEY_RULE}: at most 64 letters, digits and ':.+- '")
+        try:
+            value = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(_KEY_RULE) from None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time())
+    if not isinstance(value, dt.datetime):
+        raise ValueError(_KEY_RULE)
+    # A date-time without an offset is read as UTC: schedulers' logical dates are.
+    moment = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    if moment < _EPOCH:
+        raise ValueError(f"{_KEY_RULE}, not before 1970-01-01")
+    if moment.time() == dt.time():
+        return f"{moment:%Y-%m-%d}"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if moment.microsecond else "%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_key_version(key: str) -> int:
+    """The number that orders run keys, Delta's ``txnVersion``: a whole number as it is, a date or date-time as
+    microseconds since 1970-01-01 UTC. Later dates give larger numbers, so a newer run is never taken for an older
+    one; whole numbers and dates are not comparable, so one output path should use one kind of key.
+
+    Examples
+    --------
+    >>> run_key_version("2026-11-25") < run_key_version("2026-11-25T06:00:00Z") < run_key_version("2026-11-26")
+    True
+    >>> run_key_version("42")
+    42
+    """
+    key = canonical_run_key(key)
+    if key.isdigit():
+        return int(key)
+    moment = dt.datetime.fromisoformat(key).replace(tzinfo=dt.UTC)
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+class RunConfig(_Section):
+    key: str | None = Field(
+        None,
+        description="The logical run, e.g. the schedule's date: a run whose key already succeeded writes nothing, "
+        "and a retry of a failed one writes only what is missing. " + _KEY_RULE + ".",
+    )
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _canonical(cls, value: Any) -> Any:
+        return None if value is None else canonical_run_key(value)
+
+
+class TrackingConfig(_Section):
+    uri: str | None = Field(
+        None, description="MLflow tracking URI; MLFLOW_TRACKING_URI when unset, or Databricks' own on Databricks."
+    )
+    experiment: str | None = Field(
+        None,
+        description="MLflow experiment name; MLFLOW_EXPERIMENT_NAME, else swapvec (/Shared/swapvec on Databricks).",
+    )
 
 
 class Config(_Section):
@@ -171,6 +262,8 @@ class Config(_Section):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     spark: SparkConfig = Field(default_factory=SparkConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     def to_json(self) -> str:
         """The resolved config as JSON, with secret-looking values redacted (safe to log and to store in `runs`)."""
@@ -204,7 +297,7 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise BadInput(f"--set {text!r}: expected dotted.key=value")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: a date-like value that is no date, such as 2026-13-01
         value = raw
     return key.strip(), value
 
@@ -253,7 +346,7 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str]
             raise BadInput(f"config file not found: {file}")
         try:
             loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a date such as 2026-13-01
             raise BadInput(f"config file {file} is not valid YAML: {str(exc).splitlines()[0]}") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise BadInput(f"config file {file} must hold a mapping of sections, not {type(loaded).__name__}")
