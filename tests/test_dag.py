@@ -1,0 +1,157 @@
+"""The Airflow DAG: it parses without an Airflow database, and its task submits jobs/run.py with the packed environment.
+
+Airflow is loaded in a child interpreter with its own ``AIRFLOW_HOME``: importing it configures logging and warnings
+process-wide, which must not leak into the other tests. The child fills a DagBag from ``dags/`` (Airflow's own
+parser, which reports import errors), renders the task's templates for a logical date with the real Variable
+accessor (Variables come from ``AIRFLOW_VAR_*``, the Spark connection from ``AIRFLOW_CONN_SPARK_DEFAULT``) and
+writes the spark-submit command line the operator's hook would run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from swapvec.cli import build_parser
+from swapvec.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PROBE = textwrap.dedent(
+    """
+    import json, sys
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.execution_time.context import VariableAccessor
+
+    dags, logical_date, out = sys.argv[1:]
+    bag = DagBag(dag_folder=dags)
+    dag = bag.dags.get("swapvec")
+    report = {"import_errors": {str(k): str(v) for k, v in bag.import_errors.items()}}
+    if dag is not None:
+        task = dag.get_task("swapvec_run")
+        variables = {"value": VariableAccessor(deserialize_json=False), "json": VariableAccessor(deserialize_json=True)}
+        task.render_template_fields({"ds": logical_date, "var": variables})
+        report.update(
+            task_ids=sorted(dag.task_ids),
+            schedule=str(dag.schedule),
+            catchup=dag.catchup,
+            max_active_runs=dag.max_active_runs,
+            conn_id=task._conn_id,
+            application=task.application,
+            conf=task.conf,
+            application_args=task.application_args,
+            command=task._get_hook()._build_spark_submit_command(task.application),
+        )
+    with open(out, "w") as f:
+        json.dump(report, f)
+    """
+)
+
+
+def probe(tmp_path: Path, logical_date: str, variables: dict[str, str] | None = None) -> dict:
+    """Parse and render the DAG in a child interpreter; returns what it found."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(
+        AIRFLOW_HOME=str(tmp_path / "airflow-home"),
+        AIRFLOW_CONN_SPARK_DEFAULT="spark://spark-master:7077",
+        **{f"AIRFLOW_VAR_{name.upper()}": value for name, value in (variables or {}).items()},
+    )
+    out = tmp_path / "probe.json"
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, str(ROOT / "dags"), logical_date, str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = json.loads(out.read_text())
+    assert found["import_errors"] == {}
+    return found
+
+
+def conf_args(command: list[str]) -> dict[str, str]:
+    """The ``--conf key=value`` pairs of a spark-submit command line."""
+    pairs = [command[i + 1] for i, arg in enumerate(command) if arg == "--conf"]
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+def option(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+@pytest.fixture(scope="module")
+def defaults(tmp_path_factory) -> dict:
+    """The DAG rendered for 2025-03-04 with no Variable set."""
+    return probe(tmp_path_factory.mktemp("dag"), "2025-03-04")
+
+
+def test_dag_is_one_daily_task_one_run_at_a_time(defaults):
+    assert defaults["task_ids"] == ["swapvec_run"] and defaults["conn_id"] == "spark_default"
+    assert (defaults["schedule"], defaults["catchup"], defaults["max_active_runs"]) == ("@daily", False, 1)
+
+
+def test_dag_submits_run_py_as_swapvec_package_prints_it(defaults):
+    command = defaults["command"]
+    assert command[:3] == ["spark-submit", "--master", "spark://spark-master:7077"]
+    assert conf_args(command) == {
+        "spark.archives": f"{ROOT / 'dist' / 'swapvec-env.tar.gz'}#environment",
+        "spark.pyspark.python": "./environment/bin/python",
+        # The child interpreter ran the "task": the driver's Python is the one running Airflow.
+        "spark.pyspark.driver.python": sys.executable,
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    }
+    assert option(command, "--py-files").startswith(str(ROOT / "dist" / "swapvec-"))
+    assert option(command, "--packages") == "io.delta:delta-spark_4.2_2.13:4.4.0"
+    # The job file, then its own arguments, the logical date as the run key.
+    application = str(ROOT / "jobs" / "run.py")
+    assert command[command.index(application) :] == [
+        application,
+        "--config",
+        str(ROOT / "conf" / "local.yaml"),
+        "--set",
+        "run.key=2025-03-04",
+    ]
+
+
+def test_the_delta_package_matches_the_installed_pyspark_and_delta(defaults):
+    delta_package = pytest.importorskip("swapvec.package").delta_package
+    assert option(defaults["command"], "--packages") == delta_package()
+
+
+@pytest.mark.skipif("run" not in Config.model_fields, reason="run.key is not a config setting yet")
+def test_the_job_reads_the_logical_date_as_its_run_key(defaults):
+    application = defaults["application"]
+    args = defaults["command"][defaults["command"].index(application) + 1 :]
+    parsed = build_parser().parse_args(["run", *args])
+    assert load_config(None, parsed.overrides).run.key == "2025-03-04"
+
+
+def test_dag_takes_paths_from_airflow_variables(tmp_path):
+    variables = {
+        "swapvec_application": "/opt/swapvec/jobs/run.py",
+        "swapvec_archive": "hdfs:///envs/swapvec-env.tar.gz",
+        "swapvec_code": "hdfs:///envs/swapvec-0.2.0.zip",
+        "swapvec_config": "/etc/swapvec/prod.yaml",
+        "swapvec_driver_python": "./environment/bin/python",
+        "swapvec_delta_package": "io.delta:delta-spark_4.2_2.13:4.5.0",
+    }
+    command = probe(tmp_path, "2025-12-31", variables)["command"]
+    assert command[command.index("/opt/swapvec/jobs/run.py") + 1 :] == [
+        "--config",
+        "/etc/swapvec/prod.yaml",
+        "--set",
+        "run.key=2025-12-31",
+    ]
+    assert option(command, "--py-files") == "hdfs:///envs/swapvec-0.2.0.zip"
+    assert option(command, "--packages") == "io.delta:delta-spark_4.2_2.13:4.5.0"
+    conf = conf_args(command)
+    assert conf["spark.archives"] == "hdfs:///envs/swapvec-env.tar.gz#environment"
+    assert conf["spark.pyspark.driver.python"] == conf["spark.pyspark.python"] == "./environment/bin/python"
