@@ -107,7 +107,7 @@ def _settings(epochs: int) -> list[str]:
     ]
 
 
-def worker(kind: str, tokens: str, epochs: int, partitions: int) -> dict:
+def worker(kind: str, tokens: str, epochs: int, partitions: int, extra: list[str]) -> dict:
     from swapvec.config import load_config
     from swapvec.evaluate import benchmarks
     from swapvec.log import setup_logging
@@ -135,7 +135,13 @@ def worker(kind: str, tokens: str, epochs: int, partitions: int) -> dict:
 
     cfg = load_config(
         None,
-        [f"input.path={tokens}", *_settings(epochs), f"train.num_partitions={partitions}", f"train.backend={kind}"],
+        [
+            f"input.path={tokens}",
+            *_settings(epochs),
+            f"train.num_partitions={partitions}",
+            f"train.backend={kind}",
+            *(extra if kind == "gensim" else []),
+        ],
     )
     spark = get_spark(cfg.spark)
     sentences = tokenize(tables.read_corpus(spark, cfg.input), cfg.tokenize).withColumn("copy", F.lit(0))
@@ -158,11 +164,14 @@ def main() -> None:
     parser.add_argument("--mllib-epochs", type=int, help="epochs for the MLlib rows (default: --epochs); it is slow")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--tokens", help="token file to make (or reuse); default: next to the corpus")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="swapvec setting for the gensim backend's runs"
+    )
     parser.add_argument("--worker", nargs=3, metavar=("KIND", "EPOCHS", "PARTITIONS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         kind, epochs, partitions = args.worker
-        print(json.dumps(worker(kind, args.corpus, int(epochs), int(partitions))))
+        print(json.dumps(worker(kind, args.corpus, int(epochs), int(partitions), args.set)))
         return
     tokens = Path(args.tokens or f"{args.corpus}.x{args.repeat}.tokens")
     if not tokens.is_file():
@@ -182,7 +191,8 @@ def main() -> None:
     load = os.getloadavg()[0]
     results = []
     for label, kind, partitions, epochs in runs:
-        result = measure([str(tokens), "--worker", kind, str(epochs), str(partitions)])
+        sets = [f"--set={s}" for s in args.set]
+        result = measure([str(tokens), "--worker", kind, str(epochs), str(partitions), *sets])
         result["epochs"] = epochs
         results.append((label, result))
         print(f"# {label}: {json.dumps(result)}", file=sys.stderr, flush=True)

@@ -73,6 +73,8 @@ __all__ = [
 ]
 
 COMBINE_RULES = ("sum", "mean", "touched", "align", "lrmean")
+#: Rules whose combined change is a fixed multiple of the summed changes: shards may be summed before the driver.
+LINEAR_RULES = ("sum", "mean", "lrmean")
 
 _REAL = np.float32
 
@@ -500,8 +502,14 @@ class Combiner:
         self.words = 0
         self.rounds_applied = 0
 
-    def add(self, update: ShardUpdate) -> None:
-        """Accumulate one shard's change; call once per shard per round, in shard order."""
+    def add(self, update: ShardUpdate, shards: int = 1) -> None:
+        """Accumulate one shard's change; call once per shard per round, in shard order.
+
+        ``shards > 1``: ``update`` is already the sum of that many shards' changes (summed in shard order), which
+        only the linear rules (``sum``, ``mean``, ``lrmean``) can combine.
+        """
+        if shards > 1 and self.rule not in LINEAR_RULES:
+            raise ValueError(f"rule {self.rule!r} needs every shard's change; it cannot take a pre-summed one")
         r = update.rows
         self.sum_in[r] += update.d_in
         self.sum_out[r] += update.d_out
@@ -512,7 +520,7 @@ class Combiner:
         if self.sq_in is not None:
             self.sq_in[r] += np.einsum("ij,ij->i", update.d_in, update.d_in, dtype=np.float64)
             self.sq_out[r] += np.einsum("ij,ij->i", update.d_out, update.d_out, dtype=np.float64)
-        self.n_added += 1
+        self.n_added += shards
         self.words += update.words
 
     def _row_factor(self, summed: np.ndarray, sq: np.ndarray | None, touched: np.ndarray) -> np.ndarray | float:

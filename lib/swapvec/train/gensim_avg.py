@@ -16,17 +16,15 @@ change from the same inputs.
 from __future__ import annotations
 
 import hashlib
-import io
-import shutil
 import time
-import uuid
 from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from swapvec.config import Config
@@ -44,13 +42,25 @@ from swapvec.transport import Shipped, resolve_mode, ship
 
 _log = get_logger("train.gensim")
 
-#: Rows of one shard's change per output record: bounds one Arrow cell to BLOCK x vector_size x 4 bytes.
+#: Vocabulary rows per block of a change: bounds one Arrow cell to 2 x BLOCK_ROWS x vector_size x 4 bytes.
 BLOCK_ROWS = 8192
 
-UPDATE_SCHEMA = "shard int, block int, words bigint, payload binary"
+#: A shard's change to one vocabulary block in one round, as the round's tasks emit it.
+UPDATE_SCHEMA = "block int, shard int, words bigint, payload binary"
 _UPDATE_ARROW = pa.schema(
-    [("shard", pa.int32()), ("block", pa.int32()), ("words", pa.int64()), ("payload", pa.binary())]
+    [("block", pa.int32()), ("shard", pa.int32()), ("words", pa.int64()), ("payload", pa.binary())]
 )
+#: One vocabulary block's change summed over the shards.
+SUM_SCHEMA = "block int, words bigint, payload binary"
+_SUM_ARROW = pa.schema([("block", pa.int32()), ("words", pa.int64()), ("payload", pa.binary())])
+#: A shard's sentences in parts of at most PART_IDS ids: int32 ids and int64 sentence offsets, as raw bytes.
+ENCODED_SCHEMA = "shard int, part int, ids binary, offsets binary"
+_ENCODED_ARROW = pa.schema(
+    [("shard", pa.int32()), ("part", pa.int32()), ("ids", pa.binary()), ("offsets", pa.binary())]
+)
+ENCODED_COLUMNS = ("shard", "part", "ids", "offsets")
+#: Ids per encoded cell (64 MiB): far below the 2 GiB a binary cell can hold.
+PART_IDS = 1 << 24
 
 
 def gensim_params(cfg: Config, sync_rounds: int) -> GensimParams:
@@ -81,34 +91,130 @@ def _partition_keys(spark: SparkSession, shards: int) -> list[int]:
     return [keys[s] for s in range(shards)]
 
 
-def encode(sentences: DataFrame, vocab: DataFrame, vocab_size: int, shards: int, seed: int) -> DataFrame:
-    """``shard int, ids array<int>``: sentences as vocabulary indices, one partition per shard, in corpus order.
+def shard_column(shards: int, seed: int) -> Column:
+    """The shard of each sentence: a seeded hash of its ids, not of Spark's partition layout."""
+    return F.pmod(F.xxhash64("sentence_id", "chunk", "copy", F.lit(seed)), F.lit(shards)).cast("int")
+
+
+def encode(sentences: DataFrame, vocab: Shipped, shards: int, seed: int) -> DataFrame:
+    """``ENCODED_SCHEMA``: each shard's sentences as vocabulary ids, in corpus order, one partition per shard.
 
     Out-of-vocabulary words are dropped before training, as gensim drops them; the windows are over what remains.
+    Sentences left with fewer than two words are dropped. The lookup runs in the tasks (Arrow's hash lookup against
+    the shipped vocabulary): no join and no shuffle of single words. A shard is stored as a few large cells of
+    packed ids (:class:`Packed`), which a round moves from the cache to Python as one buffer each.
     """
-    spark = sentences.sparkSession
-    keys = _partition_keys(spark, shards)
-    words = sentences.select("sentence_id", "chunk", "copy", F.posexplode("tokens").alias("pos", "word"))
-    joined = words.join(F.broadcast(vocab.select("word", "idx")) if vocab_size < 2_000_000 else vocab, "word")
-    encoded = (
-        joined.groupBy("sentence_id", "chunk", "copy")
-        .agg(F.array_sort(F.collect_list(F.struct("pos", "idx"))).alias("s"))
-        .select(
-            "sentence_id",
-            "chunk",
-            "copy",
-            F.transform("s", lambda x: x["idx"]).alias("ids"),
-            F.pmod(F.xxhash64("sentence_id", "chunk", "copy", F.lit(seed)), F.lit(shards)).cast("int").alias("shard"),
-        )
-        .where(F.size("ids") > 1)
-    )
+    keys = _partition_keys(sentences.sparkSession, shards)
     key = F.element_at(F.array(*[F.lit(k) for k in keys]), F.col("shard") + 1)
     return (
-        encoded.withColumn("_key", key)
+        sentences.withColumn("shard", shard_column(shards, seed))
+        .withColumn("_key", key)
         .repartition(shards, "_key")
         .sortWithinPartitions("shard", "sentence_id", "chunk", "copy")
-        .select("shard", "ids")
+        .select("shard", "tokens")
+        .mapInArrow(_encode_task(vocab), ENCODED_SCHEMA)
     )
+
+
+def vocab_arrays(words: list[str]) -> dict[str, np.ndarray]:
+    """The vocabulary as two arrays that any transport ships without pickle: UTF-8 bytes and their offsets."""
+    array = pa.array(words, pa.large_string())
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64, count=len(array) + 1)
+    data = np.frombuffer(array.buffers()[2] or b"", dtype=np.uint8, count=int(offsets[-1]))
+    return {"word_bytes": data.copy(), "word_offsets": offsets.copy()}
+
+
+def vocab_words(arrays: dict[str, np.ndarray]) -> pa.Array:
+    """The inverse of :func:`vocab_arrays`: a string array with no copy of the bytes."""
+    offsets = np.asarray(arrays["word_offsets"])
+    data = np.asarray(arrays["word_bytes"])
+    return pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def encode_batch(batch: pa.RecordBatch, words: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``shard, tokens`` to ``(shard, ids, lengths)`` per kept sentence (ids concatenated): unknown words dropped,
+    then sentences left with fewer than two words."""
+    tokens = batch.column("tokens")
+    flat = pc.list_flatten(tokens).cast(pa.large_string())
+    parents = pc.list_parent_indices(tokens).to_numpy()
+    idx = pc.index_in(flat, value_set=words)
+    known = idx.is_valid().to_numpy(zero_copy_only=False)
+    ids = idx.filter(pa.array(known)).to_numpy().astype(np.int32)
+    lengths = np.bincount(parents[known], minlength=len(batch))
+    kept = lengths > 1
+    ids = ids[np.repeat(kept, lengths)]
+    shard = batch.column("shard").to_numpy(zero_copy_only=False)
+    return shard[kept].astype(np.int32), ids, lengths[kept]
+
+
+class Packed:
+    """A shard's sentences as one int32 array of ids and int64 offsets: a sequence of int32 arrays, no copies."""
+
+    def __init__(self, ids: np.ndarray, offsets: np.ndarray) -> None:
+        self.ids, self.offsets = ids, offsets
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.ids[self.offsets[i] : self.offsets[i + 1]]
+
+
+def _packed_parts(batches: Iterator[pa.RecordBatch], words: pa.Array) -> Iterator[pa.RecordBatch]:
+    """Encode a partition (sorted by shard) and emit each shard's sentences in parts of about PART_IDS ids."""
+    current, part = -1, 0
+    ids: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
+    pending = 0
+
+    def flush() -> pa.RecordBatch:
+        lens = np.concatenate(lengths)
+        offsets = np.zeros(len(lens) + 1, dtype=np.int64)
+        np.cumsum(lens, out=offsets[1:])
+        packed = [np.concatenate(ids).tobytes(), offsets.tobytes()]
+        return pa.RecordBatch.from_pydict(
+            {"shard": [current], "part": [part], "ids": [packed[0]], "offsets": [packed[1]]}, schema=_ENCODED_ARROW
+        )
+
+    for batch in batches:
+        shard, batch_ids, batch_lengths = encode_batch(batch, words)
+        ends = np.cumsum(batch_lengths)
+        for s in np.unique(shard):  # a batch is sorted by shard: one run of rows per shard
+            rows = np.flatnonzero(shard == s)
+            if s != current or pending >= PART_IDS:
+                if pending:
+                    yield flush()
+                part = part + 1 if s == current else 0
+                current, ids, lengths, pending = int(s), [], [], 0
+            start = int(ends[rows[0]] - batch_lengths[rows[0]])
+            ids.append(batch_ids[start : int(ends[rows[-1]])])
+            lengths.append(batch_lengths[rows])
+            pending += int(ends[rows[-1]]) - start
+    if pending:
+        yield flush()
+
+
+def _encode_task(vocab: Shipped):
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        yield from _packed_parts(batches, vocab_words(vocab.value()))
+
+    return run
+
+
+def _shards(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[int, Packed]]:
+    """A partition's encoded parts (sorted by shard and part) as ``(shard, its sentences)``."""
+    parts: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {}
+    for batch in batches:
+        for shard, part, ids, offsets in zip(*(batch.column(c).to_pylist() for c in ENCODED_COLUMNS), strict=True):
+            parts.setdefault(shard, []).append(
+                (part, np.frombuffer(ids, dtype=np.int32), np.frombuffer(offsets, dtype=np.int64))
+            )
+    for shard in sorted(parts):
+        pieces = sorted(parts[shard], key=lambda p: p[0])
+        ids = np.concatenate([p[1] for p in pieces])
+        bases = np.cumsum([0] + [len(p[1]) for p in pieces[:-1]])
+        offsets = np.concatenate([pieces[0][2][:1], *[p[2][1:] + base for p, base in zip(pieces, bases, strict=True)]])
+        yield shard, Packed(ids, offsets)
 
 
 # ------------------------------------------------------------------------------------------- inside the tasks
@@ -132,46 +238,35 @@ def _trainer(key: tuple, counts: np.ndarray, keep: np.ndarray, params: GensimPar
     return trainer
 
 
-def _pack(update: ShardUpdate, start: int, stop: int) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        rows=update.rows[start:stop],
-        d_in=update.d_in[start:stop],
-        d_out=update.d_out[start:stop],
-        updates=update.updates[start:stop],
-    )
-    return buffer.getvalue()
-
-
-def _unpack(payloads: list[bytes], words: int) -> ShardUpdate:
-    parts = [np.load(io.BytesIO(p)) for p in payloads]
-    return ShardUpdate(
-        rows=np.concatenate([p["rows"] for p in parts]),
-        d_in=np.concatenate([p["d_in"] for p in parts]),
-        d_out=np.concatenate([p["d_out"] for p in parts]),
-        updates=np.concatenate([p["updates"] for p in parts]),
-        words=words,
+def _pack(rows: np.ndarray, d_in: np.ndarray, d_out: np.ndarray, updates: np.ndarray) -> bytes:
+    """A change to some rows as raw bytes: ``n`` (int64), then rows, updates (int32), then d_in, d_out (float32)."""
+    n = len(rows)
+    return b"".join(
+        (
+            np.int64(n).tobytes(),
+            np.ascontiguousarray(rows, dtype=np.int32).tobytes(),
+            np.ascontiguousarray(updates, dtype=np.int32).tobytes(),
+            np.ascontiguousarray(d_in, dtype=np.float32).tobytes(),
+            np.ascontiguousarray(d_out, dtype=np.float32).tobytes(),
+        )
     )
 
 
-def _shards(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[int, list[np.ndarray]]]:
-    """Group a partition's rows (sorted by shard) into ``(shard, sentences as int32 arrays)``."""
-    current: int | None = None
-    sentences: list[np.ndarray] = []
-    for batch in batches:
-        shard = batch.column("shard").to_numpy(zero_copy_only=False)
-        ids = batch.column("ids")
-        offsets = ids.offsets.to_numpy()
-        values = ids.values.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-        for i in range(len(batch)):
-            if shard[i] != current:
-                if current is not None:
-                    yield current, sentences
-                current, sentences = int(shard[i]), []
-            sentences.append(values[offsets[i] : offsets[i + 1]])
-    if current is not None:
-        yield current, sentences
+def _unpack(payload: bytes, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The inverse of :func:`_pack`: ``rows, d_in, d_out, updates`` as views of ``payload``."""
+    n = int(np.frombuffer(payload, dtype=np.int64, count=1)[0])
+    rows = np.frombuffer(payload, dtype=np.int32, count=n, offset=8)
+    updates = np.frombuffer(payload, dtype=np.int32, count=n, offset=8 + 4 * n)
+    d_in = np.frombuffer(payload, dtype=np.float32, count=n * dim, offset=8 + 8 * n).reshape(n, dim)
+    d_out = np.frombuffer(payload, dtype=np.float32, count=n * dim, offset=8 + 8 * n + 4 * n * dim).reshape(n, dim)
+    return rows, d_in, d_out, updates
+
+
+def _blocks(update: ShardUpdate, vocab_size: int) -> Iterator[tuple[int, int, int]]:
+    """``(block, start, stop)``: the slice of ``update.rows`` inside each block of ``BLOCK_ROWS`` vocabulary rows."""
+    for block in range(-(-vocab_size // BLOCK_ROWS)):
+        start, stop = np.searchsorted(update.rows, [block * BLOCK_ROWS, (block + 1) * BLOCK_ROWS])
+        yield block, int(start), int(stop)
 
 
 def _round_task(shipped: Shipped, vocab: Shipped, key: tuple, params: GensimParams, shards: int, round_index: int):
@@ -180,19 +275,27 @@ def _round_task(shipped: Shipped, vocab: Shipped, key: tuple, params: GensimPara
 
         with threadpool_limits(limits=1):  # parallelism comes from tasks, not BLAS threads
             weights = shipped.value()
-            trainer = _trainer(key, vocab.value()["counts"], vocab.value()["keep"], params, shards)
+            counts = vocab.value()["counts"]
+            trainer = _trainer(key, counts, vocab.value()["keep"], params, shards)
             for shard, sentences in _shards(batches):
                 update = trainer.train_round(
                     sentences, round_index, weights["w_in"], weights["w_out"], shard_seed=params.seed * 100_003 + shard
                 )
-                n = len(update.rows)
-                for block, start in enumerate(range(0, max(n, 1), BLOCK_ROWS)):
+                # One record per vocabulary block, also when empty, so that every block's sum sees every shard.
+                for block, start, stop in _blocks(update, len(counts)):
                     yield pa.RecordBatch.from_pydict(
                         {
-                            "shard": [shard],
                             "block": [block],
-                            "words": [int(update.words)],
-                            "payload": [_pack(update, start, min(start + BLOCK_ROWS, n))],
+                            "shard": [shard],
+                            "words": [int(update.words) if block == 0 else 0],
+                            "payload": [
+                                _pack(
+                                    update.rows[start:stop],
+                                    update.d_in[start:stop],
+                                    update.d_out[start:stop],
+                                    update.updates[start:stop],
+                                )
+                            ],
                         },
                         schema=_UPDATE_ARROW,
                     )
@@ -200,14 +303,32 @@ def _round_task(shipped: Shipped, vocab: Shipped, key: tuple, params: GensimPara
     return run
 
 
+def _sum_task(vocab_size: int, dim: int):
+    """Sum one vocabulary block's changes over the shards, in shard order (float addition is not associative)."""
+
+    def run(table: pa.Table) -> pa.Table:
+        table = table.sort_by("shard")
+        block = table.column("block")[0].as_py()
+        first = block * BLOCK_ROWS
+        size = min(BLOCK_ROWS, vocab_size - first)
+        d_in = np.zeros((size, dim), dtype=np.float32)
+        d_out = np.zeros((size, dim), dtype=np.float32)
+        updates = np.zeros(size, dtype=np.int64)
+        for payload in table.column("payload").to_pylist():
+            rows, u_in, u_out, u_updates = _unpack(payload, dim)
+            local = rows - first
+            d_in[local] += u_in
+            d_out[local] += u_out
+            updates[local] += u_updates
+        changed = np.flatnonzero(np.any(d_in != 0, axis=1) | np.any(d_out != 0, axis=1) | (updates != 0))
+        payload = _pack((changed + first).astype(np.int32), d_in[changed], d_out[changed], updates[changed])
+        words = pc.sum(table.column("words")).as_py() or 0
+        return pa.table({"block": [block], "words": [words], "payload": [payload]}, schema=_SUM_ARROW)
+
+    return run
+
+
 # ------------------------------------------------------------------------------------------------- the driver
-def _clear(spark: SparkSession, path: str) -> None:
-    """Remove a staging folder through Spark (any file system Spark writes to): overwrite it with nothing."""
-    spark.createDataFrame([], UPDATE_SCHEMA).write.mode("overwrite").parquet(path)
-    if "://" not in path:
-        shutil.rmtree(path.removeprefix("file:"), ignore_errors=True)
-
-
 def _quietly(*cleanups: Callable[[], object]) -> None:
     """Run clean-ups without letting their failure (a JVM already gone) replace the error being raised."""
     for cleanup in cleanups:
@@ -217,31 +338,21 @@ def _quietly(*cleanups: Callable[[], object]) -> None:
             event(_log, "cleanup.failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
-def _empty_update(dim: int) -> ShardUpdate:
-    return ShardUpdate(
-        rows=np.empty(0, np.int32),
-        d_in=np.empty((0, dim), np.float32),
-        d_out=np.empty((0, dim), np.float32),
-        updates=np.empty(0, np.int32),
-        words=0,
-    )
-
-
-def _stream_shards(spark: SparkSession, path: str, shards: int, dim: int) -> Iterator[ShardUpdate]:
-    """Yield every shard's change in shard order, one at a time (never all shards on the driver at once).
-
-    The round's changes were written to ``path`` partitioned by shard, so reading one shard reads only its files.
-    (PySpark 4.2's ``DataFrame.toLocalIterator`` keeps what it served on the JVM heap: 25 rounds of changes
-    exhausted a 4 GiB driver. ``toArrow`` does not.) A shard without sentences has no files: an empty change.
-    """
-    staged = spark.read.parquet(path)
-    for shard in range(shards):
-        table = staged.where(F.col("shard") == shard).select("block", "words", "payload").toArrow()
-        if table.num_rows == 0:
-            yield _empty_update(dim)
-            continue
-        table = table.sort_by("block")
-        yield _unpack(table.column("payload").to_pylist(), int(table.column("words")[0].as_py()))
+def _round_change(table: pa.Table, dim: int) -> ShardUpdate:
+    """The round's summed change from the collected blocks (every block at most once; none when nothing trained)."""
+    table = table.sort_by("block")
+    parts = [_unpack(p, dim) for p in table.column("payload").to_pylist()]
+    words = int(pc.sum(table.column("words")).as_py() or 0)
+    if not parts:
+        return ShardUpdate(
+            rows=np.empty(0, np.int32),
+            d_in=np.empty((0, dim), np.float32),
+            d_out=np.empty((0, dim), np.float32),
+            updates=np.empty(0, np.int32),
+            words=0,
+        )
+    rows, d_in, d_out, updates = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
+    return ShardUpdate(rows=rows, d_in=d_in, d_out=d_out, updates=updates.astype(np.int32), words=words)
 
 
 def train_gensim(
@@ -277,13 +388,12 @@ def train_gensim(
         transport=mode,
         driver_bytes=bound.get("driver"),
     )
-    encoded = encode(sentences, vocab, vocab_size, shards, t.seed).persist(StorageLevel.MEMORY_AND_DISK)
-    staged_updates = f"{staging.rstrip('/')}/updates-{uuid.uuid4().hex[:12]}"
     started = time.monotonic()
     index = {w: i for i, w in enumerate(words)}
     keep = np.array(sorted(index[w] for w in keep_words if w in index), dtype=np.int64)
-    shipped_vocab = ship(spark, {"counts": counts, "keep": keep}, mode, staging)
+    shipped_vocab = ship(spark, {"counts": counts, "keep": keep, **vocab_arrays(words)}, mode, staging)
     key = (hashlib.sha1(counts.tobytes() + keep.tobytes()).hexdigest(), params, shards)
+    encoded = encode(sentences, shipped_vocab, shards, t.seed).persist(StorageLevel.MEMORY_AND_DISK)
     w_in, w_out = initial_weights(vocab_size, params)
     combiner = Combiner(vocab_size, params.vector_size, shards, params)
     trained_words = 0
@@ -292,31 +402,37 @@ def train_gensim(
             round_started = time.monotonic()
             shipped = ship(spark, {"w_in": w_in, "w_out": w_out}, mode, staging)
             try:
-                updates = encoded.mapInArrow(_round_task(shipped, shipped_vocab, key, params, shards, r), UPDATE_SCHEMA)
-                # Train every shard in parallel; stage the changes (each round overwrites the last round's), then
-                # read them one shard at a time.
-                updates.write.mode("overwrite").option("compression", "none").partitionBy("shard").parquet(
-                    staged_updates
+                # Every shard trains in parallel; each vocabulary block's changes are summed over the shards on the
+                # executors, so the driver receives one summed change, whatever the number of shards.
+                changes = (
+                    encoded.mapInArrow(_round_task(shipped, shipped_vocab, key, params, shards, r), UPDATE_SCHEMA)
+                    # One task per shard sums the blocks (an explicit count: adaptive execution would coalesce
+                    # them into one task).
+                    .repartition(shards, "block")
+                    .groupBy("block")
+                    .applyInArrow(_sum_task(vocab_size, params.vector_size), SUM_SCHEMA)
+                    .toArrow()
                 )
-                round_words = 0
-                for update in _stream_shards(spark, staged_updates, shards, params.vector_size):
-                    combiner.add(update)
-                    round_words += update.words
-                combiner.apply(w_in, w_out)
             finally:
                 _quietly(shipped.release)
-            trained_words += round_words
+            trained_at = time.monotonic()
+            change = _round_change(changes, params.vector_size)
+            del changes
+            combiner.add(change, shards=shards)
+            combiner.apply(w_in, w_out)
+            trained_words += change.words
             if not np.isfinite(w_in).all():
                 raise RuntimeError(f"training diverged in round {r + 1} (non-finite weights); lower train.alpha")
             event(
                 _log,
                 "train.round",
                 round=f"{r + 1}/{params.sync_rounds}",
-                words=round_words,
+                words=change.words,
                 seconds=round(time.monotonic() - round_started, 2),
+                combine_s=round(time.monotonic() - trained_at, 2),
             )
     finally:
-        _quietly(shipped_vocab.release, encoded.unpersist, lambda: _clear(spark, staged_updates))
+        _quietly(shipped_vocab.release, encoded.unpersist)
     seconds = time.monotonic() - started
     table = pa.table(
         {
