@@ -1,15 +1,17 @@
 """The ``gensim`` backend: gensim Word2Vec per data shard, synchronised every round into one model.
 
-One global vocabulary (counted by Spark) and one seeded initialisation are shared by every shard. Each round,
-every shard continues from the current global weights over its share of the data (``mapInArrow``) and returns
-its changes, which the driver combines one shard at a time (``averaging.Combiner``) into the next global weights.
-The maths lives in ``averaging``; this module is the Spark plumbing.
+One global vocabulary (counted by Spark) and one seeded initialisation are shared by every shard. The sentences
+are encoded to vocabulary ids once, in the tasks, and cached one partition per shard. Each round, every shard
+continues from the current global weights over its share of the data (``mapInArrow``) and returns its change in
+blocks of vocabulary rows; each block is summed over the shards on the executors (``applyInArrow``), so the
+driver receives one summed change per round and applies it (``averaging.Combiner``, a linear rule) to the
+global weights. The maths lives in ``averaging``; this module is the Spark plumbing.
 
-Memory (float32): the driver holds the weights and the combiner's state, ``averaging.memory_bound_bytes``;
-each task holds one copy of the weights plus its shard's sentences as int32 ids.
+Memory (float32): the driver holds the weights, the combiner's state and one summed change,
+``averaging.memory_bound_bytes``; each task holds one copy of the weights plus its shard's sentences as int32 ids.
 
 Determinism: shards are a seeded hash of each sentence's ids (not Spark's partition layout), sentences keep their
-order inside a shard, and the shards' changes are combined in shard order; a retried task recomputes the same
+order inside a shard, and each block's changes are summed in shard order; a retried task recomputes the same
 change from the same inputs.
 """
 
