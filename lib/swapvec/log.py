@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from swapvec.config import SECRET_KEY_PATTERN
+from swapvec.progress import clear_line
 
 _SECRET_KEY = re.compile(SECRET_KEY_PATTERN)
 # A password embedded in a URL or DSN (scheme://user:password@host) is a secret whatever its key is called.
@@ -66,6 +67,16 @@ def _text(value: Any) -> str:
     return json.dumps(text) if (" " in text or not text) else text
 
 
+class _Handler(logging.StreamHandler):
+    """stderr, with a progress line (``swapvec.progress``) blanked before each record so that they never share one."""
+
+    _swapvec = True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        clear_line(self.stream)
+        super().emit(record)
+
+
 def setup_logging(fmt: str = "text", level: str = "INFO") -> logging.Logger:
     """Send swapvec's events to stderr in ``fmt`` ('text' or 'json'); idempotent."""
     logger = logging.getLogger(_LOGGER_NAME)
@@ -73,8 +84,7 @@ def setup_logging(fmt: str = "text", level: str = "INFO") -> logging.Logger:
     logger.propagate = False
     handler = next((h for h in logger.handlers if getattr(h, "_swapvec", False)), None)
     if handler is None:
-        handler = logging.StreamHandler(sys.stderr)
-        handler._swapvec = True  # type: ignore[attr-defined]
+        handler = _Handler(sys.stderr)
         logger.addHandler(handler)
     handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
     return logger

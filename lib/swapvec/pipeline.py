@@ -3,15 +3,22 @@
 ``run(spark, cfg)`` runs every stage and writes ``vectors``, ``similarities`` and a row of ``runs``; the single-stage
 commands (``tokenize``, ``augment``, ``train``, ``similarity``, ``evaluate``) read the previous stage's table and
 write their own. Every command appends one row to ``runs``, also when it fails after the config was accepted.
+
+With a run key (``run.key``) a command is idempotent: when the same command already succeeded with that key, it
+writes nothing and records a ``skipped`` row naming the earlier run; a retry of a failed attempt writes only the
+Delta tables the attempt did not commit (``tables.write_table``). On Parquet the ``runs`` table is the only record:
+a retry of a failed attempt rewrites every table.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +27,13 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from swapvec import tables
+from swapvec import tables, tracking
 from swapvec.augment import Group, augment, load_groups, parse_groups, substitutions
 from swapvec.config import Config
 from swapvec.errors import BadInput, SwapvecError
 from swapvec.evaluate import Evaluation, evaluate, summary
 from swapvec.log import event, get_logger
+from swapvec.progress import progress
 from swapvec.report import write_report
 from swapvec.retrofit import retrofit
 from swapvec.similarity import similarities
@@ -39,34 +47,38 @@ COMMANDS = ("run", "tokenize", "augment", "train", "similarity", "evaluate")
 
 @dataclass
 class RunResult:
-    """What a command did: its id, counts and metrics (as stored in ``runs``) and a readable summary."""
+    """What a command did: its id, status, counts and metrics (as stored in ``runs``) and a readable summary."""
 
     run_id: str
     command: str
+    status: str = "succeeded"
     row_counts: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
+    report_dir: Path | None = None
 
 
 def new_run_id() -> str:
     return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-class _Stage:
-    """Times a stage and logs its start and end as events."""
+@contextlib.contextmanager
+def _stage(spark: SparkSession, cfg: Config, run_id: str, name: str) -> Iterator[None]:
+    """Time a stage, log its start and end as events, and show its progress on a terminal."""
+    started = time.monotonic()
+    event(_log, "stage.start", stage=name, run_id=run_id)
+    outcome = "stage.failed"
+    try:
+        with progress(spark, name, enabled=cfg.log.progress):
+            yield
+        outcome = "stage.done"
+    finally:
+        event(_log, outcome, stage=name, seconds=round(time.monotonic() - started, 2))
 
-    def __init__(self, name: str, run_id: str) -> None:
-        self.name, self.run_id = name, run_id
 
-    def __enter__(self) -> _Stage:
-        self.started = time.monotonic()
-        event(_log, "stage.start", stage=self.name, run_id=self.run_id)
-        return self
-
-    def __exit__(self, kind, *_: object) -> None:
-        seconds = round(time.monotonic() - self.started, 2)
-        event(_log, "stage.done" if kind is None else "stage.failed", stage=self.name, seconds=seconds)
+def _stages(spark: SparkSession, cfg: Config, result: RunResult) -> Callable[[str], contextlib.AbstractContextManager]:
+    return functools.partial(_stage, spark, cfg, result.run_id)
 
 
 # --------------------------------------------------------------------------------------------------------- stages
@@ -161,30 +173,53 @@ def stage_evaluate(
     return evaluation
 
 
-def _with_run_id(df: DataFrame, run_id: str) -> DataFrame:
-    return df.withColumn("run_id", F.lit(run_id))
+def _write(df: DataFrame, cfg: Config, table: str, result: RunResult) -> None:
+    """Write a stage table with the run's id; with a run key, a table that already holds the key's output is kept."""
+    rows = df.withColumn("run_id", F.lit(result.run_id))
+    if not tables.write_table(rows, cfg.output, table, run_key=cfg.run.key, run_id=result.run_id):
+        result.details.setdefault("tables_kept", []).append(table)
+
+
+def _vectors_of_earlier_attempt(spark: SparkSession, cfg: Config, result: RunResult) -> DataFrame | None:
+    """The vectors an earlier, failed attempt with this run key committed (Delta), or None.
+
+    Their write will be skipped as done, so the retry computes the similarities, the evaluation and the report from
+    them: every output of the run key then agrees, also with MLlib's non-deterministic training.
+    """
+    if cfg.run.key is None:
+        return None
+    written = tables.written_by(spark, cfg.output, "vectors")
+    if written is None or written["run_key"] != cfg.run.key:
+        return None
+    event(_log, "run.resumed", run_key=cfg.run.key, vectors_of=written["run_id"])
+    result.details["vectors_of_run"] = written["run_id"]
+    return tables.read_table(spark, cfg.output, "vectors").drop("run_id")
 
 
 # ------------------------------------------------------------------------------------------------------- commands
 def _cmd_run(spark: SparkSession, cfg: Config, result: RunResult) -> None:
-    with _Stage("tokenize", result.run_id):
+    stage = _stages(spark, cfg, result)
+    with stage("tokenize"):
         sentences = stage_tokenize(spark, cfg).persist(StorageLevel.MEMORY_AND_DISK)
-    with _Stage("augment", result.run_id):
+    with stage("augment"):
         augmented, groups = stage_augment(spark, cfg, sentences, result)
-    with _Stage("train", result.run_id):
+    with stage("train"):
         trained = stage_train(spark, cfg, augmented, groups, result)
-    with _Stage("retrofit", result.run_id):
+    with stage("retrofit"):
         vectors = stage_retrofit(cfg, trained, groups, result)
+    committed = _vectors_of_earlier_attempt(spark, cfg, result)
+    if committed is not None:
+        vectors = committed
     augmented.unpersist()
     baseline, plain = None, None
     if cfg.evaluate.baseline and groups and cfg.augment.method == "retrofit":
-        with _Stage("baseline", result.run_id):
+        with stage("baseline"):
             # Retrofitting alone trained on the corpus as it is: the trained vectors are the run without groups.
             plain = trained
             baseline = evaluate(plain, groups, cfg.evaluate.max_vocab)
             result.metrics["baseline_train_seconds"] = result.metrics.get("train_train_seconds", 0.0)
     elif cfg.evaluate.baseline and groups:
-        with _Stage("baseline", result.run_id):
+        with stage("baseline"):
             # The same words exempt from subsampling, so that the comparison isolates the augmentation.
             plain, stats = train(
                 spark, sentences.withColumn("copy", F.lit(0)), cfg, group_words={w for g in groups for w in g.words}
@@ -192,61 +227,64 @@ def _cmd_run(spark: SparkSession, cfg: Config, result: RunResult) -> None:
             baseline = evaluate(plain, groups, cfg.evaluate.max_vocab)
             result.metrics["baseline_train_seconds"] = float(stats.get("train_seconds", 0.0))
     sentences.unpersist()
-    with _Stage("similarity", result.run_id):
+    with stage("similarity"):
         sims = similarities(spark, vectors, cfg.similarity, vocab_size=result.row_counts["vectors"])
         sims = sims.localCheckpoint(eager=True)
         result.row_counts["similarities"] = sims.count()
-    with _Stage("write", result.run_id):
-        tables.write_table(_with_run_id(vectors, result.run_id), cfg.output, "vectors")
-        tables.write_table(_with_run_id(sims, result.run_id), cfg.output, "similarities")
-    with _Stage("evaluate", result.run_id):
+    with stage("write"):
+        _write(vectors, cfg, "vectors", result)
+        _write(sims, cfg, "similarities", result)
+    with stage("evaluate"):
         evaluation = stage_evaluate(cfg, vectors, groups, result, baseline)
-    with _Stage("report", result.run_id):
-        write_report(cfg, result.run_id, vectors, groups, evaluation, plain, baseline)
+    with stage("report"):
+        report = write_report(cfg, result.run_id, vectors, groups, evaluation, plain, baseline)
+        result.report_dir = report.parent if report else None
 
 
 def _cmd_tokenize(spark: SparkSession, cfg: Config, result: RunResult) -> None:
-    with _Stage("tokenize", result.run_id):
+    with _stages(spark, cfg, result)("tokenize"):
         sentences = stage_tokenize(spark, cfg).localCheckpoint(eager=True)
         counts = _words(sentences).first()
         if counts.rows == 0:
             raise BadInput(f"the corpus at {cfg.input.path} has no tokens: it is empty or holds no words")
         result.row_counts.update(sentences=counts.rows, words=counts.words)
-        tables.write_table(_with_run_id(sentences, result.run_id), cfg.output, "sentences")
+        _write(sentences, cfg, "sentences", result)
 
 
 def _cmd_augment(spark: SparkSession, cfg: Config, result: RunResult) -> None:
     sentences = tables.read_table(spark, cfg.output, "sentences", needed_by="augment").drop("run_id")
-    with _Stage("augment", result.run_id):
+    with _stages(spark, cfg, result)("augment"):
         augmented, _ = stage_augment(spark, cfg, sentences, result)
-        tables.write_table(_with_run_id(augmented, result.run_id), cfg.output, "augmented")
+        _write(augmented, cfg, "augmented", result)
         augmented.unpersist()
 
 
 def _cmd_train(spark: SparkSession, cfg: Config, result: RunResult) -> None:
     augmented = tables.read_table(spark, cfg.output, "augmented", needed_by="train").drop("run_id")
     groups = load_groups(spark, cfg.augment.groups_path, cfg.tokenize) if cfg.augment.groups_path else []
-    with _Stage("train", result.run_id):
+    with _stages(spark, cfg, result)("train"):
         vectors = stage_train(spark, cfg, augmented, groups, result)
         vectors = stage_retrofit(cfg, vectors, groups, result)
-        tables.write_table(_with_run_id(vectors, result.run_id), cfg.output, "vectors")
+        _write(vectors, cfg, "vectors", result)
 
 
 def _cmd_similarity(spark: SparkSession, cfg: Config, result: RunResult) -> None:
     vectors = tables.read_table(spark, cfg.output, "vectors", needed_by="similarity")
-    with _Stage("similarity", result.run_id):
+    with _stages(spark, cfg, result)("similarity"):
         sims = similarities(spark, vectors.select("word", "vector"), cfg.similarity).localCheckpoint(eager=True)
         result.row_counts["similarities"] = sims.count()
-        tables.write_table(_with_run_id(sims, result.run_id), cfg.output, "similarities")
+        _write(sims, cfg, "similarities", result)
 
 
 def _cmd_evaluate(spark: SparkSession, cfg: Config, result: RunResult) -> None:
     vectors = tables.read_table(spark, cfg.output, "vectors", needed_by="evaluate")
     groups = load_groups(spark, cfg.augment.groups_path, cfg.tokenize) if cfg.augment.groups_path else []
-    with _Stage("evaluate", result.run_id):
+    stage = _stages(spark, cfg, result)
+    with stage("evaluate"):
         evaluation = stage_evaluate(cfg, vectors, groups, result)
-    with _Stage("report", result.run_id):
-        write_report(cfg, result.run_id, vectors, groups, evaluation)
+    with stage("report"):
+        report = write_report(cfg, result.run_id, vectors, groups, evaluation)
+        result.report_dir = report.parent if report else None
 
 
 _COMMANDS: dict[str, Callable[[SparkSession, Config, RunResult], None]] = {
@@ -290,7 +328,7 @@ def preflight(cfg: Config, command: str) -> None:
             raise BadInput(f"augment.groups_path: {file} is not UTF-8 text") from None
     needed = _NEEDS.get(command)
     if needed and "://" not in cfg.output.path and not tables.table_exists(cfg.output, needed):
-        tables.read_table(None, cfg.output, needed, needed_by=command)  # raises the BadInput that names the stage
+        raise tables.missing_table(cfg.output, needed, needed_by=command)
 
 
 def execute(spark: SparkSession, cfg: Config, command: str = "run", run_id: str | None = None) -> RunResult:
@@ -310,6 +348,8 @@ def execute(spark: SparkSession, cfg: Config, command: str = "run", run_id: str 
     Returns
     -------
     RunResult
+        ``status`` is ``skipped`` when ``run.key`` names a run of this command that already succeeded: nothing was
+        written, and ``details["same_as"]`` is that run's id.
 
     Raises
     ------
@@ -322,16 +362,30 @@ def execute(spark: SparkSession, cfg: Config, command: str = "run", run_id: str 
     result = RunResult(run_id=run_id or new_run_id(), command=command)
     started = dt.datetime.now(dt.UTC)
     event(_log, "run.start", run_id=result.run_id, command=command, config=json.loads(cfg.to_json()))
-    status, error = "succeeded", None
+    earlier = tables.succeeded_run(spark, cfg.output, command, cfg.run.key) if cfg.run.key else None
+    if earlier is not None:
+        return _skip(spark, cfg, result, started, earlier)
+    error = None
     try:
         _COMMANDS[command](spark, cfg, result)
     except BaseException as exc:
-        status = "failed"
+        result.status = "failed"
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:1000]
         raise
     finally:
-        _record(spark, cfg, result, started, status, error)
+        _record(spark, cfg, result, started, result.status, error)
+        tracking.log_run(cfg, result, result.status, result.report_dir)
     event(_log, "run.done", run_id=result.run_id, command=command, metrics=result.metrics)
+    return result
+
+
+def _skip(spark: SparkSession, cfg: Config, result: RunResult, started: dt.datetime, earlier: str) -> RunResult:
+    """Record that this run key's command already succeeded (in run ``earlier``), and do nothing else."""
+    result.status = "skipped"
+    result.details["same_as"] = earlier
+    result.summary = f"run key {cfg.run.key}: {result.command} already succeeded in run {earlier}; nothing written"
+    event(_log, "run.skipped", run_id=result.run_id, command=result.command, run_key=cfg.run.key, same_as=earlier)
+    _record(spark, cfg, result, started, result.status, None)
     return result
 
 
@@ -349,6 +403,7 @@ def _record(
         "metrics": {k: float(v) for k, v in result.metrics.items()},
         "details": json.dumps(result.details, default=str),
         "error": error,
+        "run_key": cfg.run.key,
     }
     try:
         tables.append_run(spark, cfg.output, [row])

@@ -8,22 +8,28 @@ Every write is atomic, so a reader sees the previous version or the new one, nev
   ``<output.path>/<table>`` is a symbolic link switched to it by one ``rename``: atomic on a local or POSIX-mounted
   file system. Plain readers (Spark, pyarrow, pandas) read ``<output.path>/<table>`` as ordinary Parquet. Object
   stores have no atomic rename: there, use Delta (swapvec refuses Parquet output on a URI).
+
+A write with a run key (``run.key``) is idempotent on Delta: it carries ``txnAppId`` ``swapvec:<table>`` and
+``txnVersion`` ``run_key_version(key)``, and Delta skips it when that table already committed this key or a later
+one. Parquet has no transaction log: there, only the ``runs`` table tells a completed key (``succeeded_run``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from swapvec.config import InputConfig, OutputConfig
+from swapvec.config import InputConfig, OutputConfig, run_key_version
 from swapvec.errors import BadInput
 from swapvec.log import event, get_logger
 
@@ -44,8 +50,18 @@ RUNS_SCHEMA = T.StructType(
         T.StructField("metrics", T.MapType(T.StringType(), T.DoubleType()), True),
         T.StructField("details", T.StringType(), True),
         T.StructField("error", T.StringType(), True),
+        # Added after the first release: appends evolve older runs tables (Delta mergeSchema, Parquet union).
+        T.StructField("run_key", T.StringType(), True),
     ]
 )
+
+#: The command that writes each stage table, named when a command needs a table that is not there.
+_MAKERS = {
+    "sentences": "swapvec tokenize",
+    "augmented": "swapvec augment",
+    "vectors": "swapvec train",
+    "similarities": "swapvec similarity",
+}
 
 
 def _is_uri(path: str) -> bool:
@@ -152,17 +168,52 @@ def check_output(output: OutputConfig) -> None:
             break
 
 
-def write_table(df: DataFrame, output: OutputConfig, table: str, *, mode: str = "overwrite") -> None:
-    """Write ``df`` as ``<output.path>/<table>`` atomically (``overwrite`` or ``append``)."""
+def write_table(
+    df: DataFrame,
+    output: OutputConfig,
+    table: str,
+    *,
+    mode: str = "overwrite",
+    run_key: str | None = None,
+    run_id: str | None = None,
+) -> bool:
+    """Write ``df`` as ``<output.path>/<table>`` atomically (``overwrite`` or ``append``).
+
+    Parameters
+    ----------
+    run_key
+        Delta only: make the write idempotent for this run key (see the module's docstring).
+    run_id
+        Recorded with ``run_key`` in the Delta commit's ``userMetadata`` (``DESCRIBE HISTORY`` shows it).
+
+    Returns
+    -------
+    bool
+        False when Delta skipped the write because the table already holds this run key's or a later key's output.
+    """
     path = table_path(output, table)
     started = time.monotonic()
     if output.format == "delta":
+        spark = df.sparkSession
         writer = df.write.format("delta").mode(mode)
         if mode == "overwrite":
             writer = writer.option("overwriteSchema", "true")
+        if table == "runs":
+            writer = writer.option("mergeSchema", "true")
+        before = None
+        if run_key is not None:
+            before = _delta_version(spark, path)
+            writer = writer.options(
+                txnAppId=f"swapvec:{table}",
+                txnVersion=str(run_key_version(run_key)),
+                userMetadata=json.dumps({"run_id": run_id, "run_key": run_key}),
+            )
         writer.save(path)
+        if before is not None and _delta_version(spark, path) == before:
+            event(_log, "table.kept", table=table, run_key=run_key, reason="it holds this run key's or a later one's")
+            return False
         if mode == "overwrite":
-            _vacuum(df.sparkSession, path, output.retention_hours)
+            _vacuum(spark, path, output.retention_hours)
     else:
         _write_parquet_versioned(df, path, mode)
     event(
@@ -173,6 +224,31 @@ def write_table(df: DataFrame, output: OutputConfig, table: str, *, mode: str = 
         mode=mode,
         seconds=round(time.monotonic() - started, 2),
     )
+    return True
+
+
+def _delta_version(spark: SparkSession, path: str) -> int | None:
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    return DeltaTable.forPath(spark, path).history(1).first()["version"]
+
+
+def written_by(spark: SparkSession, output: OutputConfig, table: str) -> dict | None:
+    """``{"run_id", "run_key"}`` of the keyed write that made a Delta table's current version; None otherwise."""
+    from delta.tables import DeltaTable
+
+    if output.format != "delta" or not table_exists(output, table):
+        return None
+    last = DeltaTable.forPath(spark, table_path(output, table)).history(1).select("operation", "userMetadata").first()
+    if last is None or last["operation"] != "WRITE" or not last["userMetadata"]:
+        return None
+    try:
+        written = json.loads(last["userMetadata"])
+    except ValueError:  # another writer's metadata
+        return None
+    return written if isinstance(written, dict) and written.get("run_key") else None
 
 
 def _vacuum(spark: SparkSession, path: str, hours: float) -> None:
@@ -187,7 +263,8 @@ def _vacuum(spark: SparkSession, path: str, hours: float) -> None:
     before = spark.conf.get(key, None)
     spark.conf.set(key, "false")
     try:
-        DeltaTable.forPath(spark, path).vacuum(hours)
+        with _jvm_console_silenced(spark):
+            DeltaTable.forPath(spark, path).vacuum(hours)
     finally:
         if before is None:
             spark.conf.unset(key)
@@ -195,18 +272,41 @@ def _vacuum(spark: SparkSession, path: str, hours: float) -> None:
             spark.conf.set(key, before)
 
 
-def read_table(spark: SparkSession | None, output: OutputConfig, table: str, *, needed_by: str = "") -> DataFrame:
+@contextlib.contextmanager
+def _jvm_console_silenced(spark: SparkSession) -> Iterator[None]:
+    """Discard what the driver JVM prints with Scala's ``println`` on this thread.
+
+    VACUUM ``println``s "Deleted N files and directories..." (Delta's ``logConsole``); a local session's JVM shares
+    the terminal, so that line would land in the command's output. ``Console.out`` is per thread, and py4j runs this
+    Python thread's calls on one JVM thread (pinned threads), so other threads keep printing. On Spark Connect the
+    line is the server's: nothing to do.
+    """
+    from swapvec.session import is_classic
+
+    if not is_classic(spark):
+        yield
+        return
+    jvm = spark.sparkContext._jvm
+    console = getattr(getattr(jvm.scala, "Console$"), "MODULE$")
+    previous = console.out()
+    console.setOutDirect(jvm.java.io.PrintStream(jvm.java.io.OutputStream.nullOutputStream()))
+    try:
+        yield
+    finally:
+        console.setOutDirect(previous)
+
+
+def missing_table(output: OutputConfig, table: str, needed_by: str = "") -> BadInput:
+    """The error for a table that is not there, naming the command that makes it."""
+    hint = f" (needed by {needed_by}; run `{_MAKERS.get(table, 'swapvec run')}` first)" if needed_by else ""
+    return BadInput(f"no {output.format} table at {table_path(output, table)}{hint}")
+
+
+def read_table(spark: SparkSession, output: OutputConfig, table: str, *, needed_by: str = "") -> DataFrame:
     """Read ``<output.path>/<table>``; a missing table is a BadInput naming the stage that makes it."""
-    path = table_path(output, table)
     if not table_exists(output, table):
-        maker = {
-            "sentences": "swapvec tokenize",
-            "augmented": "swapvec augment",
-            "vectors": "swapvec train",
-            "similarities": "swapvec similarity",
-        }.get(table, "swapvec run")
-        hint = f" (needed by {needed_by}; run `{maker}` first)" if needed_by else ""
-        raise BadInput(f"no {output.format} table at {path}{hint}")
+        raise missing_table(output, table, needed_by)
+    path = table_path(output, table)
     if output.format == "delta":
         return spark.read.format("delta").load(path)
     return spark.read.parquet(str(_local(path).resolve()))
@@ -238,7 +338,7 @@ def _write_parquet_versioned(df: DataFrame, path: str, mode: str) -> None:
     if mode == "append" and link.exists():
         # Parquet has no atomic append: the new version is the old rows plus the new ones.
         old = df.sparkSession.read.parquet(str(link.resolve()))
-        df = old.unionByName(df)
+        df = old.unionByName(df, allowMissingColumns=True)
     elif mode not in ("append", "overwrite"):
         raise ValueError(f"mode {mode!r}")
     df.write.parquet(str(target))
@@ -259,3 +359,15 @@ def append_run(spark: SparkSession, output: OutputConfig, rows: Iterable[dict]) 
     """Append rows to ``runs`` (schema ``RUNS_SCHEMA``)."""
     df = spark.createDataFrame([tuple(r.get(f.name) for f in RUNS_SCHEMA.fields) for r in rows], RUNS_SCHEMA)
     write_table(df, output, "runs", mode="append")
+
+
+def succeeded_run(spark: SparkSession, output: OutputConfig, command: str, run_key: str) -> str | None:
+    """The run_id of the first run of ``command`` with ``run_key`` that succeeded; None when there is none."""
+    if not table_exists(output, "runs"):
+        return None
+    runs = read_table(spark, output, "runs")
+    if "run_key" not in runs.columns:  # a runs table from before run keys
+        return None
+    done = runs.where((F.col("command") == command) & (F.col("run_key") == run_key) & (F.col("status") == "succeeded"))
+    first = done.orderBy("started_at").select("run_id").first()
+    return first["run_id"] if first else None

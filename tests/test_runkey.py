@@ -1,0 +1,111 @@
+"""Run keys: a scheduled run retried with the same key writes once, and `runs` says what happened."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable
+from pyspark.sql import types as T
+
+from swapvec.pipeline import execute
+
+FAST = ("train.backend=mllib", "train.epochs=1")
+OUTPUTS = ("vectors", "similarities")
+
+
+def _versions(out: str) -> dict[str, int]:
+    return {t: DeltaTable(f"{out}/{t}").version() for t in OUTPUTS}
+
+
+def _runs(out: str, fmt: str = "delta") -> list[dict]:
+    table = DeltaTable(f"{out}/runs").to_pyarrow_table() if fmt == "delta" else pq.read_table(f"{out}/runs")
+    return sorted(table.to_pylist(), key=lambda r: r["started_at"])
+
+
+def test_same_key_twice_writes_once_and_a_new_key_writes(spark, seed_case):
+    cfg = seed_case(*FAST, "run.key=2026-11-25")
+    out = cfg.output.path
+    first = execute(spark, cfg, "run")
+    versions = _versions(out)
+
+    again = execute(spark, seed_case(*FAST, "run.key=2026-11-25T00:00:00Z"), "run")  # the same logical date
+    assert again.status == "skipped" and again.details["same_as"] == first.run_id
+    assert _versions(out) == versions
+    assert {t: set(DeltaTable(f"{out}/{t}").to_pyarrow_table().column("run_id").to_pylist()) for t in OUTPUTS} == {
+        t: {first.run_id} for t in OUTPUTS
+    }
+    runs = _runs(out)
+    assert [(r["run_id"], r["status"], r["run_key"]) for r in runs] == [
+        (first.run_id, "succeeded", "2026-11-25"),
+        (again.run_id, "skipped", "2026-11-25"),
+    ]
+    assert json.loads(runs[1]["details"])["same_as"] == first.run_id
+
+    later = execute(spark, seed_case(*FAST, "run.key=2026-11-26"), "run")
+    assert later.status == "succeeded"
+    assert _versions(out) == {t: v + 1 for t, v in versions.items()}
+    assert set(DeltaTable(f"{out}/vectors").to_pyarrow_table().column("run_id").to_pylist()) == {later.run_id}
+    history = DeltaTable(f"{out}/vectors").history(1)[0]
+    assert json.loads(history["userMetadata"]) == {"run_id": later.run_id, "run_key": "2026-11-26"}
+
+    # A backfill of an older date must not overwrite a newer date's output: Delta skips it, and `runs` says so.
+    older = execute(spark, seed_case(*FAST, "run.key=2026-11-24"), "run")
+    assert _versions(out) == {t: v + 1 for t, v in versions.items()}
+    assert older.status == "succeeded" and older.details["tables_kept"] == ["vectors", "similarities"]
+
+
+def test_a_retry_after_a_failure_midway_completes_what_is_missing(spark, seed_case):
+    cfg = seed_case(*FAST, "run.key=7")
+    out = cfg.output.path
+    os.makedirs(out)
+    blocker = f"{out}/similarities"
+    with open(blocker, "w") as file:  # a path Delta cannot create a table at: the second write fails
+        file.write("in the way")
+    with pytest.raises(Exception, match="similarities"):
+        execute(spark, cfg, "run")
+    vectors_version = DeltaTable(f"{out}/vectors").version()
+    [failed] = _runs(out)
+    assert failed["status"] == "failed" and failed["run_key"] == "7"
+
+    os.remove(blocker)
+    retry = execute(spark, cfg, "run")
+    assert retry.status == "succeeded" and retry.details["tables_kept"] == ["vectors"]
+    assert DeltaTable(f"{out}/vectors").version() == vectors_version  # written once, by the failed attempt
+    assert set(DeltaTable(f"{out}/vectors").to_pyarrow_table().column("run_id").to_pylist()) == {failed["run_id"]}
+    assert set(DeltaTable(f"{out}/similarities").to_pyarrow_table().column("run_id").to_pylist()) == {retry.run_id}
+    assert retry.details["vectors_of_run"] == failed["run_id"]  # similarities of the vectors the table keeps
+    assert [r["status"] for r in _runs(out)] == ["failed", "succeeded"]
+    assert execute(spark, cfg, "run").status == "skipped"
+
+
+def test_parquet_skips_a_completed_key_by_the_runs_table(spark, seed_case):
+    cfg = seed_case(*FAST, "output.format=parquet", "run.key=2026-11-25")
+    out = cfg.output.path
+    first = execute(spark, cfg, "run")
+    targets = {t: os.readlink(f"{out}/{t}") for t in OUTPUTS}
+    again = execute(spark, cfg, "run")
+    assert again.status == "skipped" and {t: os.readlink(f"{out}/{t}") for t in OUTPUTS} == targets
+    assert [(r["run_id"], r["status"]) for r in _runs(out, "parquet")] == [
+        (first.run_id, "succeeded"),
+        (again.run_id, "skipped"),
+    ]
+
+
+def test_a_runs_table_from_before_run_keys_gains_the_column(spark, seed_case):
+    from swapvec.tables import RUNS_SCHEMA
+
+    cfg = seed_case(*FAST, "run.key=1")
+    old_schema = T.StructType([f for f in RUNS_SCHEMA.fields if f.name != "run_key"])
+    old_row = ("old", "run", "succeeded", dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 1), "{}", {}, {}, "{}", None)
+    spark.createDataFrame([old_row], old_schema).write.format("delta").save(f"{cfg.output.path}/runs")
+    execute(spark, cfg, "tokenize")
+    assert execute(spark, cfg, "tokenize").status == "skipped"
+    assert [(r["run_id"] == "old", r["status"], r["run_key"]) for r in _runs(cfg.output.path)] == [
+        (True, "succeeded", None),
+        (False, "succeeded", "1"),
+        (False, "skipped", "1"),
+    ]
