@@ -17,7 +17,8 @@ Usage::
     .venv/bin/python bench/similarity_bench.py approx [--sizes 100000 1000000] [--sample 2000] [--real PATH]
 
 ``--real`` also measures trained vectors: a ``vectors`` table (Delta or Parquet folder), or a ``.txt`` corpus on
-which gensim trains them first (2 epochs, not timed), e.g. ``--real /work/data/gcide.txt``.
+which gensim trains them first (2 epochs, not timed), e.g. ``--real /work/data/gcide.txt``; they are also the
+source of the ``word-like`` vectors of each size (``--kinds``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,24 @@ K = 10
 
 def random_vectors(n: int, dim: int = 100, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+
+
+def word_like_vectors(real: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` vectors shaped like trained word vectors: mixtures of two real ones plus a little noise.
+
+    Random Gaussian vectors are the worst case for a graph index (all points nearly equidistant); vocabularies of a
+    million words are not at hand here, so the large rows draw from the geometry trained vectors have.
+    """
+    rng = np.random.default_rng(seed)
+    unit = real / np.linalg.norm(real, axis=1, keepdims=True)
+    out = np.empty((n, real.shape[1]), dtype=np.float32)
+    for start in range(0, n, 100_000):
+        m = min(100_000, n - start)
+        i, j = rng.integers(0, len(unit), size=m), rng.integers(0, len(unit), size=m)
+        a = rng.uniform(0.5, 1.0, size=(m, 1)).astype(np.float32)
+        noise = rng.normal(scale=0.05, size=(m, real.shape[1])).astype(np.float32)
+        out[start : start + m] = a * unit[i] + (1 - a) * unit[j] + noise
+    return out
 
 
 def words_for(n: int) -> list[str]:
@@ -164,15 +183,24 @@ def train_quick(corpus: str) -> tuple[list[str], np.ndarray]:
     return words, np.stack([model.wv[w] for w in words]).astype(np.float32)
 
 
-def bench_approx(sizes: list[int], sample: int, real: str | None, full_below: int, ef: int) -> None:
+def bench_approx(
+    sizes: list[int], sample: int, real: str | None, full_below: int, ef: int, kinds: list[str], real_row: bool
+) -> None:
     cases: list[tuple[str, list[str], np.ndarray]] = []
+    matrix = None
     if real and Path(real).suffix == ".txt":
         words, matrix = train_quick(real)
-        cases.append((f"trained on {Path(real).name} (gensim, 2 epochs)", words, matrix))
+        label = f"trained on {Path(real).name} (gensim, 2 epochs)"
     elif real:
         words, matrix = read_real(real)
-        cases.append((f"trained ({Path(real).name})", words, matrix))
-    cases += [("random", words_for(n), random_vectors(n, seed=n)) for n in sizes]
+        label = f"trained ({Path(real).name})"
+    if matrix is not None and real_row:
+        cases.append((label, words, matrix))
+    for n in sizes:
+        if "random" in kinds:
+            cases.append(("random", words_for(n), random_vectors(n, seed=n)))
+        if "word-like" in kinds and matrix is not None:
+            cases.append(("word-like (mixtures of the trained vectors)", words_for(n), word_like_vectors(matrix, n, n)))
     print(f"\n### Approximate (HNSW, ef_search {ef}) against exact, top-{K}\n")
     print(
         "| vectors | words | recall@10 on sample | exact s | approximate s | approximate / exact | how the cost of "
@@ -227,11 +255,15 @@ def main(argv: list[str] | None = None) -> None:
     approx.add_argument("--real", help="a trained vectors table, or a .txt corpus to train on, to measure too")
     approx.add_argument("--full-below", type=int, default=200_000, help="full runs up to this many words")
     approx.add_argument("--ef", type=int, default=128)
+    approx.add_argument(
+        "--kinds", nargs="+", default=["random", "word-like"], choices=["random", "word-like"], help="vectors per size"
+    )
+    approx.add_argument("--no-real-row", dest="real_row", action="store_false", help="use --real only as a source")
     args = parser.parse_args(argv)
     if args.part == "exact":
         bench_exact(args.words)
     else:
-        bench_approx(args.sizes, args.sample, args.real, args.full_below, args.ef)
+        bench_approx(args.sizes, args.sample, args.real, args.full_below, args.ef, args.kinds, args.real_row)
 
 
 if __name__ == "__main__":
