@@ -97,7 +97,9 @@ class TrainConfig(_Section):
     hs: Literal[0, 1] = 0
     negative: int = Field(5, ge=0, le=100)
     sample: float = Field(1e-3, ge=0, le=1)
-    sync_rounds: int | None = Field(None, ge=1, le=100_000, description="Synchronisation rounds; None: chosen for you.")
+    sync_rounds: int | None = Field(
+        None, ge=1, le=100_000, description="Synchronisation rounds; None: epochs x min(num_partitions, 5)."
+    )
     weights_transport: Literal["auto", "broadcast", "files"] = Field(
         "auto", description="How per-round weights reach the tasks: broadcast (classic Spark) or staged .npy files."
     )

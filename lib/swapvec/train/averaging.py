@@ -67,6 +67,7 @@ __all__ = [
     "memory_bound_bytes",
     "round_bounds",
     "round_seed",
+    "default_sync_rounds",
     "shard_alpha_scale",
     "shard_of",
     "train_in_process",
@@ -108,9 +109,8 @@ class GensimParams:
     seed : int
         Seed of the initial weights and (mixed with shard and round) of gensim's RNG.
     sync_rounds : int
-        Synchronisation rounds over the whole training (>= 1). Default 25 (5 per epoch at
-        5 epochs): on GCIDE with ``"lrmean"``, 10 rounds lost 0.02-0.03 WS-353 against 25
-        at 2 and 8 shards.
+        Synchronisation rounds over the whole training (>= 1). Default 25; the Spark backend
+        chooses :func:`default_sync_rounds` unless the user sets them.
     combine : str
         One of :data:`COMBINE_RULES`.
     max_shard_alpha : float
@@ -275,6 +275,17 @@ def round_bounds(n_stream: int, params: GensimParams) -> np.ndarray:
     b = np.floor(frac * n_stream + 1e-9).astype(np.int64)
     b[-1] = n_stream
     return b
+
+
+def default_sync_rounds(epochs: int, n_shards: int) -> int:
+    """Rounds when the user sets none: ``min(P, 5)`` a epoch.
+
+    Shards drift apart between synchronisations the more of them there are, and every round costs a fixed overhead
+    (a Spark job, shipping the weights). Measured on GCIDE (5 epochs, bench/RESULTS.md): 8 shards need 25 rounds
+    (WS-353 0.513 at 10 rounds, 0.546 at 25), 2 shards do as well with 10 (0.547) as with 25 (0.551) and save a
+    fifth of the time; one shard is plain gensim, whatever the rounds.
+    """
+    return epochs * min(max(n_shards, 1), 5)
 
 
 def shard_alpha_scale(params: GensimParams, n_shards: int) -> float:

@@ -36,6 +36,7 @@ from swapvec.train.averaging import (
     GensimParams,
     ShardTrainer,
     ShardUpdate,
+    default_sync_rounds,
     initial_weights,
     memory_bound_bytes,
 )
@@ -371,7 +372,7 @@ def train_gensim(
     """
     t = cfg.train
     shards = t.num_partitions
-    params = gensim_params(cfg, t.sync_rounds or GensimParams().sync_rounds)
+    params = gensim_params(cfg, t.sync_rounds or default_sync_rounds(t.epochs, shards))
     bound = memory_bound_bytes(vocab_size, params, shards)
     check_driver_memory(spark, vocab_size, params.vector_size, bound["driver"])
     # Bounded by the vocabulary (checked above), not by the corpus.
