@@ -1,0 +1,111 @@
+"""What a run made, for people: the neighbours of chosen words and the evaluation report (the explore notebook's call).
+
+``explore(spark, output, words)`` reads the ``similarities`` table and the report folder under ``output.path``; it
+writes nothing. The report's HTML comes back with its plots inlined, so that a notebook shows it as one string
+(Databricks' ``displayHTML`` cannot follow the page's relative image links).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from swapvec import tables
+from swapvec.config import OutputConfig
+
+
+@dataclass
+class Exploration:
+    """The neighbours of the chosen words and the run's report."""
+
+    #: ``word, rank, neighbor, similarity``, nearest first; one row per (word, neighbour) of the chosen words.
+    neighbours: DataFrame
+    #: Chosen words with no row in ``similarities`` (not in the vocabulary, or not a query word of the run).
+    absent: list[str] = field(default_factory=list)
+    #: ``report/report.html`` with its images inlined; None when there is no report (a URI output path, or no run).
+    report_html: str | None = None
+    #: ``report/report.md`` as written (images linked relatively); None when there is no report.
+    report_markdown: str | None = None
+
+
+def chosen_words(text: str | Iterable[str]) -> list[str]:
+    """Words from a comma- or space-separated string (or a list), lower-cased, each once, in the order given.
+
+    Examples
+    --------
+    >>> chosen_words("Movies, films  cinema,movies")
+    ['movies', 'films', 'cinema']
+    """
+    parts = re.split(r"[,\s]+", text) if isinstance(text, str) else list(text)
+    return list(dict.fromkeys(p.strip().lower() for p in parts if p and p.strip()))
+
+
+def neighbours(spark: SparkSession, output: OutputConfig, words: str | Iterable[str]) -> DataFrame:
+    """The ``similarities`` rows of ``words``, nearest first: ``word, rank, neighbor, similarity``.
+
+    Words match case-insensitively, as the tokeniser lower-cases by default (``Movies`` finds ``movies``).
+
+    Raises
+    ------
+    BadInput
+        No ``similarities`` table under ``output.path``.
+    """
+    wanted = chosen_words(words)
+    sims = tables.read_table(spark, output, "similarities", needed_by="explore")
+    return (
+        sims.where(F.lower("word").isin(wanted))
+        .select("word", "rank", "neighbor", "similarity")
+        .orderBy("word", "rank")
+    )
+
+
+def _inline_images(page: str, folder: Path) -> str:
+    """Replace ``src="x.png"`` links to files in ``folder`` with data URIs."""
+
+    def inline(match: re.Match[str]) -> str:
+        image = folder / match.group(1)
+        if not image.is_file():
+            return match.group(0)
+        return f'src="data:image/png;base64,{base64.b64encode(image.read_bytes()).decode("ascii")}"'
+
+    return re.sub(r'src="([^"/:]+\.png)"', inline, page)
+
+
+def explore(spark: SparkSession, output: OutputConfig, words: str | Iterable[str]) -> Exploration:
+    """The neighbours of ``words`` and the report of the run under ``output.path``.
+
+    Parameters
+    ----------
+    spark
+        The session.
+    output
+        Where the run wrote its tables (``output.path``, ``output.format``).
+    words
+        The words to look up: a comma- or space-separated string, or a list.
+
+    Returns
+    -------
+    Exploration
+
+    Raises
+    ------
+    BadInput
+        No ``similarities`` table under ``output.path`` (run ``swapvec run`` first).
+    """
+    wanted = chosen_words(words)
+    rows = neighbours(spark, output, wanted)
+    # Bounded by the words asked for: one row per word found.
+    found = {r.word for r in rows.select(F.lower("word").alias("word")).distinct().collect()}
+    exploration = Exploration(neighbours=rows, absent=[w for w in wanted if w not in found])
+    # A report is written only under a local or mounted output.path; under a URI this finds no file.
+    folder = Path(tables.table_path(output, "report"))
+    if (folder / "report.html").is_file():
+        exploration.report_html = _inline_images((folder / "report.html").read_text(encoding="utf-8"), folder)
+        exploration.report_markdown = (folder / "report.md").read_text(encoding="utf-8")
+    return exploration
