@@ -43,7 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, text in _HELP.items():
         sub.add_parser(name, parents=[common], help=text, description=text)
+    _add_package_parser(sub)
     return parser
+
+
+def _add_package_parser(sub: argparse._SubParsersAction) -> None:
+    text = "build what spark-submit ships to a cluster's executors, and print the spark-submit line"
+    package = sub.add_parser("package", help=text, description=text)
+    package.add_argument("--dist", default="dist", help="folder to build into (default: dist)")
+    package.add_argument("--master", default="spark://HOST:7077", help="master URL for the printed line")
+    package.add_argument("--config", help=f"config for the printed line (default: {DEFAULT_CONFIG} when it exists)")
+    package.add_argument("--python-prefix", help="where Python lives on the cluster's nodes, if not where it is here")
+    package.add_argument("--force", action="store_true", help="rebuild the environment even if it is current")
 
 
 def config_path(given: str | None) -> str | None:
@@ -63,6 +74,8 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
         args = build_parser().parse_args(["run", *args_list])
     debug = os.environ.get("SWAPVEC_DEBUG") == "1"
     try:
+        if args.command == "package":
+            return _package(args)
         from swapvec.config import load_config
         from swapvec.log import setup_logging
 
@@ -92,6 +105,17 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
         print(result.summary)
     print(f"swapvec: {args.command} done, run_id {result.run_id}, tables under {cfg.output.path}")
     logging.shutdown()
+    return EXIT_OK
+
+
+def _package(args: argparse.Namespace) -> int:
+    from swapvec.package import build, format_command, submit_command
+
+    built = build(args.dist, python_prefix=args.python_prefix, force=args.force)
+    how = "reused (same versions)" if built.environment_reused else f"built in {built.seconds:.0f} s"
+    print(f"swapvec: package done: {built.environment} ({built.environment_mb:.0f} MB, {how}) and {built.code}")
+    print("Run the pipeline on the cluster with (output.path must be storage that the driver and executors share):")
+    print(format_command(submit_command(built, args.master, config_path(args.config))))
     return EXIT_OK
 
 
