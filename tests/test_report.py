@@ -65,3 +65,9 @@ def test_run_with_retrofit_reports_before_and_after(spark, seed_case):
     assert metrics["retrofit_seconds"] >= 0 and "baseline_group_median_rank" in metrics
     details = json.loads(run["details"])
     assert details["groups"][0]["hub"] == "entertainment"
+    # A later `swapvec evaluate` compares with the stored run without groups: the before/after report stays.
+    again = execute(spark, cfg, "evaluate")
+    md = Path(f"{folder}/report.md").read_text(encoding="utf-8")
+    assert "| without groups | with groups | change |" in md
+    assert again.details["baseline_of_run"] == result.run_id
+    assert "baseline_group_median_rank" in again.metrics

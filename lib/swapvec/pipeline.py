@@ -234,6 +234,8 @@ def _cmd_run(spark: SparkSession, cfg: Config, result: RunResult) -> None:
     with stage("write"):
         _write(vectors, cfg, "vectors", result)
         _write(sims, cfg, "similarities", result)
+        if plain is not None:  # so that a later `swapvec evaluate` can still compare with the run without groups
+            _write(plain, cfg, "baseline_vectors", result)
     with stage("evaluate"):
         evaluation = stage_evaluate(cfg, vectors, groups, result, baseline)
     with stage("report"):
@@ -280,10 +282,19 @@ def _cmd_evaluate(spark: SparkSession, cfg: Config, result: RunResult) -> None:
     vectors = tables.read_table(spark, cfg.output, "vectors", needed_by="evaluate")
     groups = load_groups(spark, cfg.augment.groups_path, cfg.tokenize) if cfg.augment.groups_path else []
     stage = _stages(spark, cfg, result)
+    plain, baseline = None, None
+    if cfg.evaluate.baseline and groups and tables.table_exists(cfg.output, "baseline_vectors"):
+        with stage("baseline"):
+            # The vectors without groups that `swapvec run` trained beside the run's own: the before of the report.
+            stored = tables.read_table(spark, cfg.output, "baseline_vectors").localCheckpoint(eager=True)
+            first = stored.select("run_id").first()
+            result.details["baseline_of_run"] = first.run_id if first else None
+            plain = stored.drop("run_id")
+            baseline = evaluate(plain, groups, cfg.evaluate.max_vocab)
     with stage("evaluate"):
-        evaluation = stage_evaluate(cfg, vectors, groups, result)
+        evaluation = stage_evaluate(cfg, vectors, groups, result, baseline)
     with stage("report"):
-        report = write_report(cfg, result.run_id, vectors, groups, evaluation)
+        report = write_report(cfg, result.run_id, vectors, groups, evaluation, plain, baseline)
         result.report_dir = report.parent if report else None
 
 

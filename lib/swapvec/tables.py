@@ -61,6 +61,7 @@ _MAKERS = {
     "augmented": "swapvec augment",
     "vectors": "swapvec train",
     "similarities": "swapvec similarity",
+    "baseline_vectors": "swapvec run with evaluate.baseline",
 }
 
 
