@@ -4,25 +4,33 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint jars clean
+.PHONY: setup dev run test lint jars clean
 
+# What `make run` needs: swapvec with local Spark and Delta.
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[local]'
+	touch $@
+
+# What `make test` needs besides: pytest, ruff, and the libraries the tests drive (Airflow, MLflow, venv-pack).
+dev: $(VENV)/.dev-installed
+
+$(VENV)/.dev-installed: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 run: setup
 	$(BIN)/swapvec run
 
-lint: setup
+lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist worksteal --durations=15
 
 # Fallback for machines where Spark's own resolver cannot fetch Delta: put the jars in .jars/ with Maven,
 # then `export SWAPVEC_DELTA_JARS=$(PWD)/.jars`.

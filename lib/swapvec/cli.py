@@ -126,6 +126,12 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"[:500] if first else type(exc).__name__
 
 
+def console() -> None:
+    """The ``swapvec`` console script. It exits with ``main``'s code rather than returning it: a Databricks wheel task
+    calls the entry point and would take a returned 1 or 2 for success."""
+    sys.exit(main())
+
+
 def entry(command: str) -> None:
     """For the stage jobs: ``entry("train")`` runs ``swapvec train`` with this process's arguments."""
     sys.exit(main(sys.argv[1:], command=command))

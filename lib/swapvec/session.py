@@ -37,11 +37,13 @@ def _platform_session() -> SparkSession | None:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    # spark-submit starts the JVM first and hands its gateway to Python; Connect is reached by SPARK_REMOTE.
+    # spark-submit starts the JVM first and hands its gateway to Python; Connect is reached by SPARK_REMOTE; a
+    # Databricks job (a wheel task, say) runs on a cluster whose session the runtime configures.
     if (
         os.environ.get("PYSPARK_GATEWAY_PORT")
         or os.environ.get("SPARK_REMOTE")
         or os.environ.get("SPARK_CONNECT_MODE_ENABLED")
+        or os.environ.get("DATABRICKS_RUNTIME_VERSION")
     ):
         return SparkSession.builder.getOrCreate()
     return None
