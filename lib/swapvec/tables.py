@@ -252,6 +252,16 @@ def written_by(spark: SparkSession, output: OutputConfig, table: str) -> dict | 
     return written if isinstance(written, dict) and written.get("run_key") else None
 
 
+#: Session settings for the VACUUM after each overwrite. Delta 4 records VACUUM START/END as commits of their own (a
+#: run should add one version to a table, not three), and it lists the table's files in as many tasks as
+#: spark.sql.sources.parallelPartitionDiscovery.parallelism (10,000 by default): 20 s of empty tasks on a table of
+#: two files, where our unpartitioned tables have one folder to list.
+_VACUUM_CONF = {
+    "spark.databricks.delta.vacuum.logging.enabled": "false",
+    "spark.sql.sources.parallelPartitionDiscovery.parallelism": "8",
+}
+
+
 def _vacuum(spark: SparkSession, path: str, hours: float) -> None:
     """Delete the files of versions older than ``hours``: keeps a table's file count bounded across runs."""
     from delta.tables import DeltaTable
@@ -259,18 +269,24 @@ def _vacuum(spark: SparkSession, path: str, hours: float) -> None:
     if hours < 168:
         # Delta refuses retention below its default unless told; the user chose it (output.retention_hours).
         spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
-    # Delta 4 records VACUUM START/END as commits of their own; a run should add one version to a table, not three.
-    key = "spark.databricks.delta.vacuum.logging.enabled"
-    before = spark.conf.get(key, None)
-    spark.conf.set(key, "false")
+    with _session_conf(spark, _VACUUM_CONF), _jvm_console_silenced(spark):
+        DeltaTable.forPath(spark, path).vacuum(hours)
+
+
+@contextlib.contextmanager
+def _session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
+    """Set session settings for the duration of a block, then restore what was there."""
+    before = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
     try:
-        with _jvm_console_silenced(spark):
-            DeltaTable.forPath(spark, path).vacuum(hours)
+        yield
     finally:
-        if before is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, before)
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 @contextlib.contextmanager
