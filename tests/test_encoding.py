@@ -26,7 +26,7 @@ def test_vocabulary_survives_the_transport_arrays():
 
 
 def test_encoding_drops_unknown_words_then_short_sentences():
-    words = g.vocab_words(g.vocab_arrays(WORDS))
+    words = {w: i for i, w in enumerate(g.vocab_words(g.vocab_arrays(WORDS)).to_pylist())}
     batch = _batch([(0, ["the", "dog", "cat"]), (0, ["dog", "sat"]), (1, ["café", "mat", "zzz", "the"]), (1, [])])
     shard, ids, lengths = g.encode_batch(batch, words)
     assert shard.tolist() == [0, 1]
@@ -41,7 +41,7 @@ def test_packed_parts_give_back_every_shard_in_order(monkeypatch, part_ids):
     sentences = {s: [list(rng.choice(WORDS, size=rng.integers(2, 6))) for _ in range(7)] for s in (0, 1, 2)}
     rows = [(s, sent) for s in sorted(sentences) for sent in sentences[s]]
     batches = [_batch(rows[i : i + 4]) for i in range(0, len(rows), 4)]  # a shard spans batches
-    words = g.vocab_words(g.vocab_arrays(WORDS))
+    words = {w: i for i, w in enumerate(WORDS)}
     parts = list(g._packed_parts(iter(batches), words))
     if part_ids == 2:
         assert len(parts) > 3

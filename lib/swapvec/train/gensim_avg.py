@@ -61,7 +61,6 @@ ENCODED_SCHEMA = "shard int, part int, ids binary, offsets binary"
 _ENCODED_ARROW = pa.schema(
     [("shard", pa.int32()), ("part", pa.int32()), ("ids", pa.binary()), ("offsets", pa.binary())]
 )
-ENCODED_COLUMNS = ("shard", "part", "ids", "offsets")
 #: Ids per encoded cell (64 MiB): far below the 2 GiB a binary cell can hold.
 PART_IDS = 1 << 24
 
@@ -134,18 +133,22 @@ def vocab_words(arrays: dict[str, np.ndarray]) -> pa.Array:
     return pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
-def encode_batch(batch: pa.RecordBatch, words: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def encode_batch(batch: pa.RecordBatch, index: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``shard, tokens`` to ``(shard, ids, lengths)`` per kept sentence (ids concatenated): unknown words dropped,
-    then sentences left with fewer than two words."""
+    then sentences left with fewer than two words.
+
+    Only the batch's distinct tokens are looked up in ``index`` (built once per task): the cost of a batch does not
+    grow with the vocabulary, as a hash lookup rebuilt from the whole vocabulary for every batch would.
+    """
     tokens = batch.column("tokens")
-    flat = pc.list_flatten(tokens).cast(pa.large_string())
+    encoded = pc.list_flatten(tokens).dictionary_encode()
+    lookup = np.fromiter((index.get(w, -1) for w in encoded.dictionary.to_pylist()), dtype=np.int64)
+    all_ids = lookup[encoded.indices.to_numpy()] if len(lookup) else np.empty(0, np.int64)
+    known = all_ids >= 0
     parents = pc.list_parent_indices(tokens).to_numpy()
-    idx = pc.index_in(flat, value_set=words)
-    known = idx.is_valid().to_numpy(zero_copy_only=False)
-    ids = idx.filter(pa.array(known)).to_numpy().astype(np.int32)
     lengths = np.bincount(parents[known], minlength=len(batch))
     kept = lengths > 1
-    ids = ids[np.repeat(kept, lengths)]
+    ids = all_ids[known][np.repeat(kept, lengths)].astype(np.int32)
     shard = batch.column("shard").to_numpy(zero_copy_only=False)
     return shard[kept].astype(np.int32), ids, lengths[kept]
 
@@ -163,7 +166,7 @@ class Packed:
         return self.ids[self.offsets[i] : self.offsets[i + 1]]
 
 
-def _packed_parts(batches: Iterator[pa.RecordBatch], words: pa.Array) -> Iterator[pa.RecordBatch]:
+def _packed_parts(batches: Iterator[pa.RecordBatch], index: dict[str, int]) -> Iterator[pa.RecordBatch]:
     """Encode a partition (sorted by shard) and emit each shard's sentences in parts of about PART_IDS ids."""
     current, part = -1, 0
     ids: list[np.ndarray] = []
@@ -180,7 +183,7 @@ def _packed_parts(batches: Iterator[pa.RecordBatch], words: pa.Array) -> Iterato
         )
 
     for batch in batches:
-        shard, batch_ids, batch_lengths = encode_batch(batch, words)
+        shard, batch_ids, batch_lengths = encode_batch(batch, index)
         ends = np.cumsum(batch_lengths)
         for s in np.unique(shard):  # a batch is sorted by shard: one run of rows per shard
             rows = np.flatnonzero(shard == s)
@@ -199,7 +202,8 @@ def _packed_parts(batches: Iterator[pa.RecordBatch], words: pa.Array) -> Iterato
 
 def _encode_task(vocab: Shipped):
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        yield from _packed_parts(batches, vocab_words(vocab.value()))
+        words = vocab_words(vocab.value()).to_pylist()
+        yield from _packed_parts(batches, dict(zip(words, range(len(words)), strict=True)))
 
     return run
 
@@ -208,7 +212,7 @@ def _shards(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[int, Packed]]:
     """A partition's encoded parts (sorted by shard and part) as ``(shard, its sentences)``."""
     parts: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {}
     for batch in batches:
-        for shard, part, ids, offsets in zip(*(batch.column(c).to_pylist() for c in ENCODED_COLUMNS), strict=True):
+        for shard, part, ids, offsets in zip(*(batch.column(c).to_pylist() for c in _ENCODED_ARROW.names), strict=True):
             parts.setdefault(shard, []).append(
                 (part, np.frombuffer(ids, dtype=np.int32), np.frombuffer(offsets, dtype=np.int64))
             )
