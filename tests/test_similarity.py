@@ -79,6 +79,7 @@ def test_faiss_kernel_agrees_with_numpy_including_ties_at_the_cut():
 def test_approximate_mode_finds_the_exact_neighbours_across_shards(spark, monkeypatch):
     monkeypatch.setattr(sim, "KEY_BLOCK_ROWS", 64)
     monkeypatch.setattr(sim, "MAX_SHARD_ROWS", 150)  # 300 words: two shards, merged per word
+    monkeypatch.setattr(sim, "TUNE_SAMPLE", 50)  # more query words than the sample: graphs, checked on 50 words
     rng = np.random.default_rng(8)
     centres = rng.normal(size=(30, 16))
     matrix = (centres[rng.integers(0, 30, 300)] + 0.3 * rng.normal(size=(300, 16))).astype(np.float32)
@@ -95,3 +96,67 @@ def test_approximate_mode_finds_the_exact_neighbours_across_shards(spark, monkey
     assert hits / (5 * len(expected)) >= 0.99
     again = sim.similarities(spark, _vectors(spark, matrix), cfg).collect()
     assert sorted(map(tuple, again)) == sorted(map(tuple, first))  # the same graph and neighbours every run
+    metrics = sim.search_metrics(spark.createDataFrame(first))
+    assert metrics["similarity_exact_share"] == 0.0
+    assert metrics["similarity_sample_recall"] >= 0.95 and metrics["similarity_ef_search"] >= 128
+
+
+def _hard(n: int, dim: int, seed: int) -> np.ndarray:
+    """Random directions: nearly equidistant points, where a graph with a narrow search misses many neighbours."""
+    matrix = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+
+
+def _recall(found: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)]))
+
+
+def test_ef_search_is_widened_until_the_sample_reaches_the_target():
+    matrix = _hard(4000, 256, 21)
+    graph = sim.build_graph(matrix)
+    sample = np.arange(0, 4000, 10)
+    truth, _ = sim.exact_in_shard(matrix, matrix[sample], sample, 10)
+    narrow, _ = sim.search_graph(graph, matrix[sample], sample, 10, 16)
+    assert _recall(narrow, truth) < 0.9  # the premise: ef_search 16 is too narrow here
+
+    ef, recall = sim.tune_ef_search(graph, matrix, matrix[sample], sample, 10, 16, 0.97)
+    assert ef is not None and ef > 16 and ef & (ef - 1) == 0  # 16 doubled
+    assert recall >= 0.97
+    found, _ = sim.search_graph(graph, matrix[sample], sample, 10, ef)
+    assert _recall(found, truth) == pytest.approx(recall)
+    half, _ = sim.search_graph(graph, matrix[sample], sample, 10, ef // 2)
+    assert _recall(half, truth) < 0.97  # the first width that reaches it, not a wider one
+
+    assert sim.tune_ef_search(graph, matrix, matrix[sample], sample, 10, 16, 1.01) == (None, pytest.approx(1.0))
+
+
+def test_a_graph_that_misses_the_target_is_replaced_by_exact_search(spark, monkeypatch):
+    monkeypatch.setattr(sim, "KEY_BLOCK_ROWS", 512)
+    monkeypatch.setattr(sim, "TUNE_SAMPLE", 100)
+    monkeypatch.setattr(sim, "EF_SEARCH_MAX", 16)  # no room to widen the search
+    matrix = _hard(1500, 64, 4)
+    cfg = SimilarityConfig(top_k=5, mode="approximate", ef_search=16, recall_target=1.0)
+    out = sim.similarities(spark, _vectors(spark, matrix), cfg)
+    rows = out.collect()
+    assert {r.mode for r in rows} == {"exact"}
+    got: dict[str, list[tuple[int, str]]] = {}
+    for r in rows:
+        got.setdefault(r.word, []).append((r.rank, r.neighbor))
+    assert {w: [n for _, n in sorted(v)] for w, v in got.items()} == _reference(matrix, 5)
+    assert sim.search_metrics(out) == {"similarity_exact_share": 1.0, "similarity_sample_recall": 1.0}
+
+    # The same words without a target: the graph at ef_search as given, recorded as approximate.
+    loose = sim.similarities(spark, _vectors(spark, matrix), cfg.model_copy(update={"recall_target": 0.0}))
+    metrics = sim.search_metrics(loose)
+    assert metrics == {"similarity_exact_share": 0.0, "similarity_ef_search": 16.0}
+
+
+def test_few_query_words_in_approximate_mode_are_searched_exactly(spark):
+    matrix = np.random.default_rng(9).normal(size=(400, 8)).astype(np.float32)
+    cfg = SimilarityConfig(top_k=4, mode="approximate", words=["w0001", "w0399"])
+    rows = sim.similarities(spark, _vectors(spark, matrix), cfg).collect()
+    expected = _reference(matrix, 4)
+    assert {r.mode for r in rows} == {"exact"}
+    assert sorted((r.word, r.rank, r.neighbor) for r in rows) == sorted(
+        (w, i + 1, n) for w in ("w0001", "w0399") for i, n in enumerate(expected[w])
+    )

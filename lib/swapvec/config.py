@@ -139,6 +139,13 @@ class SimilarityConfig(_Section):
     ef_search: int = Field(
         128, ge=16, le=65_536, description="approximate: HNSW candidates kept per query; larger: slower, nearer exact."
     )
+    recall_target: float = Field(
+        0.95,
+        ge=0.0,
+        le=1.0,
+        description="approximate: ef_search is doubled (up to 4096) until each graph finds this share of the exact "
+        "top_k of 1,000 sampled query words; a graph that cannot is replaced by exact search. 0: ef_search as given.",
+    )
 
 
 class EvaluateConfig(_Section):

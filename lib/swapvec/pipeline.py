@@ -36,7 +36,7 @@ from swapvec.log import event, get_logger
 from swapvec.progress import progress
 from swapvec.report import write_report
 from swapvec.retrofit import retrofit
-from swapvec.similarity import similarities
+from swapvec.similarity import TABLE_COLUMNS, search_metrics, similarities
 from swapvec.tokenize import check_pattern, tokenize
 from swapvec.train import train
 
@@ -228,9 +228,7 @@ def _cmd_run(spark: SparkSession, cfg: Config, result: RunResult) -> None:
             result.metrics["baseline_train_seconds"] = float(stats.get("train_seconds", 0.0))
     sentences.unpersist()
     with stage("similarity"):
-        sims = similarities(spark, vectors, cfg.similarity, vocab_size=result.row_counts["vectors"])
-        sims = sims.localCheckpoint(eager=True)
-        result.row_counts["similarities"] = sims.count()
+        sims = _similarities(spark, vectors, cfg, result, vocab_size=result.row_counts["vectors"])
     with stage("write"):
         _write(vectors, cfg, "vectors", result)
         _write(sims, cfg, "similarities", result)
@@ -270,11 +268,23 @@ def _cmd_train(spark: SparkSession, cfg: Config, result: RunResult) -> None:
         _write(vectors, cfg, "vectors", result)
 
 
+def _similarities(
+    spark: SparkSession, vectors: DataFrame, cfg: Config, result: RunResult, vocab_size: int | None = None
+) -> DataFrame:
+    """The ``similarities`` table, computed once (checkpointed), with how it was searched in ``result``."""
+    sims = similarities(spark, vectors, cfg.similarity, vocab_size=vocab_size).localCheckpoint(eager=True)
+    result.row_counts["similarities"] = sims.count()
+    if cfg.similarity.mode == "approximate":
+        searched = search_metrics(sims)
+        result.metrics.update(searched)
+        event(_log, "similarity.searched", **searched)
+    return sims.select(*TABLE_COLUMNS)
+
+
 def _cmd_similarity(spark: SparkSession, cfg: Config, result: RunResult) -> None:
     vectors = tables.read_table(spark, cfg.output, "vectors", needed_by="similarity")
     with _stages(spark, cfg, result)("similarity"):
-        sims = similarities(spark, vectors.select("word", "vector"), cfg.similarity).localCheckpoint(eager=True)
-        result.row_counts["similarities"] = sims.count()
+        sims = _similarities(spark, vectors.select("word", "vector"), cfg, result)
         _write(sims, cfg, "similarities", result)
 
 

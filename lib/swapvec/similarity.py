@@ -8,11 +8,16 @@ join with the tasks' ids) and rebuilds the normalised matrix. The matrix never p
   50,000 x 100 vectors (bench/RESULTS.md) it is the same cosine as numpy's ``argpartition`` at a fraction of the
   time: selecting the top k from each row of scores, not the GEMM, was what cost. Ties go to the lower word index.
 * ``approximate``: each task builds an HNSW graph (faiss, ``HNSW_M`` links, ``HNSW_EF_CONSTRUCTION``) over a shard
-  of contiguous words and searches its group of query words in it. Usually there is one shard, so each task builds
-  the same graph of all words and searches its share of the queries; past ``MAX_SHARD_ROWS`` words or on many
-  slots there are several, and each word's candidates from every shard are merged by a window over the word.
-  Building is single-threaded in a fixed order, so the graph and the neighbours are the same on every run and
-  every retry.
+  of contiguous words and searches its group of query words in it. How wide a search must be to find most of the
+  true neighbours depends on the vectors (trained vectors of 46,618 words: ``ef_search`` 64 finds 99%; mixtures of
+  them at 100,000 words need 512 for 95%), so the graph first searches a fixed sample of ``TUNE_SAMPLE`` query
+  words whose exact neighbours it also computes, doubling ``ef_search`` until ``recall_target`` of them are found.
+  A graph that misses the target even at ``EF_SEARCH_MAX`` is not used: its words are searched exactly. When there
+  are no more query words than the sample, every task searches exactly, which then costs less than a graph.
+  Usually there is one shard, so each task builds the same graph of all words and searches its share of the
+  queries; past ``MAX_SHARD_ROWS`` words or on many slots there are several, and each word's candidates from every
+  shard are merged by a window over the word. Building and the check are single-threaded in a fixed order, so the
+  graph, the chosen ``ef_search`` and the neighbours are the same on every run and every retry.
 
 Cost per task: vocabulary x vector_size x 4 bytes for the matrix (400 MB for a million 100-dimensional words),
 plus, in approximate mode, the shard's graph (about ``2 * HNSW_M * 4`` bytes a word).
@@ -41,8 +46,17 @@ MAX_SHARD_ROWS = 2_000_000
 #: HNSW links per node and candidate list while building: faiss's speed/recall middle ground for 100 dimensions.
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
+#: Approximate mode: query words each graph is checked on (the same words in every task, so every run agrees).
+TUNE_SAMPLE = 1000
+#: Approximate mode: ``ef_search`` is doubled up to this while the graph misses the recall target on the sample.
+EF_SEARCH_MAX = 4096
 
-SIMILARITY_SCHEMA = "word string, neighbor string, rank int, similarity double, mode string"
+#: The columns of the ``similarities`` table.
+TABLE_COLUMNS = ("word", "neighbor", "rank", "similarity", "mode")
+#: What ``similarities`` returns: the table's columns, then how approximate mode searched each word (null: exactly).
+SIMILARITY_SCHEMA = (
+    "word string, neighbor string, rank int, similarity double, mode string, ef_search int, sample_recall float"
+)
 _CANDIDATE_ARROW = pa.schema(
     [
         ("word", pa.string()),
@@ -50,9 +64,15 @@ _CANDIDATE_ARROW = pa.schema(
         ("nidx", pa.int32()),
         ("rank", pa.int32()),
         ("similarity", pa.float32()),
+        ("mode", pa.string()),
+        ("ef_search", pa.int32()),
+        ("sample_recall", pa.float32()),
     ]
 )
-_CANDIDATE_SCHEMA = "word string, neighbor string, nidx int, rank int, similarity float"
+_CANDIDATE_SCHEMA = (
+    "word string, neighbor string, nidx int, rank int, similarity float, mode string, ef_search int, "
+    "sample_recall float"
+)
 _BLOCK_ARROW = pa.schema(
     [
         ("kblock", pa.int32()),
@@ -119,8 +139,9 @@ def _pack(table: pa.Table) -> pa.Table:
 def top_k(queries: np.ndarray, query_rows: np.ndarray, matrix: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k by cosine of ``queries`` (normalised rows of ``matrix`` at ``query_rows``) among all rows, in numpy.
 
-    A word is never its own neighbour. Ties go to the lower row, so the result is the same on every run. This is
-    the reference ``exact_top_k`` agrees with; it is slow (``argpartition`` of every row of scores).
+    A word is never its own neighbour (a ``query_rows`` entry of -1: the query is not a row of ``matrix``). Ties go
+    to the lower row, so the result is the same on every run. This is the reference ``exact_top_k`` agrees with; it
+    is slow (``argpartition`` of every row of scores).
 
     Returns
     -------
@@ -134,7 +155,8 @@ def top_k(queries: np.ndarray, query_rows: np.ndarray, matrix: np.ndarray, k: in
     for start in range(0, len(queries), chunk):
         stop = min(start + chunk, len(queries))
         scores = queries[start:stop] @ matrix.T
-        scores[np.arange(stop - start), query_rows[start:stop]] = -np.inf
+        inside = np.flatnonzero(query_rows[start:stop] >= 0)
+        scores[inside, query_rows[start:stop][inside]] = -np.inf
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < n else np.argsort(-scores, axis=1)[:, :k]
         part_scores = np.take_along_axis(scores, part, axis=1)
         # Sort the k candidates by score, then by row, for a stable order among ties.
@@ -173,31 +195,95 @@ def exact_top_k(
     return out_idx, out_val
 
 
-def approximate_top_k(
-    shard: np.ndarray, queries: np.ndarray, query_rows: np.ndarray, k: int, ef_search: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Approximate top-k of ``queries`` among the rows of ``shard`` with an HNSW graph (inner product).
+def build_graph(shard: np.ndarray):
+    """An HNSW graph (inner product) of the rows of ``shard``, built on one thread: the same graph on every run."""
+    import faiss
 
-    ``query_rows`` are the queries' rows in ``shard`` (-1 when outside it) so that a word is not its own neighbour.
+    index = faiss.IndexHNSWFlat(shard.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    index.add(np.ascontiguousarray(shard, dtype=np.float32))
+    return index
+
+
+def search_graph(
+    graph, queries: np.ndarray, query_rows: np.ndarray, k: int, ef_search: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate top-k of ``queries`` among the rows of the shard ``graph`` was built on.
+
+    ``query_rows`` are the queries' rows in the shard (-1 when outside it) so that a word is not its own neighbour.
 
     Returns
     -------
     (indices, scores)
-        ``len(queries) x k`` rows of ``shard`` (-1 where the shard has fewer candidates) and cosines, best first.
+        ``len(queries) x k`` rows of the shard (-1 where it has fewer candidates) and cosines, best first.
     """
-    import faiss
-
     if len(queries) == 0:
         return np.empty((0, k), dtype=np.int64), np.empty((0, k), dtype=np.float32)
-    index = faiss.IndexHNSWFlat(shard.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-    index.add(np.ascontiguousarray(shard, dtype=np.float32))
-    index.hnsw.efSearch = max(ef_search, k + 1)
-    scores, found = index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k + 1, shard.shape[0]))
+    graph.hnsw.efSearch = max(ef_search, k + 1)
+    scores, found = graph.search(np.ascontiguousarray(queries, dtype=np.float32), min(k + 1, graph.ntotal))
     scores = np.where((found == query_rows[:, None]) | (found < 0), -np.inf, scores)
     order = np.lexsort((found, -scores), axis=1)[:, :k]
     found, scores = np.take_along_axis(found, order, axis=1), np.take_along_axis(scores, order, axis=1)
+    found, scores = _pad(found, scores, k)
     return np.where(np.isfinite(scores), found, -1), scores
+
+
+def exact_in_shard(
+    shard: np.ndarray, queries: np.ndarray, query_rows: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``search_graph``'s result computed exactly (``exact_top_k``), for shards whose graph misses the target."""
+    if len(shard) > k + 2:
+        return exact_top_k(queries, query_rows, shard, k)
+    scores = queries @ shard.T  # a shard of a few words
+    inside = np.flatnonzero(query_rows >= 0)
+    scores[inside, query_rows[inside]] = -np.inf
+    rows = np.broadcast_to(np.arange(len(shard)), scores.shape)
+    order = np.lexsort((rows, -scores), axis=1)[:, :k]
+    found, scores = _pad(order, np.take_along_axis(scores, order, axis=1), k)
+    return np.where(np.isfinite(scores), found, -1), scores
+
+
+def _pad(found: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` columns: missing candidates are row -1 with score -inf."""
+    short = k - found.shape[1]
+    if short <= 0:
+        return found, scores
+    return (
+        np.pad(found, ((0, 0), (0, short)), constant_values=-1),
+        np.pad(scores, ((0, 0), (0, short)), constant_values=-np.inf),
+    )
+
+
+def tune_ef_search(
+    graph,
+    shard: np.ndarray,
+    sample: np.ndarray,
+    sample_rows: np.ndarray,
+    k: int,
+    start: int,
+    target: float,
+    ef_max: int = EF_SEARCH_MAX,
+) -> tuple[int | None, float]:
+    """The first ``ef_search`` of ``start, 2 x start, ... ef_max`` with which ``graph`` finds ``target`` of
+    the exact top-k neighbours of ``sample`` (query vectors; ``sample_rows`` as for ``search_graph``).
+
+    Returns
+    -------
+    (ef_search, recall)
+        ``ef_search`` is None when even ``ef_max`` misses the target; ``recall`` is the last one measured.
+    """
+    truth, _ = exact_in_shard(shard, sample, sample_rows, k)
+    expected = int((truth >= 0).sum())
+    ef = max(start, k + 1)
+    while True:
+        found, _ = search_graph(graph, sample, sample_rows, k, ef)
+        hits = sum(len(np.intersect1d(f[f >= 0], t[t >= 0])) for f, t in zip(found, truth, strict=True))
+        recall = hits / expected if expected else 1.0
+        if recall >= target:
+            return ef, recall
+        if ef >= ef_max:
+            return None, recall
+        ef = min(2 * ef, ef_max)
 
 
 def _unpack(table: pa.Table) -> tuple[pa.Array, np.ndarray, np.ndarray]:
@@ -236,26 +322,51 @@ def _exact_task(k: int):
                 pa.array(np.tile(np.arange(1, k + 1, dtype=np.int32), len(rows))),
                 pa.array(val.reshape(-1).astype(np.float64)),
                 pa.array(np.full(len(rows) * k, "exact", dtype=object), pa.string()),
+                pa.nulls(len(rows) * k, pa.int32()),
+                pa.nulls(len(rows) * k, pa.float32()),
             ],
-            names=["word", "neighbor", "rank", "similarity", "mode"],
+            names=list(TABLE_COLUMNS) + ["ef_search", "sample_recall"],
         )
 
     return run
 
 
-def _approximate_task(k: int, shard_rows: int, ef_search: int):
+def _approximate_task(k: int, shard_rows: int, ef_search: int, recall_target: float):
+    sample_size, ef_max = TUNE_SAMPLE, EF_SEARCH_MAX
+
     def run(table: pa.Table) -> pa.Table:
         group, shard = table.column("qgroup_id")[0].as_py(), table.column("shard")[0].as_py()
         words, qgroups, matrix = _unpack(table)
         lo, hi = shard * shard_rows, min((shard + 1) * shard_rows, len(matrix))
+        part = matrix[lo:hi]
+
+        def local(rows: np.ndarray) -> np.ndarray:
+            return np.where((rows >= lo) & (rows < hi), rows - lo, -1)
+
         rows = np.flatnonzero(qgroups == group)
-        local_rows = np.where((rows >= lo) & (rows < hi), rows - lo, -1)
+        every_query = np.flatnonzero(qgroups >= 0)
+        ef, recall = None, 1.0  # searched exactly
         with _one_thread():
-            idx, val = approximate_top_k(matrix[lo:hi], matrix[rows], local_rows, k, ef_search)
+            if len(every_query) > sample_size:  # else exact search of all queries costs less than a graph
+                graph = build_graph(part)
+                ef, recall = ef_search, float("nan")
+                if recall_target > 0:
+                    # The same sample in every task (all tasks see all query words), so a shard's tasks agree.
+                    sample = np.sort(np.random.default_rng(0).choice(every_query, sample_size, replace=False))
+                    ef, recall = tune_ef_search(
+                        graph, part, matrix[sample], local(sample), k, ef, recall_target, ef_max
+                    )
+                    event(_log, "similarity.graph_checked", shard=shard, ef_search=ef, sample_recall=round(recall, 4))
+            if ef is None:
+                recall = 1.0
+                idx, val = exact_in_shard(part, matrix[rows], local(rows), k)
+            else:
+                idx, val = search_graph(graph, matrix[rows], local(rows), k, ef)
         keep = idx.reshape(-1) >= 0
         query_rows = np.repeat(rows, idx.shape[1])[keep]
         neighbour_rows = idx.reshape(-1)[keep] + lo
         ranks = np.tile(np.arange(1, idx.shape[1] + 1, dtype=np.int32), len(rows))[keep]  # -1s are only at the end
+        n = len(query_rows)
         return pa.Table.from_arrays(
             [
                 words.take(pa.array(query_rows)),
@@ -263,6 +374,9 @@ def _approximate_task(k: int, shard_rows: int, ef_search: int):
                 pa.array(neighbour_rows.astype(np.int32)),
                 pa.array(ranks),
                 pa.array(val.reshape(-1)[keep].astype(np.float32)),
+                pa.array(["approximate" if ef else "exact"] * n, pa.string()),
+                pa.array([ef] * n, pa.int32()),
+                pa.array([None if np.isnan(recall) else recall] * n, pa.float32()),
             ],
             schema=_CANDIDATE_ARROW,
         )
@@ -282,7 +396,9 @@ def _parallelism(spark: SparkSession) -> int:
 def similarities(
     spark: SparkSession, vectors: DataFrame, cfg: SimilarityConfig, vocab_size: int | None = None
 ) -> DataFrame:
-    """``word, neighbor, rank int (1 = nearest), similarity double, mode``: top-k cosine neighbours.
+    """``word, neighbor, rank int (1 = nearest), similarity double, mode, ef_search, sample_recall``: top-k cosine
+    neighbours. The table keeps ``TABLE_COLUMNS``; ``ef_search`` and ``sample_recall`` (null when searched exactly)
+    are for ``search_metrics``.
 
     Parameters
     ----------
@@ -290,7 +406,8 @@ def similarities(
         ``word string, vector array<float>``.
     cfg
         ``top_k`` neighbours per word; ``words`` restricts the query words (neighbours still range over all
-        words); ``mode`` exact or approximate (recorded in the ``mode`` column); ``ef_search`` for approximate.
+        words); ``mode`` exact or approximate (recorded per word in ``mode``); for approximate, ``ef_search`` to
+        start from and ``recall_target`` on the sample (0: search at ``ef_search`` as given).
     vocab_size
         The number of rows of ``vectors`` when the caller knows it (saves a count).
 
@@ -344,16 +461,48 @@ def similarities(
     if cfg.mode == "exact":
         return pairs.groupBy("qgroup_id").applyInArrow(_exact_task(k), SIMILARITY_SCHEMA)
     candidates = pairs.groupBy("qgroup_id", "shard").applyInArrow(
-        _approximate_task(k, shard_rows, cfg.ef_search), _CANDIDATE_SCHEMA
+        _approximate_task(k, shard_rows, cfg.ef_search, cfg.recall_target), _CANDIDATE_SCHEMA
     )
     if shards > 1:
-        # Each shard's best k, merged per word: same tie rule as within a shard (similarity, then word index).
+        # Each shard's best k, merged per word: same tie rule as within a shard (similarity, then word index). A word
+        # is approximate if any shard searched it so ("approximate" < "exact"), at the widest search, least recall.
         best = Window.partitionBy("word").orderBy(F.desc("similarity"), F.asc("nidx"))
-        candidates = candidates.withColumn("rank", F.row_number().over(best)).where(F.col("rank") <= k)
+        every = Window.partitionBy("word")
+        candidates = (
+            candidates.withColumn("rank", F.row_number().over(best))
+            .withColumn("mode", F.min("mode").over(every))
+            .withColumn("ef_search", F.max("ef_search").over(every))
+            .withColumn("sample_recall", F.min("sample_recall").over(every))
+            .where(F.col("rank") <= k)
+        )
     return candidates.select(
         "word",
         "neighbor",
         F.col("rank").cast("int").alias("rank"),
         F.col("similarity").cast("double").alias("similarity"),
-        F.lit("approximate").alias("mode"),
+        "mode",
+        "ef_search",
+        "sample_recall",
     )
+
+
+def search_metrics(sims: DataFrame) -> dict[str, float]:
+    """How approximate mode searched, for ``runs``: share of words searched exactly, widest ``ef_search`` and least
+    recall on the sample among the graphs used (empty when no graph was). ``sims`` is ``similarities``' result."""
+    row = (
+        sims.where(F.col("rank") == 1)
+        .agg(
+            F.avg((F.col("mode") == "exact").cast("double")).alias("exact_share"),
+            F.max("ef_search").alias("ef_search"),
+            F.min("sample_recall").alias("sample_recall"),
+        )
+        .first()
+    )
+    if row is None or row.exact_share is None:
+        return {}
+    metrics = {"similarity_exact_share": float(row.exact_share)}
+    if row.ef_search is not None:
+        metrics["similarity_ef_search"] = float(row.ef_search)
+    if row.sample_recall is not None:
+        metrics["similarity_sample_recall"] = round(float(row.sample_recall), 4)
+    return metrics
