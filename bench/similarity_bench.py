@@ -7,14 +7,17 @@ Every Spark figure is the wall time of a whole ``swapvec similarity`` process (J
   of 2048 query rows, float32 GEMM and ``argpartition``, two threads. Reports recall@10 of the Spark table against
   the reference, the share of words whose 10 neighbours are identical and in the same order, and the time ratio.
 * ``approx``: for each vocabulary size, exact and approximate runs. Recall@10 of approximate against exact is
-  measured on a sample of query words. Past ``--full-below`` words an exact run of all words would not fit the
-  time budget: its cost is extrapolated from two runs restricted by ``similarity.words`` (1 query word and the
-  sample), as exact time is affine in the number of query words; the approximate run is always a full one.
+  measured on a sample of query words (not the job's own check sample: the bench draws its own, with another seed).
+  The ``nprobe`` the job chose and the recall it measured on its sample come from its ``runs`` row. Past
+  ``--full-below`` words an exact run of all words would not fit the time budget: its cost is extrapolated from two
+  runs restricted by ``similarity.words`` (1 query word and the sample), as exact time is affine in the number of
+  query words; the approximate run is always a full one.
 
 Usage::
 
     .venv/bin/python bench/similarity_bench.py exact [--words 50000]
     .venv/bin/python bench/similarity_bench.py approx [--sizes 100000 1000000] [--sample 2000] [--real PATH]
+        [--nprobe 8] [--target 0.95]
 
 ``--real`` also measures trained vectors: a ``vectors`` table (Delta or Parquet folder), or a ``.txt`` corpus on
 which gensim trains them first (2 epochs, not timed), e.g. ``--real /work/data/gcide.txt``; they are also the
@@ -101,6 +104,12 @@ def run_stage(out: Path, *overrides: str) -> tuple[float, pa.Table]:
     return seconds, pq.read_table(out / "similarities")
 
 
+def search_record(out: Path) -> dict[str, float]:
+    """The metrics of the last ``runs`` row: how approximate mode searched (``similarity_*``)."""
+    runs = pq.read_table(out / "runs").to_pylist()
+    return dict(runs[-1]["metrics"] or {})
+
+
 def neighbours(table: pa.Table, words: list[str]) -> dict[str, list[str]]:
     rows = table.select(["word", "neighbor", "rank"]).sort_by([("word", "ascending"), ("rank", "ascending")])
     got: dict[str, list[str]] = {}
@@ -184,7 +193,14 @@ def train_quick(corpus: str) -> tuple[list[str], np.ndarray]:
 
 
 def bench_approx(
-    sizes: list[int], sample: int, real: str | None, full_below: int, ef: int, kinds: list[str], real_row: bool
+    sizes: list[int],
+    sample: int,
+    real: str | None,
+    full_below: int,
+    nprobe: int,
+    target: float,
+    kinds: list[str],
+    real_row: bool,
 ) -> None:
     cases: list[tuple[str, list[str], np.ndarray]] = []
     matrix = None
@@ -201,12 +217,13 @@ def bench_approx(
             cases.append(("random", words_for(n), random_vectors(n, seed=n)))
         if "word-like" in kinds and matrix is not None:
             cases.append(("word-like (mixtures of the trained vectors)", words_for(n), word_like_vectors(matrix, n, n)))
-    print(f"\n### Approximate (HNSW, ef_search {ef}) against exact, top-{K}\n")
+    print(f"\n### Approximate (inverted files from nprobe {nprobe}, recall target {target}) against exact, top-{K}\n")
     print(
-        "| vectors | words | recall@10 on sample | exact s | approximate s | approximate / exact | how the cost of "
-        "all words was got | load avg |"
+        "| vectors | words | recall@10 on sample | job: nprobe, its sample's recall, share exact | exact s "
+        "| approximate s | approximate / exact | how the cost of all words was got | load avg |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
+    approximate = ("similarity.mode=approximate", f"similarity.nprobe={nprobe}", f"similarity.recall_target={target}")
     for kind, words, matrix in cases:
         n = len(words)
         rng = np.random.default_rng(1)
@@ -221,14 +238,16 @@ def bench_approx(
             load_start = os.getloadavg()[0]
             if n <= full_below:
                 t_exact, exact_table = run_stage(out, "similarity.mode=exact")
-                t_approx, approx_table = run_stage(out, "similarity.mode=approximate", f"similarity.ef_search={ef}")
+                t_approx, approx_table = run_stage(out, *approximate)
+                searched = search_record(out)
                 how = "full runs"
             else:
                 # Exact cost grows with the square of the vocabulary: all words' cost is extrapolated from two runs.
                 t0_e, _ = run_stage(out, "similarity.mode=exact", f"similarity.words={one_file}")
                 ts_e, exact_table = run_stage(out, "similarity.mode=exact", f"similarity.words={sample_file}")
                 t_exact = t0_e + (ts_e - t0_e) * (n - 1) / (len(chosen) - 1)
-                t_approx, approx_table = run_stage(out, "similarity.mode=approximate", f"similarity.ef_search={ef}")
+                t_approx, approx_table = run_stage(out, *approximate)
+                searched = search_record(out)
                 how = (
                     f"approximate: full run; exact: extrapolated from {t0_e:.0f} s (1 query word) and {ts_e:.0f} s "
                     f"({len(chosen)} query words)"
@@ -237,8 +256,13 @@ def bench_approx(
         exact_n = neighbours(exact_table, sample_words)
         approx_n = neighbours(approx_table, sample_words)
         r = recall(approx_n, exact_n)
+        nan = float("nan")
+        job = (
+            f"{searched.get('similarity_nprobe', nan):.0f}, {searched.get('similarity_sample_recall', nan):.3f}, "
+            f"{searched.get('similarity_exact_share', nan):.2f}"
+        )
         print(
-            f"| {kind} | {n:,} | {r:.3f} | {t_exact:.0f} | {t_approx:.0f} | {t_approx / t_exact:.2f} | {how} "
+            f"| {kind} | {n:,} | {r:.3f} | {job} | {t_exact:.0f} | {t_approx:.0f} | {t_approx / t_exact:.2f} | {how} "
             f"| {load_start:.1f} |",
             flush=True,
         )
@@ -254,7 +278,8 @@ def main(argv: list[str] | None = None) -> None:
     approx.add_argument("--sample", type=int, default=2000)
     approx.add_argument("--real", help="a trained vectors table, or a .txt corpus to train on, to measure too")
     approx.add_argument("--full-below", type=int, default=200_000, help="full runs up to this many words")
-    approx.add_argument("--ef", type=int, default=128)
+    approx.add_argument("--nprobe", type=int, default=8, help="similarity.nprobe: where the job's search starts")
+    approx.add_argument("--target", type=float, default=0.95, help="similarity.recall_target (0: nprobe as given)")
     approx.add_argument(
         "--kinds", nargs="+", default=["random", "word-like"], choices=["random", "word-like"], help="vectors per size"
     )
@@ -263,7 +288,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.part == "exact":
         bench_exact(args.words)
     else:
-        bench_approx(args.sizes, args.sample, args.real, args.full_below, args.ef, args.kinds, args.real_row)
+        bench_approx(
+            args.sizes, args.sample, args.real, args.full_below, args.nprobe, args.target, args.kinds, args.real_row
+        )
 
 
 if __name__ == "__main__":

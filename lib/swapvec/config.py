@@ -134,17 +134,19 @@ class SimilarityConfig(_Section):
     words: list[str] | str | None = Field(None, description="Only these query words (a list, or a file path).")
     block_size: int = Field(2048, ge=16, le=65_536, description="Query rows per block (memory: block x vocab floats).")
     mode: Literal["exact", "approximate"] = Field(
-        "exact", description="exact: brute force; approximate: HNSW graphs (faiss), for vocabularies in the millions."
+        "exact",
+        description="exact: brute force; approximate: inverted-file indexes (faiss), for vocabularies in the millions.",
     )
-    ef_search: int = Field(
-        128, ge=16, le=65_536, description="approximate: HNSW candidates kept per query; larger: slower, nearer exact."
+    nprobe: int = Field(
+        8, ge=1, le=1_000_000, description="approximate: lists searched per query to start from; more: slower, nearer."
     )
     recall_target: float = Field(
         0.95,
         ge=0.0,
         le=1.0,
-        description="approximate: ef_search is doubled (up to 4096) until each graph finds this share of the exact "
-        "top_k of 1,000 sampled query words; a graph that cannot is replaced by exact search. 0: ef_search as given.",
+        description="approximate: nprobe is doubled until each index finds this share of the exact top_k of 1,000 "
+        "sampled query words; an index that cannot while scanning under a quarter of its words is replaced by exact "
+        "search. 0: nprobe as given.",
     )
 
 

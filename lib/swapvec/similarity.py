@@ -7,20 +7,24 @@ join with the tasks' ids) and rebuilds the normalised matrix. The matrix never p
   kernel (float32 GEMM fused with a top-k heap; one thread per task, parallelism comes from tasks). Measured on
   50,000 x 100 vectors (bench/RESULTS.md) it is the same cosine as numpy's ``argpartition`` at a fraction of the
   time: selecting the top k from each row of scores, not the GEMM, was what cost. Ties go to the lower word index.
-* ``approximate``: each task builds an HNSW graph (faiss, ``HNSW_M`` links, ``HNSW_EF_CONSTRUCTION``) over a shard
-  of contiguous words and searches its group of query words in it. How wide a search must be to find most of the
-  true neighbours depends on the vectors (trained vectors of 46,618 words: ``ef_search`` 64 finds 99%; mixtures of
-  them at 100,000 words need 512 for 95%), so the graph first searches a fixed sample of ``TUNE_SAMPLE`` query
-  words whose exact neighbours it also computes, doubling ``ef_search`` until ``recall_target`` of them are found.
-  A graph that misses the target even at ``EF_SEARCH_MAX`` is not used: its words are searched exactly. When there
-  are no more query words than the sample, every task searches exactly, which then costs less than a graph.
-  Usually there is one shard, so each task builds the same graph of all words and searches its share of the
-  queries; past ``MAX_SHARD_ROWS`` words or on many slots there are several, and each word's candidates from every
-  shard are merged by a window over the word. Building and the check are single-threaded in a fixed order, so the
-  graph, the chosen ``ef_search`` and the neighbours are the same on every run and every retry.
+* ``approximate``: each task builds an inverted-file index (faiss ``IndexIVFFlat``: the words of a shard grouped
+  around ``LISTS_PER_SQRT x sqrt(words)`` k-means centroids) and searches its group of query words in the ``nprobe``
+  lists nearest each query. How many lists must be searched to find most true neighbours depends on the vectors
+  (trained vectors of 46,618 words: 32 lists find 99%; word-like mixtures at 1,000,000 words need 256 for 95%), so
+  each index is first checked on a fixed sample of ``TUNE_SAMPLE`` query words whose exact neighbours the task also
+  computes, doubling ``nprobe`` until ``recall_target`` of them are found. An index that misses the target while
+  still scanning less than ``MAX_SCAN_SHARE`` of its words is not used (exact search would cost about as much):
+  its words are searched exactly. When there are no more query words than the sample, every task searches
+  exactly, which then costs less than building an index.
+  Inverted files and not HNSW graphs: on word-like vectors at 1,000,000 words faiss's HNSW (M 16) took 296 s to
+  build and reached 86% at 3.2 ms a query, the inverted file 40 s and 95% at 2.2 ms (exact: 15 ms a query).
+  Usually there is one shard, so each task builds the same index of all words and searches its share of the
+  queries; past ``MAX_SHARD_ROWS`` words there are several, and each word's candidates from every shard are merged
+  by a window over the word. k-means (seeded), the check and the search run on one thread in a fixed order, so the
+  index, the chosen ``nprobe`` and the neighbours are the same on every run and every retry.
 
 Cost per task: vocabulary x vector_size x 4 bytes for the matrix (400 MB for a million 100-dimensional words),
-plus, in approximate mode, the shard's graph (about ``2 * HNSW_M * 4`` bytes a word).
+plus, in approximate mode, the shard's index (a copy of its vectors and an 8-byte id a word).
 """
 
 from __future__ import annotations
@@ -41,21 +45,24 @@ _log = get_logger("similarity")
 
 KEY_BLOCK_ROWS = 16_384
 SCORE_CHUNK_BYTES = 128 * 2**20
-#: Approximate mode: at most this many words in one task's graph (its vectors and links: about 1 GB at 100 dims).
+#: Approximate mode: at most this many words in one task's index (its copy of the vectors: 800 MB at 100 dims).
 MAX_SHARD_ROWS = 2_000_000
-#: HNSW links per node and candidate list while building: faiss's speed/recall middle ground for 100 dimensions.
-HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 64
-#: Approximate mode: query words each graph is checked on (the same words in every task, so every run agrees).
+#: Approximate mode: k-means lists per square root of the shard's words (4,000 lists for a million words), trained
+#: on at most ``TRAIN_POINTS_PER_LIST`` words a list (faiss's own sampling, seeded).
+LISTS_PER_SQRT = 4
+TRAIN_POINTS_PER_LIST = 64
+#: Approximate mode: query words each index is checked on (the same words in every task, so every run agrees).
 TUNE_SAMPLE = 1000
-#: Approximate mode: ``ef_search`` is doubled up to this while the graph misses the recall target on the sample.
-EF_SEARCH_MAX = 4096
+#: Approximate mode: ``nprobe`` is doubled while the index misses the recall target and scans less than this share
+#: of its words; past it an inverted file scans at about half exact search's cost (measured: 6.4% of the lists in
+#: 14% of exact's time), so the shard is searched exactly instead.
+MAX_SCAN_SHARE = 0.25
 
 #: The columns of the ``similarities`` table.
 TABLE_COLUMNS = ("word", "neighbor", "rank", "similarity", "mode")
 #: What ``similarities`` returns: the table's columns, then how approximate mode searched each word (null: exactly).
 SIMILARITY_SCHEMA = (
-    "word string, neighbor string, rank int, similarity double, mode string, ef_search int, sample_recall float"
+    "word string, neighbor string, rank int, similarity double, mode string, nprobe int, sample_recall float"
 )
 _CANDIDATE_ARROW = pa.schema(
     [
@@ -65,13 +72,12 @@ _CANDIDATE_ARROW = pa.schema(
         ("rank", pa.int32()),
         ("similarity", pa.float32()),
         ("mode", pa.string()),
-        ("ef_search", pa.int32()),
+        ("nprobe", pa.int32()),
         ("sample_recall", pa.float32()),
     ]
 )
 _CANDIDATE_SCHEMA = (
-    "word string, neighbor string, nidx int, rank int, similarity float, mode string, ef_search int, "
-    "sample_recall float"
+    "word string, neighbor string, nidx int, rank int, similarity float, mode string, nprobe int, sample_recall float"
 )
 _BLOCK_ARROW = pa.schema(
     [
@@ -195,20 +201,29 @@ def exact_top_k(
     return out_idx, out_val
 
 
-def build_graph(shard: np.ndarray):
-    """An HNSW graph (inner product) of the rows of ``shard``, built on one thread: the same graph on every run."""
+def build_index(shard: np.ndarray):
+    """An inverted-file index (inner product) of the rows of ``shard``: seeded k-means on one thread, so the same
+    lists on every run. Its ``nlist`` is ``LISTS_PER_SQRT x sqrt(rows)``, at most one list per 39 rows (faiss's
+    least training points a centroid)."""
     import faiss
 
-    index = faiss.IndexHNSWFlat(shard.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-    index.add(np.ascontiguousarray(shard, dtype=np.float32))
+    rows, dim = shard.shape
+    lists = max(1, min(round(LISTS_PER_SQRT * math.sqrt(rows)), rows // 39))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
+    index.cp.seed = 1
+    index.cp.spherical = True  # unit centroids for cosine
+    index.cp.max_points_per_centroid = TRAIN_POINTS_PER_LIST
+    vectors = np.ascontiguousarray(shard, dtype=np.float32)
+    index.train(vectors)
+    index.add(vectors)
     return index
 
 
-def search_graph(
-    graph, queries: np.ndarray, query_rows: np.ndarray, k: int, ef_search: int
+def search_index(
+    index, queries: np.ndarray, query_rows: np.ndarray, k: int, nprobe: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Approximate top-k of ``queries`` among the rows of the shard ``graph`` was built on.
+    """Approximate top-k of ``queries`` among the rows of the shard ``index`` was built on, in its ``nprobe``
+    nearest lists.
 
     ``query_rows`` are the queries' rows in the shard (-1 when outside it) so that a word is not its own neighbour.
 
@@ -219,8 +234,8 @@ def search_graph(
     """
     if len(queries) == 0:
         return np.empty((0, k), dtype=np.int64), np.empty((0, k), dtype=np.float32)
-    graph.hnsw.efSearch = max(ef_search, k + 1)
-    scores, found = graph.search(np.ascontiguousarray(queries, dtype=np.float32), min(k + 1, graph.ntotal))
+    index.nprobe = min(nprobe, index.nlist)
+    scores, found = index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k + 1, index.ntotal))
     scores = np.where((found == query_rows[:, None]) | (found < 0), -np.inf, scores)
     order = np.lexsort((found, -scores), axis=1)[:, :k]
     found, scores = np.take_along_axis(found, order, axis=1), np.take_along_axis(scores, order, axis=1)
@@ -231,7 +246,7 @@ def search_graph(
 def exact_in_shard(
     shard: np.ndarray, queries: np.ndarray, query_rows: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``search_graph``'s result computed exactly (``exact_top_k``), for shards whose graph misses the target."""
+    """``search_index``'s result computed exactly (``exact_top_k``), for shards whose index misses the target."""
     if len(shard) > k + 2:
         return exact_top_k(queries, query_rows, shard, k)
     scores = queries @ shard.T  # a shard of a few words
@@ -254,36 +269,38 @@ def _pad(found: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.
     )
 
 
-def tune_ef_search(
-    graph,
+def tune_nprobe(
+    index,
     shard: np.ndarray,
     sample: np.ndarray,
     sample_rows: np.ndarray,
     k: int,
     start: int,
     target: float,
-    ef_max: int = EF_SEARCH_MAX,
+    max_scan_share: float = MAX_SCAN_SHARE,
 ) -> tuple[int | None, float]:
-    """The first ``ef_search`` of ``start, 2 x start, ... ef_max`` with which ``graph`` finds ``target`` of
-    the exact top-k neighbours of ``sample`` (query vectors; ``sample_rows`` as for ``search_graph``).
+    """The first ``nprobe`` of ``start, 2 x start, ...`` with which ``index`` finds ``target`` of the exact top-k
+    neighbours of ``sample`` (query vectors; ``sample_rows`` as for ``search_index``), among those that search less
+    than ``max_scan_share`` of the lists.
 
     Returns
     -------
-    (ef_search, recall)
-        ``ef_search`` is None when even ``ef_max`` misses the target; ``recall`` is the last one measured.
+    (nprobe, recall)
+        ``nprobe`` is None when every width below that share misses the target; ``recall`` is the last measured.
     """
     truth, _ = exact_in_shard(shard, sample, sample_rows, k)
     expected = int((truth >= 0).sum())
-    ef = max(start, k + 1)
+    widest = max(1, math.floor(max_scan_share * index.nlist))
+    nprobe = min(start, widest)
     while True:
-        found, _ = search_graph(graph, sample, sample_rows, k, ef)
+        found, _ = search_index(index, sample, sample_rows, k, nprobe)
         hits = sum(len(np.intersect1d(f[f >= 0], t[t >= 0])) for f, t in zip(found, truth, strict=True))
         recall = hits / expected if expected else 1.0
         if recall >= target:
-            return ef, recall
-        if ef >= ef_max:
+            return nprobe, recall
+        if nprobe >= widest:
             return None, recall
-        ef = min(2 * ef, ef_max)
+        nprobe = min(2 * nprobe, widest)
 
 
 def _unpack(table: pa.Table) -> tuple[pa.Array, np.ndarray, np.ndarray]:
@@ -325,14 +342,14 @@ def _exact_task(k: int):
                 pa.nulls(len(rows) * k, pa.int32()),
                 pa.nulls(len(rows) * k, pa.float32()),
             ],
-            names=list(TABLE_COLUMNS) + ["ef_search", "sample_recall"],
+            names=list(TABLE_COLUMNS) + ["nprobe", "sample_recall"],
         )
 
     return run
 
 
-def _approximate_task(k: int, shard_rows: int, ef_search: int, recall_target: float):
-    sample_size, ef_max = TUNE_SAMPLE, EF_SEARCH_MAX
+def _approximate_task(k: int, shard_rows: int, nprobe: int, recall_target: float):
+    sample_size, max_scan_share = TUNE_SAMPLE, MAX_SCAN_SHARE
 
     def run(table: pa.Table) -> pa.Table:
         group, shard = table.column("qgroup_id")[0].as_py(), table.column("shard")[0].as_py()
@@ -345,23 +362,23 @@ def _approximate_task(k: int, shard_rows: int, ef_search: int, recall_target: fl
 
         rows = np.flatnonzero(qgroups == group)
         every_query = np.flatnonzero(qgroups >= 0)
-        ef, recall = None, 1.0  # searched exactly
+        probes, recall = None, 1.0  # searched exactly
         with _one_thread():
-            if len(every_query) > sample_size:  # else exact search of all queries costs less than a graph
-                graph = build_graph(part)
-                ef, recall = ef_search, float("nan")
+            if len(every_query) > sample_size:  # else exact search of all queries costs less than an index
+                index = build_index(part)
+                probes, recall = nprobe, float("nan")
                 if recall_target > 0:
                     # The same sample in every task (all tasks see all query words), so a shard's tasks agree.
                     sample = np.sort(np.random.default_rng(0).choice(every_query, sample_size, replace=False))
-                    ef, recall = tune_ef_search(
-                        graph, part, matrix[sample], local(sample), k, ef, recall_target, ef_max
+                    probes, recall = tune_nprobe(
+                        index, part, matrix[sample], local(sample), k, nprobe, recall_target, max_scan_share
                     )
-                    event(_log, "similarity.graph_checked", shard=shard, ef_search=ef, sample_recall=round(recall, 4))
-            if ef is None:
+                    event(_log, "similarity.index_checked", shard=shard, nprobe=probes, sample_recall=round(recall, 4))
+            if probes is None:
                 recall = 1.0
                 idx, val = exact_in_shard(part, matrix[rows], local(rows), k)
             else:
-                idx, val = search_graph(graph, matrix[rows], local(rows), k, ef)
+                idx, val = search_index(index, matrix[rows], local(rows), k, probes)
         keep = idx.reshape(-1) >= 0
         query_rows = np.repeat(rows, idx.shape[1])[keep]
         neighbour_rows = idx.reshape(-1)[keep] + lo
@@ -374,8 +391,8 @@ def _approximate_task(k: int, shard_rows: int, ef_search: int, recall_target: fl
                 pa.array(neighbour_rows.astype(np.int32)),
                 pa.array(ranks),
                 pa.array(val.reshape(-1)[keep].astype(np.float32)),
-                pa.array(["approximate" if ef else "exact"] * n, pa.string()),
-                pa.array([ef] * n, pa.int32()),
+                pa.array(["approximate" if probes else "exact"] * n, pa.string()),
+                pa.array([probes] * n, pa.int32()),
                 pa.array([None if np.isnan(recall) else recall] * n, pa.float32()),
             ],
             schema=_CANDIDATE_ARROW,
@@ -396,8 +413,8 @@ def _parallelism(spark: SparkSession) -> int:
 def similarities(
     spark: SparkSession, vectors: DataFrame, cfg: SimilarityConfig, vocab_size: int | None = None
 ) -> DataFrame:
-    """``word, neighbor, rank int (1 = nearest), similarity double, mode, ef_search, sample_recall``: top-k cosine
-    neighbours. The table keeps ``TABLE_COLUMNS``; ``ef_search`` and ``sample_recall`` (null when searched exactly)
+    """``word, neighbor, rank int (1 = nearest), similarity double, mode, nprobe, sample_recall``: top-k cosine
+    neighbours. The table keeps ``TABLE_COLUMNS``; ``nprobe`` and ``sample_recall`` (null when searched exactly)
     are for ``search_metrics``.
 
     Parameters
@@ -406,8 +423,8 @@ def similarities(
         ``word string, vector array<float>``.
     cfg
         ``top_k`` neighbours per word; ``words`` restricts the query words (neighbours still range over all
-        words); ``mode`` exact or approximate (recorded per word in ``mode``); for approximate, ``ef_search`` to
-        start from and ``recall_target`` on the sample (0: search at ``ef_search`` as given).
+        words); ``mode`` exact or approximate (recorded per word in ``mode``); for approximate, ``nprobe`` to
+        start from and ``recall_target`` on the sample (0: search ``nprobe`` lists as given).
     vocab_size
         The number of rows of ``vectors`` when the caller knows it (saves a count).
 
@@ -438,11 +455,10 @@ def similarities(
         # Two groups a slot: a task slowed by a busy core is balanced by the others.
         groups = max(1, min(math.ceil(n_queries / cfg.block_size), 2 * slots))
     else:
-        # A task builds its shard's graph and searches its query group in it; every query is searched in every
-        # shard. With S shards over P slots the wall time is about build(N / S) + search(N x S / P): building costs
-        # about a quarter of searching per word here (ef_construction 64 against ef_search 128-256), which puts
-        # the best S near (P / 8) ** (1/3): one shard (the graph built once per task) up to 20 slots.
-        shards = max(1, math.ceil(size / MAX_SHARD_ROWS), round((slots / 8) ** (1 / 3)))
+        # A task builds its shard's index and searches its query group in it; every query is searched in every
+        # shard. Searching costs about the same in total whatever the number of shards (each query scans a share of
+        # each shard's words), so shards are only for memory: past MAX_SHARD_ROWS words.
+        shards = max(1, math.ceil(size / MAX_SHARD_ROWS))
         groups = max(1, min(math.ceil(n_queries / cfg.block_size), slots // shards))
     shard_rows = math.ceil(size / shards)
     per_group = math.ceil(n_queries / groups)
@@ -461,17 +477,17 @@ def similarities(
     if cfg.mode == "exact":
         return pairs.groupBy("qgroup_id").applyInArrow(_exact_task(k), SIMILARITY_SCHEMA)
     candidates = pairs.groupBy("qgroup_id", "shard").applyInArrow(
-        _approximate_task(k, shard_rows, cfg.ef_search, cfg.recall_target), _CANDIDATE_SCHEMA
+        _approximate_task(k, shard_rows, cfg.nprobe, cfg.recall_target), _CANDIDATE_SCHEMA
     )
     if shards > 1:
         # Each shard's best k, merged per word: same tie rule as within a shard (similarity, then word index). A word
-        # is approximate if any shard searched it so ("approximate" < "exact"), at the widest search, least recall.
+        # is approximate if any shard searched it so ("approximate" < "exact"), at the most lists, least recall.
         best = Window.partitionBy("word").orderBy(F.desc("similarity"), F.asc("nidx"))
         every = Window.partitionBy("word")
         candidates = (
             candidates.withColumn("rank", F.row_number().over(best))
             .withColumn("mode", F.min("mode").over(every))
-            .withColumn("ef_search", F.max("ef_search").over(every))
+            .withColumn("nprobe", F.max("nprobe").over(every))
             .withColumn("sample_recall", F.min("sample_recall").over(every))
             .where(F.col("rank") <= k)
         )
@@ -481,19 +497,19 @@ def similarities(
         F.col("rank").cast("int").alias("rank"),
         F.col("similarity").cast("double").alias("similarity"),
         "mode",
-        "ef_search",
+        "nprobe",
         "sample_recall",
     )
 
 
 def search_metrics(sims: DataFrame) -> dict[str, float]:
-    """How approximate mode searched, for ``runs``: share of words searched exactly, widest ``ef_search`` and least
-    recall on the sample among the graphs used (empty when no graph was). ``sims`` is ``similarities``' result."""
+    """How approximate mode searched, for ``runs``: share of words searched exactly, most lists searched
+    (``nprobe``) and least recall on the sample among the indexes used. ``sims`` is ``similarities``' result."""
     row = (
         sims.where(F.col("rank") == 1)
         .agg(
             F.avg((F.col("mode") == "exact").cast("double")).alias("exact_share"),
-            F.max("ef_search").alias("ef_search"),
+            F.max("nprobe").alias("nprobe"),
             F.min("sample_recall").alias("sample_recall"),
         )
         .first()
@@ -501,8 +517,8 @@ def search_metrics(sims: DataFrame) -> dict[str, float]:
     if row is None or row.exact_share is None:
         return {}
     metrics = {"similarity_exact_share": float(row.exact_share)}
-    if row.ef_search is not None:
-        metrics["similarity_ef_search"] = float(row.ef_search)
+    if row.nprobe is not None:
+        metrics["similarity_nprobe"] = float(row.nprobe)
     if row.sample_recall is not None:
         metrics["similarity_sample_recall"] = round(float(row.sample_recall), 4)
     return metrics
