@@ -281,7 +281,8 @@ def tune_nprobe(
 ) -> tuple[int | None, float]:
     """The first ``nprobe`` of ``start, 2 x start, ...`` with which ``index`` finds ``target`` of the exact top-k
     neighbours of ``sample`` (query vectors; ``sample_rows`` as for ``search_index``), among those that search less
-    than ``max_scan_share`` of the lists.
+    than ``max_scan_share`` of the lists. The sample's recall must clear the target by two standard errors of its
+    per-query recalls, so that the recall over all query words meets it too (with about 97.5% confidence).
 
     Returns
     -------
@@ -289,17 +290,19 @@ def tune_nprobe(
         ``nprobe`` is None when every width below that share misses the target; ``recall`` is the last measured.
     """
     truth, _ = exact_in_shard(shard, sample, sample_rows, k)
-    expected = int((truth >= 0).sum())
+    expected = (truth >= 0).sum(axis=1)
     widest = max(1, math.floor(max_scan_share * index.nlist))
     nprobe = min(start, widest)
     while True:
         found, _ = search_index(index, sample, sample_rows, k, nprobe)
-        hits = sum(len(np.intersect1d(f[f >= 0], t[t >= 0])) for f, t in zip(found, truth, strict=True))
-        recall = hits / expected if expected else 1.0
-        if recall >= target:
-            return nprobe, recall
+        hits = np.array([len(np.intersect1d(f[f >= 0], t[t >= 0])) for f, t in zip(found, truth, strict=True)])
+        recall = hits.sum() / expected.sum() if expected.sum() else 1.0
+        each = hits[expected > 0] / expected[expected > 0]
+        error = each.std(ddof=1) / math.sqrt(len(each)) if len(each) > 1 else 0.0
+        if recall - 2 * error >= target:
+            return nprobe, float(recall)
         if nprobe >= widest:
-            return None, recall
+            return None, float(recall)
         nprobe = min(2 * nprobe, widest)
 
 

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
 
 from swapvec.config import Config
 from swapvec.log import event, get_logger
@@ -48,17 +49,15 @@ _log = get_logger("train.gensim")
 #: Vocabulary rows per block of a change: bounds one Arrow cell to 2 x BLOCK_ROWS x vector_size x 4 bytes.
 BLOCK_ROWS = 8192
 
+# The tasks' wire formats, as Arrow schemas (Spark's are derived from them with ``from_arrow_schema``).
 #: A shard's change to one vocabulary block in one round, as the round's tasks emit it.
-UPDATE_SCHEMA = "block int, shard int, words bigint, payload binary"
-_UPDATE_ARROW = pa.schema(
+UPDATE_SCHEMA = pa.schema(
     [("block", pa.int32()), ("shard", pa.int32()), ("words", pa.int64()), ("payload", pa.binary())]
 )
 #: One vocabulary block's change summed over the shards.
-SUM_SCHEMA = "block int, words bigint, payload binary"
-_SUM_ARROW = pa.schema([("block", pa.int32()), ("words", pa.int64()), ("payload", pa.binary())])
+SUM_SCHEMA = pa.schema([("block", pa.int32()), ("words", pa.int64()), ("payload", pa.binary())])
 #: A shard's sentences in parts of at most PART_IDS ids: int32 ids and int64 sentence offsets, as raw bytes.
-ENCODED_SCHEMA = "shard int, part int, ids binary, offsets binary"
-_ENCODED_ARROW = pa.schema(
+ENCODED_SCHEMA = pa.schema(
     [("shard", pa.int32()), ("part", pa.int32()), ("ids", pa.binary()), ("offsets", pa.binary())]
 )
 #: Ids per encoded cell (64 MiB): far below the 2 GiB a binary cell can hold.
@@ -114,7 +113,7 @@ def encode(sentences: DataFrame, vocab: Shipped, shards: int, seed: int) -> Data
         .repartition(shards, "_key")
         .sortWithinPartitions("shard", "sentence_id", "chunk", "copy")
         .select("shard", "tokens")
-        .mapInArrow(_encode_task(vocab), ENCODED_SCHEMA)
+        .mapInArrow(_encode_task(vocab), from_arrow_schema(ENCODED_SCHEMA))
     )
 
 
@@ -179,7 +178,7 @@ def _packed_parts(batches: Iterator[pa.RecordBatch], index: dict[str, int]) -> I
         np.cumsum(lens, out=offsets[1:])
         packed = [np.concatenate(ids).tobytes(), offsets.tobytes()]
         return pa.RecordBatch.from_pydict(
-            {"shard": [current], "part": [part], "ids": [packed[0]], "offsets": [packed[1]]}, schema=_ENCODED_ARROW
+            {"shard": [current], "part": [part], "ids": [packed[0]], "offsets": [packed[1]]}, schema=ENCODED_SCHEMA
         )
 
     for batch in batches:
@@ -212,7 +211,7 @@ def _shards(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[int, Packed]]:
     """A partition's encoded parts (sorted by shard and part) as ``(shard, its sentences)``."""
     parts: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {}
     for batch in batches:
-        for shard, part, ids, offsets in zip(*(batch.column(c).to_pylist() for c in _ENCODED_ARROW.names), strict=True):
+        for shard, part, ids, offsets in zip(*(batch.column(c).to_pylist() for c in ENCODED_SCHEMA.names), strict=True):
             parts.setdefault(shard, []).append(
                 (part, np.frombuffer(ids, dtype=np.int32), np.frombuffer(offsets, dtype=np.int64))
             )
@@ -304,7 +303,7 @@ def _round_task(shipped: Shipped, vocab: Shipped, key: tuple, params: GensimPara
                                 )
                             ],
                         },
-                        schema=_UPDATE_ARROW,
+                        schema=UPDATE_SCHEMA,
                     )
 
     return run
@@ -330,7 +329,7 @@ def _sum_task(vocab_size: int, dim: int):
         changed = np.flatnonzero(np.any(d_in != 0, axis=1) | np.any(d_out != 0, axis=1) | (updates != 0))
         payload = _pack((changed + first).astype(np.int32), d_in[changed], d_out[changed], updates[changed])
         words = pc.sum(table.column("words")).as_py() or 0
-        return pa.table({"block": [block], "words": [words], "payload": [payload]}, schema=_SUM_ARROW)
+        return pa.table({"block": [block], "words": [words], "payload": [payload]}, schema=SUM_SCHEMA)
 
     return run
 
@@ -412,12 +411,14 @@ def train_gensim(
                 # Every shard trains in parallel; each vocabulary block's changes are summed over the shards on the
                 # executors, so the driver receives one summed change, whatever the number of shards.
                 changes = (
-                    encoded.mapInArrow(_round_task(shipped, shipped_vocab, key, params, shards, r), UPDATE_SCHEMA)
+                    encoded.mapInArrow(
+                        _round_task(shipped, shipped_vocab, key, params, shards, r), from_arrow_schema(UPDATE_SCHEMA)
+                    )
                     # One task per shard sums the blocks (an explicit count: adaptive execution would coalesce
                     # them into one task).
                     .repartition(shards, "block")
                     .groupBy("block")
-                    .applyInArrow(_sum_task(vocab_size, params.vector_size), SUM_SCHEMA)
+                    .applyInArrow(_sum_task(vocab_size, params.vector_size), from_arrow_schema(SUM_SCHEMA))
                     .toArrow()
                 )
             finally:
