@@ -12,12 +12,17 @@ Every Spark figure is the wall time of a whole ``swapvec similarity`` process (J
   ``--full-below`` words an exact run of all words would not fit the time budget: its cost is extrapolated from two
   runs restricted by ``similarity.words`` (1 query word and the sample), as exact time is affine in the number of
   query words; the approximate run is always a full one.
+* ``kernels``: the index behind approximate mode against the alternative, in one process on one thread, on the same
+  vectors: faiss's HNSW graph (M 16, ef_construction 64) and swapvec's inverted file (``build_index``), each at
+  widening searches, against exact search (``faiss.knn``) of a sample of 1,000 query words: build seconds,
+  milliseconds a query, recall@10.
 
 Usage::
 
     .venv/bin/python bench/similarity_bench.py exact [--words 50000]
     .venv/bin/python bench/similarity_bench.py approx [--sizes 100000 1000000] [--sample 2000] [--real PATH]
         [--nprobe 8] [--target 0.95]
+    .venv/bin/python bench/similarity_bench.py kernels --real PATH [--sizes 100000 1000000]
 
 ``--real`` also measures trained vectors: a ``vectors`` table (Delta or Parquet folder), or a ``.txt`` corpus on
 which gensim trains them first (2 epochs, not timed), e.g. ``--real /work/data/gcide.txt``; they are also the
@@ -268,6 +273,70 @@ def bench_approx(
         )
 
 
+def bench_kernels(real: str, sizes: list[int], kinds: list[str], real_row: bool) -> None:
+    import faiss
+
+    words, trained = train_quick(real) if Path(real).suffix == ".txt" else read_real(real)
+    cases = [(f"trained on {Path(real).name}", trained)] if real_row else []
+    for n in sizes:
+        if "random" in kinds:
+            cases.append(("random", random_vectors(n, seed=n)))
+        if "word-like" in kinds:
+            cases.append(("word-like", word_like_vectors(trained, n, n)))
+    print(f"\n### Index kernels, one thread, top-{K} of 1,000 sampled query words\n")
+    print("| vectors | words | index | build s | search width | ms a query | x exact's ms | recall@10 | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    faiss.omp_set_num_threads(1)
+    with threadpool_limits(limits=1):
+        for kind, matrix in cases:
+            kernel_rows(kind, np.ascontiguousarray(matrix / np.linalg.norm(matrix, axis=1, keepdims=True)))
+
+
+def kernel_rows(kind: str, x: np.ndarray) -> None:
+    """The ``kernels`` table's rows for one set of normalised vectors."""
+    import faiss
+
+    from swapvec.similarity import build_index, search_index
+
+    x = x.astype(np.float32)
+    rows = np.sort(np.random.default_rng(1).choice(len(x), 1000, replace=False))
+    started = time.perf_counter()
+    _, truth = faiss.knn(x[rows], x, K + 1, metric=faiss.METRIC_INNER_PRODUCT)
+    exact_ms = (time.perf_counter() - started) * 1000 / len(rows)
+    truth = [set(t[t != r][:K]) for t, r in zip(truth, rows, strict=True)]
+    head = f"| {kind} | {len(x):,}"
+    print(f"{head} | exact (faiss.knn) | | | {exact_ms:.3f} | 1.00 | 1 | {os.getloadavg()[0]:.1f} |", flush=True)
+
+    def row(name: str, built: float, width: int, found: list[np.ndarray], seconds: float) -> None:
+        ms = seconds * 1000 / len(rows)
+        hit = np.mean([len(set(f) & t) / K for f, t in zip(found, truth, strict=True)])
+        print(
+            f"{head} | {name} | {built:.1f} | {width} | {ms:.3f} | {ms / exact_ms:.3f} | {hit:.3f} "
+            f"| {os.getloadavg()[0]:.1f} |",
+            flush=True,
+        )
+
+    started = time.perf_counter()
+    graph = faiss.IndexHNSWFlat(x.shape[1], 16, faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction = 64
+    graph.add(x)
+    built = time.perf_counter() - started
+    for ef in (64, 256, 1024, 4096):
+        graph.hnsw.efSearch = ef
+        started = time.perf_counter()
+        found = graph.search(x[rows], K + 1)[1]
+        seconds = time.perf_counter() - started
+        row("HNSW, M 16", built, ef, [f[f != r][:K] for f, r in zip(found, rows, strict=True)], seconds)
+    del graph
+    started = time.perf_counter()
+    index = build_index(x)
+    built = time.perf_counter() - started
+    for nprobe in (8, 32, 128, 256, 512):
+        started = time.perf_counter()
+        found = search_index(index, x[rows], rows, K, nprobe)[0]
+        row(f"inverted file, {index.nlist} lists", built, nprobe, list(found), time.perf_counter() - started)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="part", required=True)
@@ -283,10 +352,17 @@ def main(argv: list[str] | None = None) -> None:
     approx.add_argument(
         "--kinds", nargs="+", default=["random", "word-like"], choices=["random", "word-like"], help="vectors per size"
     )
+    kernels = sub.add_parser("kernels")
+    kernels.add_argument("--real", required=True, help="a trained vectors table, or a .txt corpus to train on")
+    kernels.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    kernels.add_argument("--kinds", nargs="+", default=["word-like"], choices=["random", "word-like"])
+    kernels.add_argument("--no-real-row", dest="real_row", action="store_false")
     approx.add_argument("--no-real-row", dest="real_row", action="store_false", help="use --real only as a source")
     args = parser.parse_args(argv)
     if args.part == "exact":
         bench_exact(args.words)
+    elif args.part == "kernels":
+        bench_kernels(args.real, args.sizes, args.kinds, args.real_row)
     else:
         bench_approx(
             args.sizes, args.sample, args.real, args.full_below, args.nprobe, args.target, args.kinds, args.real_row
