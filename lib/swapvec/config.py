@@ -144,9 +144,9 @@ class SimilarityConfig(_Section):
         0.95,
         ge=0.0,
         le=1.0,
-        description="approximate: nprobe is doubled until each index finds this share of the exact top_k of 1,000 "
-        "sampled query words; an index that cannot while scanning under a quarter of its words is replaced by exact "
-        "search. 0: nprobe as given.",
+        description="approximate: nprobe is raised by steps of 1.41x until each index finds this share of the exact "
+        "top_k of 1,000 sampled query words; an index that cannot while scanning under a quarter of its words is "
+        "replaced by exact search. 0: nprobe as given.",
     )
 
 
