@@ -85,7 +85,7 @@ def test_blocks_sum_in_shard_order_to_what_the_driver_would_have_summed(monkeypa
         for s, u in enumerate(updates)
         for b, i, j in g._blocks(u, vocab)
     ]
-    table = pa.Table.from_pylist(records[::-1], schema=g._UPDATE_ARROW)  # arrival order must not matter
+    table = pa.Table.from_pylist(records[::-1], schema=g.UPDATE_SCHEMA)  # arrival order must not matter
     summed = [g._sum_task(vocab, dim)(table.filter(pa.compute.equal(table["block"], b))) for b in range(3)]
     change = g._round_change(pa.concat_tables(summed[::-1]), dim)
     want_in, want_out = np.zeros((vocab, dim), np.float32), np.zeros((vocab, dim), np.float32)

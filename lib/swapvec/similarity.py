@@ -40,6 +40,7 @@ from pyspark.sql import functions as F
 from swapvec.config import SimilarityConfig
 from swapvec.errors import BadInput
 from swapvec.log import event, get_logger
+from swapvec.partitioning import spread_key
 
 _log = get_logger("similarity")
 
@@ -482,13 +483,16 @@ def similarities(
     blocks = (
         flagged.select("kblock", "idx", "word", "vector", "qgroup").groupBy("kblock").applyInArrow(_pack, _BLOCK_SCHEMA)
     )
+    # One partition a task (a query group in a shard), each with every key block.
     tasks = spark.range(groups * shards).select(
-        (F.col("id") % groups).cast("int").alias("qgroup_id"), (F.col("id") / groups).cast("int").alias("shard")
+        (F.col("id") % groups).cast("int").alias("qgroup_id"),
+        (F.col("id") / groups).cast("int").alias("shard"),
+        spread_key(spark, groups * shards, F.col("id")).alias("task"),
     )
-    pairs = tasks.crossJoin(blocks).repartition(groups * shards, "qgroup_id", "shard")
+    pairs = tasks.crossJoin(blocks).repartition(groups * shards, "task")
     if cfg.mode == "exact":
-        return pairs.groupBy("qgroup_id").applyInArrow(_exact_task(k), SIMILARITY_SCHEMA)
-    candidates = pairs.groupBy("qgroup_id", "shard").applyInArrow(
+        return pairs.groupBy("task").applyInArrow(_exact_task(k), SIMILARITY_SCHEMA)
+    candidates = pairs.groupBy("task").applyInArrow(
         _approximate_task(k, shard_rows, cfg.nprobe, cfg.recall_target), _CANDIDATE_SCHEMA
     )
     if shards > 1:

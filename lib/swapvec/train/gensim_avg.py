@@ -32,6 +32,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from swapvec.config import Config
 from swapvec.log import event, get_logger
+from swapvec.partitioning import spread_key
 from swapvec.train.averaging import (
     Combiner,
     GensimParams,
@@ -81,17 +82,6 @@ def gensim_params(cfg: Config, sync_rounds: int) -> GensimParams:
     )
 
 
-def _partition_keys(spark: SparkSession, shards: int) -> list[int]:
-    """One key per shard whose hash partition is the shard itself, so that each shard gets its own partition."""
-    rows = spark.range(0, 64 * shards + 64).select("id", F.pmod(F.hash("id"), F.lit(shards)).alias("p")).collect()
-    keys: dict[int, int] = {}
-    for row in rows:
-        keys.setdefault(row.p, row.id)
-    if len(keys) < shards:  # not expected; fall back to sharing partitions, which costs speed, not correctness
-        return list(range(shards))
-    return [keys[s] for s in range(shards)]
-
-
 def shard_column(shards: int, seed: int) -> Column:
     """The shard of each sentence: a seeded hash of its ids, not of Spark's partition layout."""
     return F.pmod(F.xxhash64("sentence_id", "chunk", "copy", F.lit(seed)), F.lit(shards)).cast("int")
@@ -105,11 +95,9 @@ def encode(sentences: DataFrame, vocab: Shipped, shards: int, seed: int) -> Data
     the shipped vocabulary): no join and no shuffle of single words. A shard is stored as a few large cells of
     packed ids (:class:`Packed`), which a round moves from the cache to Python as one buffer each.
     """
-    keys = _partition_keys(sentences.sparkSession, shards)
-    key = F.element_at(F.array(*[F.lit(k) for k in keys]), F.col("shard") + 1)
     return (
         sentences.withColumn("shard", shard_column(shards, seed))
-        .withColumn("_key", key)
+        .withColumn("_key", spread_key(sentences.sparkSession, shards, F.col("shard")))
         .repartition(shards, "_key")
         .sortWithinPartitions("shard", "sentence_id", "chunk", "copy")
         .select("shard", "tokens")
