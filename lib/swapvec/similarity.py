@@ -10,14 +10,15 @@ join with the tasks' ids) and rebuilds the normalised matrix. The matrix never p
 * ``approximate``: each task builds an inverted-file index (faiss ``IndexIVFFlat``: the words of a shard grouped
   around ``LISTS_PER_SQRT x sqrt(words)`` k-means centroids) and searches its group of query words in the ``nprobe``
   lists nearest each query. How many lists must be searched to find most true neighbours depends on the vectors
-  (trained vectors of 46,618 words: 32 lists find 99%; word-like mixtures at 1,000,000 words need 256 for 95%), so
-  each index is first checked on a fixed sample of ``TUNE_SAMPLE`` query words whose exact neighbours the task also
-  computes, raising ``nprobe`` by steps of sqrt(2) until ``recall_target`` of them are found. An index that misses
-  the target while still scanning less than ``MAX_SCAN_SHARE`` of its words is not used (exact search would cost
-  about as much): its words are searched exactly. When there are no more query words than the sample, every task
-  searches exactly, which then costs less than building an index.
-  Inverted files and not HNSW graphs: on word-like vectors at 1,000,000 words faiss's HNSW (M 16) took 296 s to
-  build and reached 86% at 3.2 ms a query, the inverted file 40 s and 95% at 2.2 ms (exact: 15 ms a query).
+  (trained vectors of 46,618 words: 32 lists find 99%; word-like mixtures at 1,000,000 words need about 256 for
+  95%), so each index is first checked on a fixed sample of ``TUNE_SAMPLE`` query words whose exact neighbours the
+  task also computes, raising ``nprobe`` by steps of sqrt(2) until ``recall_target`` of them are found. An index
+  that misses the target while still scanning less than ``MAX_SCAN_SHARE`` of its words is not used (exact search
+  would cost about as much): its words are searched exactly. When there are no more query words than the sample,
+  every task searches exactly, which then costs less than building an index.
+  Inverted files and not HNSW graphs (bench/RESULTS.md): on word-like vectors at 1,000,000 words faiss's HNSW
+  (M 16) took 255 s to build and reached 95% only at ef 4096, 12.8 ms a query; the inverted file took 36 s and
+  reached 95% at 2.0 ms (exact search: 16 ms a query).
   Usually there is one shard, so each task builds the same index of all words and searches its share of the
   queries; past ``MAX_SHARD_ROWS`` words there are several, and each word's candidates from every shard are merged
   by a window over the word. k-means (seeded), the check and the search run on one thread in a fixed order, so the
