@@ -161,3 +161,13 @@ def test_few_query_words_in_approximate_mode_are_searched_exactly(spark):
     assert sorted((r.word, r.rank, r.neighbor) for r in rows) == sorted(
         (w, i + 1, n) for w in ("w0001", "w0399") for i, n in enumerate(expected[w])
     )
+
+
+def test_searching_in_chunks_gives_the_same_neighbours(monkeypatch):
+    matrix = _clustered(3000, 32, 40, 0.5, 2)
+    index = sim.build_index(matrix)
+    rows = np.arange(3000)
+    whole = sim.search_index(index, matrix, rows, 10, 8)
+    monkeypatch.setattr(sim, "SEARCH_CHUNK_BYTES", 12 * 8 * 77)  # 77 queries at a time
+    chunked = sim.search_index(index, matrix, rows, 10, 8)
+    assert np.array_equal(whole[0], chunked[0]) and np.array_equal(whole[1], chunked[1])
