@@ -390,6 +390,8 @@ def train_gensim(
     encoded = encode(sentences, shipped_vocab, shards, t.seed).persist(StorageLevel.MEMORY_AND_DISK)
     w_in, w_out = initial_weights(vocab_size, params)
     combiner = Combiner(vocab_size, params.vector_size, shards, params)
+    # Block b is summed in partition b mod shards: hashed by its number, 6 blocks over 4 partitions used only 2.
+    sum_key = spread_key(spark, shards, F.col("block") % shards)
     trained_words = 0
     try:
         for r in range(params.sync_rounds):
@@ -404,8 +406,9 @@ def train_gensim(
                     )
                     # One task per shard sums the blocks (an explicit count: adaptive execution would coalesce
                     # them into one task).
-                    .repartition(shards, "block")
-                    .groupBy("block")
+                    .withColumn("_key", sum_key)
+                    .repartition(shards, "_key")
+                    .groupBy("_key", "block")
                     .applyInArrow(_sum_task(vocab_size, params.vector_size), from_arrow_schema(SUM_SCHEMA))
                     .toArrow()
                 )
