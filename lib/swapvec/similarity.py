@@ -37,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
 
 from swapvec.config import SimilarityConfig
 from swapvec.errors import BadInput
@@ -62,12 +63,22 @@ TUNE_SAMPLE = 1000
 #: 14% of exact's time), so the shard is searched exactly instead.
 MAX_SCAN_SHARE = 0.25
 
+# The tasks' wire formats, as Arrow schemas (Spark's are derived from them with ``from_arrow_schema``).
+#: What ``similarities`` returns: the table's columns, then how approximate mode searched each word (null: exactly).
+_SIMILARITY_ARROW = pa.schema(
+    [
+        ("word", pa.string()),
+        ("neighbor", pa.string()),
+        ("rank", pa.int32()),
+        ("similarity", pa.float64()),
+        ("mode", pa.string()),
+        ("nprobe", pa.int32()),
+        ("sample_recall", pa.float32()),
+    ]
+)
 #: The columns of the ``similarities`` table.
 TABLE_COLUMNS = ("word", "neighbor", "rank", "similarity", "mode")
-#: What ``similarities`` returns: the table's columns, then how approximate mode searched each word (null: exactly).
-SIMILARITY_SCHEMA = (
-    "word string, neighbor string, rank int, similarity double, mode string, nprobe int, sample_recall float"
-)
+#: One shard's candidates for its query group: ``nidx`` (the neighbour's word index) breaks ties when shards merge.
 _CANDIDATE_ARROW = pa.schema(
     [
         ("word", pa.string()),
@@ -80,9 +91,6 @@ _CANDIDATE_ARROW = pa.schema(
         ("sample_recall", pa.float32()),
     ]
 )
-_CANDIDATE_SCHEMA = (
-    "word string, neighbor string, nidx int, rank int, similarity float, mode string, nprobe int, sample_recall float"
-)
 _BLOCK_ARROW = pa.schema(
     [
         ("kblock", pa.int32()),
@@ -92,7 +100,6 @@ _BLOCK_ARROW = pa.schema(
         ("dim", pa.int32()),
     ]
 )
-_BLOCK_SCHEMA = "kblock int, words array<string>, query array<int>, matrix binary, dim int"
 
 
 def neighbours_per_word(cfg: SimilarityConfig, vocab_size: int) -> int:
@@ -361,7 +368,7 @@ def _exact_task(k: int):
                 pa.nulls(len(rows) * k, pa.int32()),
                 pa.nulls(len(rows) * k, pa.float32()),
             ],
-            names=list(TABLE_COLUMNS) + ["nprobe", "sample_recall"],
+            schema=_SIMILARITY_ARROW,
         )
 
     return run
@@ -487,7 +494,9 @@ def similarities(
         "qgroup", F.when(F.col("_q"), (qrank / per_group).cast("int")).otherwise(F.lit(None).cast("int"))
     ).withColumn("kblock", (F.col("idx") / KEY_BLOCK_ROWS).cast("int"))
     blocks = (
-        flagged.select("kblock", "idx", "word", "vector", "qgroup").groupBy("kblock").applyInArrow(_pack, _BLOCK_SCHEMA)
+        flagged.select("kblock", "idx", "word", "vector", "qgroup")
+        .groupBy("kblock")
+        .applyInArrow(_pack, from_arrow_schema(_BLOCK_ARROW))
     )
     # One partition a task (a query group in a shard), each with every key block.
     tasks = spark.range(groups * shards).select(
@@ -497,9 +506,9 @@ def similarities(
     )
     pairs = tasks.crossJoin(blocks).repartition(groups * shards, "task")
     if cfg.mode == "exact":
-        return pairs.groupBy("task").applyInArrow(_exact_task(k), SIMILARITY_SCHEMA)
+        return pairs.groupBy("task").applyInArrow(_exact_task(k), from_arrow_schema(_SIMILARITY_ARROW))
     candidates = pairs.groupBy("task").applyInArrow(
-        _approximate_task(k, shard_rows, cfg.nprobe, cfg.recall_target), _CANDIDATE_SCHEMA
+        _approximate_task(k, shard_rows, cfg.nprobe, cfg.recall_target), from_arrow_schema(_CANDIDATE_ARROW)
     )
     if shards > 1:
         # Each shard's best k, merged per word: same tie rule as within a shard (similarity, then word index). A word
