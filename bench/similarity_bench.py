@@ -197,6 +197,26 @@ def train_quick(corpus: str) -> tuple[list[str], np.ndarray]:
     return words, np.stack([model.wv[w] for w in words]).astype(np.float32)
 
 
+def vector_cases(real: str | None, sizes: list[int], kinds: list[str], real_row: bool) -> list[tuple[str, np.ndarray]]:
+    """What to measure: the trained vectors of ``real`` (when ``real_row``), then each size's ``kinds``.
+
+    ``real`` is a vectors table, or a ``.txt`` corpus to train on; word-like vectors need it as their source.
+    """
+    cases: list[tuple[str, np.ndarray]] = []
+    trained = None
+    if real:
+        text = Path(real).suffix == ".txt"
+        trained = (train_quick if text else read_real)(real)[1]
+        if real_row:
+            cases.append((f"trained on {Path(real).name}" + (" (gensim, 2 epochs)" if text else ""), trained))
+    for n in sizes:
+        if "random" in kinds:
+            cases.append(("random", random_vectors(n, seed=n)))
+        if "word-like" in kinds and trained is not None:
+            cases.append(("word-like (mixtures of the trained vectors)", word_like_vectors(trained, n, n)))
+    return cases
+
+
 def bench_approx(
     sizes: list[int],
     sample: int,
@@ -207,21 +227,6 @@ def bench_approx(
     kinds: list[str],
     real_row: bool,
 ) -> None:
-    cases: list[tuple[str, list[str], np.ndarray]] = []
-    matrix = None
-    if real and Path(real).suffix == ".txt":
-        words, matrix = train_quick(real)
-        label = f"trained on {Path(real).name} (gensim, 2 epochs)"
-    elif real:
-        words, matrix = read_real(real)
-        label = f"trained ({Path(real).name})"
-    if matrix is not None and real_row:
-        cases.append((label, words, matrix))
-    for n in sizes:
-        if "random" in kinds:
-            cases.append(("random", words_for(n), random_vectors(n, seed=n)))
-        if "word-like" in kinds and matrix is not None:
-            cases.append(("word-like (mixtures of the trained vectors)", words_for(n), word_like_vectors(matrix, n, n)))
     print(f"\n### Approximate (inverted files from nprobe {nprobe}, recall target {target}) against exact, top-{K}\n")
     print(
         "| vectors | words | recall@10 on sample | job: nprobe, its sample's recall, share exact | exact s "
@@ -229,7 +234,8 @@ def bench_approx(
     )
     print("|---|---|---|---|---|---|---|---|---|")
     approximate = ("similarity.mode=approximate", f"similarity.nprobe={nprobe}", f"similarity.recall_target={target}")
-    for kind, words, matrix in cases:
+    for kind, matrix in vector_cases(real, sizes, kinds, real_row):
+        words = words_for(len(matrix))
         n = len(words)
         rng = np.random.default_rng(1)
         chosen = sorted(rng.choice(n, size=min(sample, n), replace=False).tolist())
@@ -276,13 +282,7 @@ def bench_approx(
 def bench_kernels(real: str, sizes: list[int], kinds: list[str], real_row: bool) -> None:
     import faiss
 
-    words, trained = train_quick(real) if Path(real).suffix == ".txt" else read_real(real)
-    cases = [(f"trained on {Path(real).name}", trained)] if real_row else []
-    for n in sizes:
-        if "random" in kinds:
-            cases.append(("random", random_vectors(n, seed=n)))
-        if "word-like" in kinds:
-            cases.append(("word-like", word_like_vectors(trained, n, n)))
+    cases = vector_cases(real, sizes, kinds, real_row)
     print(f"\n### Index kernels, one thread, top-{K} of 1,000 sampled query words\n")
     print("| vectors | words | index | build s | search width | ms a query | x exact's ms | recall@10 | load avg |")
     print("|---|---|---|---|---|---|---|---|---|")
