@@ -14,10 +14,10 @@ import sys
 
 from pyspark.sql import functions as F
 
-from swapvec import tables
 from swapvec.config import SparkConfig, load_config
 from swapvec.log import setup_logging
 from swapvec.session import get_spark
+from swapvec.store import read_corpus
 from swapvec.tokenize import tokenize
 from swapvec.train import gensim_avg, train
 
@@ -49,7 +49,7 @@ def main(corpus: str) -> None:
         SparkConfig(master="local[2,3]", conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"})
     )
     cfg = load_config(None, [f"input.path={corpus}", "train.min_count=2", "train.epochs=2", "train.sync_rounds=4"])
-    sentences = tokenize(tables.read_corpus(spark, cfg.input), cfg.tokenize).withColumn("copy", F.lit(0))
+    sentences = tokenize(read_corpus(spark, cfg.input), cfg.tokenize).withColumn("copy", F.lit(0))
     sentences = sentences.localCheckpoint(eager=True)
 
     def digest() -> str:

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from swapvec.config import DEFAULT_TOKEN_PATTERN, load_config, run_key_version
+from swapvec.config import DEFAULT_TOKEN_PATTERN, load_config
 from swapvec.errors import BadInput
+from swapvec.runs import run_key_version
 
 
 def test_defaults_are_the_documented_ones():

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from swapvec.cli import build_parser
-from swapvec.config import Config, load_config
+from swapvec.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -122,11 +122,11 @@ def test_dag_submits_run_py_as_swapvec_package_prints_it(defaults):
 
 
 def test_the_delta_package_matches_the_installed_pyspark_and_delta(defaults):
-    delta_package = pytest.importorskip("swapvec.package").delta_package
+    from swapvec.package import delta_package
+
     assert option(defaults["command"], "--packages") == delta_package()
 
 
-@pytest.mark.skipif("run" not in Config.model_fields, reason="run.key is not a config setting yet")
 def test_the_job_reads_the_logical_date_as_its_run_key(defaults):
     application = defaults["application"]
     args = defaults["command"][defaults["command"].index(application) + 1 :]

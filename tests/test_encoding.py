@@ -1,4 +1,5 @@
-"""The gensim backend's wire formats: sentences encoded to packed ids, and a round's change as raw bytes."""
+"""The gensim backend's formats: sentences encoded to packed ids (``encoding``), a round's change as raw bytes
+summed block by block (``wire``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from swapvec.train import gensim_avg as g
+from swapvec.train import encoding, wire
 from swapvec.train.averaging import ShardUpdate
 
 WORDS = ["the", "cat", "sat", "mat", "café"]
@@ -20,15 +21,15 @@ def _batch(rows: list[tuple[int, list[str]]]) -> pa.RecordBatch:
 
 
 def test_vocabulary_survives_the_transport_arrays():
-    arrays = g.vocab_arrays(WORDS)
+    arrays = encoding.vocab_arrays(WORDS)
     assert all(a.dtype != object for a in arrays.values())  # np.save without pickle
-    assert g.vocab_words(arrays).to_pylist() == WORDS
+    assert encoding.vocab_words(arrays).to_pylist() == WORDS
 
 
 def test_encoding_drops_unknown_words_then_short_sentences():
-    words = {w: i for i, w in enumerate(g.vocab_words(g.vocab_arrays(WORDS)).to_pylist())}
+    words = {w: i for i, w in enumerate(encoding.vocab_words(encoding.vocab_arrays(WORDS)).to_pylist())}
     batch = _batch([(0, ["the", "dog", "cat"]), (0, ["dog", "sat"]), (1, ["café", "mat", "zzz", "the"]), (1, [])])
-    shard, ids, lengths = g.encode_batch(batch, words)
+    shard, ids, lengths = encoding.encode_batch(batch, words)
     assert shard.tolist() == [0, 1]
     assert lengths.tolist() == [2, 3]
     assert ids.tolist() == [0, 1, 4, 3, 0]
@@ -36,17 +37,18 @@ def test_encoding_drops_unknown_words_then_short_sentences():
 
 @pytest.mark.parametrize("part_ids", [2, 5, 1 << 24])
 def test_packed_parts_give_back_every_shard_in_order(monkeypatch, part_ids):
-    monkeypatch.setattr(g, "PART_IDS", part_ids)  # small parts: a shard split over several cells
+    monkeypatch.setattr(encoding, "PART_IDS", part_ids)  # small parts: a shard split over several cells
     rng = np.random.default_rng(0)
     sentences = {s: [list(rng.choice(WORDS, size=rng.integers(2, 6))) for _ in range(7)] for s in (0, 1, 2)}
     rows = [(s, sent) for s in sorted(sentences) for sent in sentences[s]]
     batches = [_batch(rows[i : i + 4]) for i in range(0, len(rows), 4)]  # a shard spans batches
     words = {w: i for i, w in enumerate(WORDS)}
-    parts = list(g._packed_parts(iter(batches), words))
-    if part_ids == 2:
-        assert len(parts) > 3
+    parts = list(encoding._packed_parts(iter(batches), words))
+    # One cell a shard when nothing needs splitting; more when a shard's ids exceed a part.
+    assert len(parts) == 3 if part_ids == 1 << 24 else len(parts) > 3
     index = {w: i for i, w in enumerate(WORDS)}
-    got = {shard: [packed[i].tolist() for i in range(len(packed))] for shard, packed in g._shards(iter(parts[::-1]))}
+    decoded = encoding.decode_shards(iter(parts[::-1]))
+    got = {shard: [packed[i].tolist() for i in range(len(packed))] for shard, packed in decoded}
     assert got == {s: [[index[w] for w in sent] for sent in sents] for s, sents in sentences.items()}
 
 
@@ -55,13 +57,13 @@ def test_a_change_packs_to_bytes_and_back():
     rows = np.array([1, 4, 9], np.int32)
     d_in, d_out = rng.normal(size=(3, 5)).astype(np.float32), rng.normal(size=(3, 5)).astype(np.float32)
     updates = np.array([2, 0, 7], np.int32)
-    back = g._unpack(g._pack(rows, d_in, d_out, updates), dim=5)
+    back = wire.unpack_change(wire.pack_change(rows, d_in, d_out, updates), dim=5)
     for got, want in zip(back, (rows, d_in, d_out, updates), strict=True):
         np.testing.assert_array_equal(got, want)
 
 
 def test_blocks_sum_in_shard_order_to_what_the_driver_would_have_summed(monkeypatch):
-    monkeypatch.setattr(g, "BLOCK_ROWS", 4)
+    monkeypatch.setattr(wire, "BLOCK_ROWS", 4)
     vocab, dim, rng = 10, 3, np.random.default_rng(2)
     updates = []
     for shard in range(3):
@@ -75,19 +77,11 @@ def test_blocks_sum_in_shard_order_to_what_the_driver_would_have_summed(monkeypa
                 words=100 + shard,
             )
         )
-    records = [
-        {
-            "block": b,
-            "shard": s,
-            "words": u.words if b == 0 else 0,
-            "payload": g._pack(u.rows[i:j], u.d_in[i:j], u.d_out[i:j], u.updates[i:j]),
-        }
-        for s, u in enumerate(updates)
-        for b, i, j in g._blocks(u, vocab)
-    ]
-    table = pa.Table.from_pylist(records[::-1], schema=g.UPDATE_SCHEMA)  # arrival order must not matter
-    summed = [g._sum_task(vocab, dim)(table.filter(pa.compute.equal(table["block"], b))) for b in range(3)]
-    change = g._round_change(pa.concat_tables(summed[::-1]), dim)
+    records = [batch for s, u in enumerate(updates) for batch in wire.shard_records(s, u, vocab)]
+    assert len(records) == 3 * 3  # every shard sends every block, also an empty one
+    table = pa.Table.from_batches(records[::-1], schema=wire.UPDATE_SCHEMA)  # arrival order must not matter
+    summed = [wire.sum_task(vocab, dim)(table.filter(pa.compute.equal(table["block"], b))) for b in range(3)]
+    change = wire.round_change(pa.concat_tables(summed[::-1]), dim)
     want_in, want_out = np.zeros((vocab, dim), np.float32), np.zeros((vocab, dim), np.float32)
     for u in updates:
         want_in[u.rows] += u.d_in

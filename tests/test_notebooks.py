@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable
 
-from swapvec.config import Config
 from tests.conftest import SEED_GROUPS, SEED_LINES
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -141,7 +140,6 @@ def test_explore_notebook_without_a_run_names_the_missing_table(spark, tmp_path)
         run_notebook(spark, "explore.py", {"output_path": str(tmp_path / "empty")})
 
 
-@pytest.mark.skipif("run" not in Config.model_fields, reason="run.key is not a config setting yet")
 def test_pipeline_notebook_takes_the_run_key_as_text(spark, tmp_path):
     namespace = run_notebook(spark, "pipeline.py", {"run_key": "2024-05-01", "output_path": str(tmp_path)}, until="cfg")
     assert namespace["cfg"].run.key == "2024-05-01"

@@ -8,7 +8,8 @@ import time
 
 from pyspark.sql.connect.shell.progress import StageInfo
 
-from swapvec.progress import ConnectHandler, _Line, progress
+from swapvec.log import StatusLine
+from swapvec.progress import ConnectHandler, progress
 
 
 class FakeTerminal(io.StringIO):
@@ -53,7 +54,7 @@ def test_no_terminal_no_output(spark, monkeypatch):
 
 def test_the_connect_handler_draws_the_operations_tasks():
     terminal = FakeTerminal()
-    handler = ConnectHandler(_Line(terminal, "similarity"))
+    handler = ConnectHandler(StatusLine(terminal, "similarity"))
     stages = [StageInfo(1, 4, 4, 0, True), StageInfo(2, 8, 3, 0, False)]
     handler(stages=stages, inflight_tasks=2, operation_id="op", done=False)
     handler(stages=stages, inflight_tasks=0, operation_id="op", done=True)

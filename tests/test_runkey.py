@@ -74,6 +74,9 @@ def test_a_retry_after_a_failure_midway_completes_what_is_missing(spark, seed_ca
     os.remove(blocker)
     retry = execute(spark, cfg, "run")
     assert retry.status == "succeeded" and retry.details["tables_kept"] == ["vectors"]
+    # Decided before training: the retry does not train, and its metrics are those of the vectors it kept.
+    assert not any(k.startswith("train_") for k in retry.metrics), retry.metrics
+    assert "augmentation_factor" not in retry.metrics and "ws353" in retry.metrics
     assert DeltaTable(f"{out}/vectors").version() == vectors_version  # written once, by the failed attempt
     assert set(DeltaTable(f"{out}/vectors").to_pyarrow_table().column("run_id").to_pylist()) == {failed["run_id"]}
     assert set(DeltaTable(f"{out}/similarities").to_pyarrow_table().column("run_id").to_pylist()) == {retry.run_id}
@@ -96,7 +99,7 @@ def test_parquet_skips_a_completed_key_by_the_runs_table(spark, seed_case):
 
 
 def test_a_runs_table_from_before_run_keys_gains_the_column(spark, seed_case):
-    from swapvec.tables import RUNS_SCHEMA
+    from swapvec.runs import RUNS_SCHEMA
 
     cfg = seed_case(*FAST, "run.key=1")
     old_schema = T.StructType([f for f in RUNS_SCHEMA.fields if f.name != "run_key"])

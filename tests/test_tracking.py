@@ -44,4 +44,8 @@ def test_without_a_tracking_uri_nothing_is_logged(spark, seed_case, tmp_path, mo
 def test_a_tracking_server_that_fails_never_fails_the_run(spark, seed_case, monkeypatch):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     cfg = seed_case(*FAST, "tracking.uri=http://127.0.0.1:9")  # nothing listens on the discard port
+    assert tracking_uri(cfg) == "http://127.0.0.1:9"  # tracking is on: the server is tried, and fails
+    events: list[str] = []
+    monkeypatch.setattr("swapvec.tracking.event", lambda log, name, *args, **fields: events.append(name))
     assert execute(spark, cfg, "tokenize").status == "succeeded"
+    assert events == ["mlflow.failed"]  # a warning in the log, not an error

@@ -7,8 +7,8 @@ import pytest
 from pyspark.sql import functions as F
 from scipy.stats import spearmanr
 
-from swapvec import tables
 from swapvec.config import Config, load_config
+from swapvec.store import read_corpus
 from swapvec.tokenize import tokenize
 from swapvec.train import train, vocabulary
 
@@ -16,7 +16,7 @@ from swapvec.train import train, vocabulary
 @pytest.fixture(scope="module")
 def lee(spark):
     cfg = load_config(None, ["input.path=sample:lee", "train.min_count=3"])
-    sentences = tokenize(tables.read_corpus(spark, cfg.input), cfg.tokenize).withColumn("copy", F.lit(0))
+    sentences = tokenize(read_corpus(spark, cfg.input), cfg.tokenize).withColumn("copy", F.lit(0))
     return cfg, sentences.localCheckpoint(eager=True)
 
 
@@ -65,6 +65,23 @@ def test_gensim_backend_learns_what_single_process_gensim_learns(spark, lee):
     baseline = spearmanr(_pair_cosines(np.array([other.wv[w] for w in top])), _pair_cosines(theirs)).statistic
     print(f"agreement with gensim {agreement:.3f}, gensim seed-to-seed {baseline:.3f}")
     assert agreement > baseline - 0.05
+
+
+@pytest.mark.parametrize("backend", ["gensim", "mllib"])
+def test_both_backends_report_the_words_they_trained_and_their_rate(spark, lee, backend):
+    cfg = _with(lee[0], backend=backend, epochs=2, sync_rounds=2)
+    _, stats = train(spark, lee[1], cfg)
+    sentences = [list(r.tokens) for r in lee[1].select("tokens").collect()]
+    if backend == "gensim":  # the words it trains: known words of sentences left with two or more
+        vocab = {r.word for r in vocabulary(lee[1], cfg.train.min_count).collect()}
+        known = [len([w for w in s if w in vocab]) for s in sentences]
+        per_epoch = sum(n for n in known if n > 1)
+        assert stats["sync_rounds"] == 2 and stats["transport"] == "broadcast"
+    else:  # every input token: MLlib does not say how many it kept
+        per_epoch = sum(map(len, sentences))
+    assert stats["words"] == 2 * per_epoch
+    assert stats["shards"] == cfg.train.num_partitions and stats["seconds"] > 0
+    assert stats["words_per_second"] > 0
 
 
 def test_mllib_backend_learns_the_corpus(spark, lee):

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from swapvec.transport import resolve_mode, ship
+from swapvec.compat import resolve_mode, ship
 
 
 def _read_total(spark, shipped) -> set[float]:

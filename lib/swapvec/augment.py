@@ -24,11 +24,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from swapvec.config import TokenizeConfig
+from swapvec.config import AugmentConfig, TokenizeConfig
 from swapvec.errors import BadInput
+from swapvec.log import event, get_logger
+from swapvec.stats import Stats
+
+_log = get_logger("augment")
 
 
 @dataclass(frozen=True)
@@ -197,3 +202,73 @@ def augment(sentences: DataFrame, subs: Mapping[str, tuple[str, ...]], max_copie
         )
     )
     return originals.unionByName(copies)
+
+
+def count_words(sentences: DataFrame, corpus: str = "the corpus") -> Stats:
+    """``sentences`` and ``words`` of a sentences table (one Spark job).
+
+    Raises
+    ------
+    BadInput
+        No sentence at all: the corpus is empty or holds no words.
+    """
+    row = sentences.select(
+        F.count(F.lit(1)).alias("rows"), F.coalesce(F.sum(F.size("tokens")), F.lit(0)).alias("words")
+    ).first()
+    if row.rows == 0:
+        raise BadInput(f"{corpus} has no tokens: it is empty or holds no words")
+    return Stats(row_counts={"sentences": int(row.rows), "words": int(row.words)})
+
+
+def augment_corpus(
+    sentences: DataFrame, groups: list[Group], cfg: AugmentConfig, seed: int, corpus: str = "the corpus"
+) -> tuple[DataFrame, Stats]:
+    """The augment stage: the sentences plus the groups' swapped copies (persisted: training reads them often).
+
+    With ``augment.method`` ``retrofit`` no copies are made (the groups are pulled together after training).
+
+    Returns
+    -------
+    (DataFrame, Stats)
+        ``augment``'s table, and the counts before and after (``augmentation_factor``: words trained on / words in
+        the corpus), the groups' words absent from the corpus (``details.groups_absent_from_corpus``).
+
+    Raises
+    ------
+    BadInput
+        An empty corpus, or groups none of whose words occur in it.
+    """
+    stats = count_words(sentences, corpus)
+    if groups:
+        group_words = sorted({w for g in groups for w in g.words})
+        # Bounded by the group words.
+        found = {
+            r.word
+            for r in sentences.select(F.explode("tokens").alias("word"))
+            .where(F.col("word").isin(group_words))
+            .distinct()
+            .collect()
+        }
+        if not found:
+            raise BadInput(f"no word of {cfg.groups_path} occurs in the corpus (after tokenisation)")
+        absent = [w for w in group_words if w not in found]
+        if absent:
+            event(_log, "groups.absent_from_corpus", words=absent, note="learned from swapped copies only, if at all")
+        stats.details["groups_absent_from_corpus"] = absent
+        stats.row_counts["groups"] = len(groups)
+    subs = substitutions(groups) if cfg.method != "retrofit" else {}
+    augmented = augment(sentences, subs, cfg.max_copies_per_sentence, seed).persist(StorageLevel.MEMORY_AND_DISK)
+    after = count_words(augmented, corpus)
+    before_words = stats.row_counts["words"]
+    stats.row_counts.update(
+        augmented_sentences=after.row_counts["sentences"], augmented_words=after.row_counts["words"]
+    )
+    stats.metrics["augmentation_factor"] = after.row_counts["words"] / before_words if before_words else 1.0
+    event(
+        _log,
+        "augment.done",
+        sentences=stats.row_counts["sentences"],
+        copies=after.row_counts["sentences"] - stats.row_counts["sentences"],
+        factor=round(stats.metrics["augmentation_factor"], 4),
+    )
+    return augmented, stats

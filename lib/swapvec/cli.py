@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from swapvec.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BadInput, SwapvecError
+from swapvec.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BadInput, SwapvecError, one_line
 
 DEFAULT_CONFIG = "conf/local.yaml"
 
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
     except Exception as exc:
         if debug:
             traceback.print_exc()
-        print(f"swapvec: failed: {_one_line(exc)}", file=sys.stderr)
+        print(f"swapvec: failed: {type(exc).__name__}: {one_line(exc, 500)}", file=sys.stderr)
         return exc.exit_code if isinstance(exc, SwapvecError) else EXIT_FAILED
     if result.summary:
         print(result.summary)
@@ -117,13 +117,6 @@ def _package(args: argparse.Namespace) -> int:
     print("Run the pipeline on the cluster with (output.path must be storage that the driver and executors share):")
     print(format_command(submit_command(built, args.master, config_path(args.config))))
     return EXIT_OK
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    # Py4J and PySpark errors carry the JVM's stack; the first line says what happened.
-    first = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {first}"[:500] if first else type(exc).__name__
 
 
 def console() -> None:

@@ -16,17 +16,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from swapvec.errors import BadInput
+from swapvec.errors import BadInput, one_line
+from swapvec.log import redact
 
 #: Letters, combining marks and digits, with inner apostrophes kept (``don't``, ``l’homme``). Java regex syntax:
 #: tokenisation runs inside Spark's JVM.
 DEFAULT_TOKEN_PATTERN = r"[\p{L}\p{M}\p{N}]+(?:['’][\p{L}\p{M}\p{N}]+)*"
-
-#: Spark conf keys and config keys whose values are never logged or stored (Spark's own default pattern, plus DSNs).
-#: Spark's default misses Azure's ``fs.azure.account.key.<account>``, hence the extra words.
-SECRET_KEY_PATTERN = (
-    r"(?i)secret|password|passwd|token|credential|(access|account|private|api)[._-]?key|sas|dsn|connection[._-]?string"
-)
 
 
 class _Section(BaseModel):
@@ -186,7 +181,7 @@ def canonical_run_key(value: Any) -> str:
     """A run key in one spelling per logical run: ``2026-11-25``, ``2026-11-25T06:00:00Z`` or ``42``.
 
     A date-time at midnight UTC is spelled as its date, a date-time with an offset is converted to UTC, so that two
-    keys are equal exactly when they name the same run (the same ``run_key_version``).
+    keys are equal exactly when they name the same run (``swapvec.runs.run_key_version`` orders them).
 
     Raises
     ------
@@ -219,25 +214,6 @@ def canonical_run_key(value: Any) -> str:
     if moment.time() == dt.time():
         return f"{moment:%Y-%m-%d}"
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if moment.microsecond else "%Y-%m-%dT%H:%M:%SZ")
-
-
-def run_key_version(key: str) -> int:
-    """The number that orders run keys, Delta's ``txnVersion``: a whole number as it is, a date or date-time as
-    microseconds since 1970-01-01 UTC. Later dates give larger numbers, so a newer run is never taken for an older
-    one; whole numbers and dates are not comparable, so one output path should use one kind of key.
-
-    Examples
-    --------
-    >>> run_key_version("2026-11-25") < run_key_version("2026-11-25T06:00:00Z") < run_key_version("2026-11-26")
-    True
-    >>> run_key_version("42")
-    42
-    """
-    key = canonical_run_key(key)
-    if key.isdigit():
-        return int(key)
-    moment = dt.datetime.fromisoformat(key).replace(tzinfo=dt.UTC)
-    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
 
 
 class RunConfig(_Section):
@@ -278,8 +254,6 @@ class Config(_Section):
 
     def to_json(self) -> str:
         """The resolved config as JSON, with secret-looking values redacted (safe to log and to store in `runs`)."""
-        from swapvec.log import redact
-
         return json.dumps(redact(self.model_dump(mode="json")), sort_keys=True)
 
 
@@ -358,7 +332,7 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str]
         try:
             loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a date such as 2026-13-01
-            raise BadInput(f"config file {file} is not valid YAML: {str(exc).splitlines()[0]}") from None
+            raise BadInput(f"config file {file} is not valid YAML: {one_line(exc)}") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise BadInput(f"config file {file} must hold a mapping of sections, not {type(loaded).__name__}")
         tree = loaded or {}

@@ -23,3 +23,12 @@ class BadInput(SwapvecError):
     """The input or config is wrong; retrying the same run will fail the same way."""
 
     exit_code = EXIT_BAD_INPUT
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message, at most ``limit`` characters; its type's name when it has none.
+
+    Py4J and PySpark errors carry the JVM's stack after the first line; the first line says what happened.
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__

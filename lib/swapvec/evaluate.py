@@ -18,6 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from swapvec.augment import Group
+from swapvec.stats import Stats
 
 TOP = 10
 
@@ -28,6 +29,11 @@ class Evaluation:
 
     metrics: dict[str, float] = field(default_factory=dict)
     groups: list[dict[str, Any]] = field(default_factory=list)
+
+    def stats(self, baseline: Evaluation | None = None) -> Stats:
+        """The evaluate stage's stats: the metrics, the baseline's as ``baseline_<metric>``, the groups' ranks."""
+        before = {f"baseline_{k}": v for k, v in baseline.metrics.items()} if baseline is not None else {}
+        return Stats(metrics={**self.metrics, **before}, details={"groups": self.groups})
 
 
 def collect_vectors(vectors: DataFrame, max_vocab: int, extra_words: list[str]):
@@ -75,9 +81,9 @@ def benchmarks(kv) -> dict[str, float]:
     return out
 
 
-def _rank_of(kv, word: str, mates: tuple[str, ...]) -> dict[str, int]:
-    """Rank of each mate among ``word``'s neighbours over the whole collected vocabulary (1 = nearest)."""
-    normed = kv.get_normed_vectors()
+def _rank_of(kv, normed: np.ndarray, word: str, mates: tuple[str, ...]) -> dict[str, int]:
+    """Rank of each mate among ``word``'s neighbours over the whole collected vocabulary (1 = nearest); ``normed``
+    is ``kv.get_normed_vectors()``, computed once per evaluation (it is a new V x D array at every call)."""
     scores = normed @ normed[kv.key_to_index[word]]
     scores[kv.key_to_index[word]] = -np.inf
     return {m: int(np.count_nonzero(scores > scores[kv.key_to_index[m]])) + 1 for m in mates}
@@ -90,6 +96,7 @@ def group_closeness(kv, groups: list[Group], top: int = TOP) -> Evaluation:
     members_all_in_top = 0
     missing: list[str] = []
     details = []
+    normed = kv.get_normed_vectors() if len(kv) else np.empty((0, 0), np.float32)
     for group in groups:
         absent = [w for w in group.words if w not in kv.key_to_index]
         missing += absent
@@ -104,7 +111,7 @@ def group_closeness(kv, groups: list[Group], top: int = TOP) -> Evaluation:
             mates = tuple(m for m in group.mates(member) if m in kv.key_to_index)
             if member not in kv.key_to_index or not mates:
                 continue
-            member_ranks = _rank_of(kv, member, mates)
+            member_ranks = _rank_of(kv, normed, member, mates)
             entry["ranks"][member] = member_ranks
             ranks += member_ranks.values()
             members_scored += 1
@@ -112,7 +119,7 @@ def group_closeness(kv, groups: list[Group], top: int = TOP) -> Evaluation:
         if group.hub and group.hub in kv.key_to_index:
             mates = tuple(m for m in group.members if m in kv.key_to_index)
             if mates:
-                entry["hub_ranks"] = _rank_of(kv, group.hub, mates)
+                entry["hub_ranks"] = _rank_of(kv, normed, group.hub, mates)
         details.append(entry)
     metrics = {
         "group_members_scored": float(members_scored),
@@ -131,37 +138,48 @@ def evaluate(vectors: DataFrame, groups: list[Group], max_vocab: int) -> Evaluat
     return Evaluation(metrics={**benchmarks(kv), **closeness.metrics}, groups=closeness.groups)
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
+#: The scores a person reads, in order: label, metric, format, and which way is better.
+SCORES = (
+    ("members with all group-mates in top 10", "group_share_top10", "{:.3f}", "higher"),
+    ("median rank of a group-mate", "group_median_rank", "{:.1f}", "lower"),
+    ("WS-353 (Spearman)", "ws353", "{:.3f}", "higher"),
+    ("SimLex-999 (Spearman)", "simlex999", "{:.3f}", "higher"),
+    ("Google analogies (accuracy)", "analogy", "{:.3f}", "higher"),
+)
+
+
+def format_score(value: float | None, pattern: str) -> str:
+    """A score for people: ``-`` when missing, a whole median rank without decimals."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    return f"{value:.{digits}f}" if not float(value).is_integer() or digits == 3 else f"{value:.0f}"
+    if pattern == "{:.1f}" and float(value).is_integer():
+        return f"{value:.0f}"
+    return pattern.format(value)
+
+
+def group_title(group: Group | dict[str, Any]) -> str:
+    """``hub: a b c`` or ``a b c``, of a group or of its entry in ``Evaluation.groups``."""
+    hub, members = (group.hub, group.members) if isinstance(group, Group) else (group["hub"], group["members"])
+    return f"{hub}: {' '.join(members)}" if hub else " ".join(members)
 
 
 def summary(result: Evaluation, baseline: Evaluation | None = None) -> str:
     """A readable report: the metrics (before/after when a baseline is given) and each group's ranks."""
-    rows = [
-        ("members with all group-mates in top 10", "group_share_top10", 3),
-        ("median rank of a group-mate", "group_median_rank", 1),
-        ("WS-353 (Spearman)", "ws353", 3),
-        ("SimLex-999 (Spearman)", "simlex999", 3),
-        ("Google analogies (accuracy)", "analogy", 3),
-    ]
     lines = []
     if baseline is not None:
         lines.append(f"{'':42} {'without groups':>15} {'with groups':>12}")
-        for label, key, digits in rows:
+        for label, key, pattern, _ in SCORES:
             before, after = baseline.metrics.get(key), result.metrics.get(key)
-            lines.append(f"{label:42} {_fmt(before, digits):>15} {_fmt(after, digits):>12}")
+            lines.append(f"{label:42} {format_score(before, pattern):>15} {format_score(after, pattern):>12}")
     else:
-        for label, key, digits in rows:
-            lines.append(f"{label:42} {_fmt(result.metrics.get(key), digits):>12}")
+        for label, key, pattern, _ in SCORES:
+            lines.append(f"{label:42} {format_score(result.metrics.get(key), pattern):>12}")
     before_ranks = {g["line"]: g for g in baseline.groups} if baseline else {}
     if result.groups:
         lines.append("")
         lines.append("group-mate ranks (member -> mate: rank" + (", was rank)" if baseline else ")"))
         for group in result.groups:
-            title = f"{group['hub']}: {' '.join(group['members'])}" if group["hub"] else " ".join(group["members"])
-            lines.append(f"  line {group['line']}: {title}")
+            lines.append(f"  line {group['line']}: {group_title(group)}")
             old = before_ranks.get(group["line"], {}).get("ranks", {})
             for member, mates in group["ranks"].items():
                 cells = []

@@ -16,8 +16,8 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from swapvec import tables
 from swapvec.config import OutputConfig
+from swapvec.store import Store
 
 
 @dataclass
@@ -57,7 +57,7 @@ def neighbours(spark: SparkSession, output: OutputConfig, words: str | Iterable[
         No ``similarities`` table under ``output.path``.
     """
     wanted = chosen_words(words)
-    sims = tables.read_table(spark, output, "similarities", needed_by="explore")
+    sims = Store(output, spark).read("similarities", needed_by="explore")
     return (
         sims.where(F.lower("word").isin(wanted))
         .select("word", "rank", "neighbor", "similarity")
@@ -104,7 +104,7 @@ def explore(spark: SparkSession, output: OutputConfig, words: str | Iterable[str
     found = {r.word for r in rows.select(F.lower("word").alias("word")).distinct().collect()}
     exploration = Exploration(neighbours=rows, absent=[w for w in wanted if w not in found])
     # A report is written only under a local or mounted output.path; under a URI this finds no file.
-    folder = Path(tables.table_path(output, "report"))
+    folder = Path(Store(output).path("report"))
     if (folder / "report.html").is_file():
         exploration.report_html = _inline_images((folder / "report.html").read_text(encoding="utf-8"), folder)
         exploration.report_markdown = (folder / "report.md").read_text(encoding="utf-8")

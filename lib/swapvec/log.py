@@ -9,12 +9,15 @@ import json
 import logging
 import re
 import sys
+import threading
 import time
-from typing import Any
+from typing import Any, TextIO
 
-from swapvec.config import SECRET_KEY_PATTERN
-from swapvec.progress import clear_line
-
+#: Keys (config keys, Spark conf keys) whose values are never logged or stored: Spark's own default redaction
+#: pattern, plus DSNs and Azure's ``fs.azure.account.key.<account>``, which Spark's default misses.
+SECRET_KEY_PATTERN = (
+    r"(?i)secret|password|passwd|token|credential|(access|account|private|api)[._-]?key|sas|dsn|connection[._-]?string"
+)
 _SECRET_KEY = re.compile(SECRET_KEY_PATTERN)
 # A password embedded in a URL or DSN (scheme://user:password@host) is a secret whatever its key is called.
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)(?P<secret>[^@\s/]+)(?=@)")
@@ -67,8 +70,41 @@ def _text(value: Any) -> str:
     return json.dumps(text) if (" " in text or not text) else text
 
 
+# ------------------------------------------------------------------------------------------- the status line
+_lock = threading.Lock()
+#: Streams on which a status line (``swapvec.progress``) is drawn now, with its width: a log record clears it first.
+_shown: dict[int, int] = {}
+
+
+class StatusLine:
+    """One status line on a stream, redrawn in place with a carriage return."""
+
+    def __init__(self, stream: TextIO, label: str) -> None:
+        self.stream, self.label = stream, label
+
+    def draw(self, done: int, total: int) -> None:
+        text = f"{self.label}: tasks {done}/{total}"
+        with _lock:
+            width = _shown.get(id(self.stream), 0)
+            self.stream.write("\r" + text.ljust(width))
+            self.stream.flush()
+            _shown[id(self.stream)] = len(text)
+
+    def clear(self) -> None:
+        clear_line(self.stream)
+
+
+def clear_line(stream: TextIO) -> None:
+    """Blank the progress line on ``stream``, if one is drawn, so that the next write starts a clean line."""
+    with _lock:
+        width = _shown.pop(id(stream), 0)
+        if width:
+            stream.write("\r" + " " * width + "\r")
+            stream.flush()
+
+
 class _Handler(logging.StreamHandler):
-    """stderr, with a progress line (``swapvec.progress``) blanked before each record so that they never share one."""
+    """stderr, with the status line blanked before each record so that they never share one."""
 
     _swapvec = True
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import swapvec
-from swapvec.errors import BadInput, SwapvecError
+from swapvec.errors import BadInput, SwapvecError, one_line
 
 ENV_ARCHIVE = "swapvec-env.tar.gz"
 ENV_SPEC = "swapvec-env.txt"
@@ -146,7 +146,7 @@ def build_environment(dist: Path, python_prefix: str | None = None) -> Path:
                 compress_level=COMPRESS_LEVEL,
             )
         except venv_pack.VenvPackException as exc:
-            raise SwapvecError(f"venv-pack could not pack the environment: {str(exc).splitlines()[0]}") from None
+            raise SwapvecError(f"venv-pack could not pack the environment: {one_line(exc)}") from None
         archive.chmod(0o644)  # venv-pack leaves it private to its owner
         return Path(shutil.move(archive, dist / ENV_ARCHIVE))
 

@@ -1,6 +1,6 @@
 """Progress of long stages on a terminal: one line on stderr, ``train: tasks 12/40``, redrawn in place.
 
-Classic Spark is polled through ``sparkContext.statusTracker()`` (the active stages' tasks done of total) from a
+Classic Spark's status tracker (``compat.active_tasks``: the active stages' tasks done of total) is polled from a
 daemon thread; Spark Connect pushes its progress to a handler (``spark.registerProgressHandler``). Nothing is written
 when the stream is not a terminal (logs, CI, a scheduler), when ``SWAPVEC_PROGRESS=0``, or when ``log.progress`` is
 false.
@@ -15,15 +15,14 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
-if TYPE_CHECKING:  # imported lazily: the logging handler uses clear_line before Spark is needed
+from swapvec.compat import active_tasks, is_classic
+from swapvec.log import StatusLine
+
+if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 #: Seconds between two polls of Spark's status tracker.
 POLL_SECONDS = 0.5
-
-_lock = threading.Lock()
-#: Streams on which a progress line is drawn now, with its width: a log record clears it first (``clear_line``).
-_shown: dict[int, int] = {}
 
 
 def wanted(stream: TextIO, enabled: bool = True) -> bool:
@@ -34,47 +33,10 @@ def wanted(stream: TextIO, enabled: bool = True) -> bool:
     return bool(isatty and isatty())
 
 
-class _Line:
-    """One status line on a stream, redrawn in place with a carriage return."""
-
-    def __init__(self, stream: TextIO, label: str) -> None:
-        self.stream, self.label = stream, label
-
-    def draw(self, done: int, total: int) -> None:
-        text = f"{self.label}: tasks {done}/{total}"
-        with _lock:
-            width = _shown.get(id(self.stream), 0)
-            self.stream.write("\r" + text.ljust(width))
-            self.stream.flush()
-            _shown[id(self.stream)] = len(text)
-
-    def clear(self) -> None:
-        clear_line(self.stream)
-
-
-def clear_line(stream: TextIO) -> None:
-    """Blank the progress line on ``stream``, if one is drawn, so that the next write starts a clean line."""
-    with _lock:
-        width = _shown.pop(id(stream), 0)
-        if width:
-            stream.write("\r" + " " * width + "\r")
-            stream.flush()
-
-
-def _classic_tasks(spark: SparkSession) -> tuple[int, int] | None:
-    """Tasks done and in all of the active stages, from the status tracker; None when no stage is running."""
-    tracker = spark.sparkContext.statusTracker()
-    stages = [tracker.getStageInfo(i) for i in tracker.getActiveStageIds()]
-    stages = [s for s in stages if s is not None]
-    if not stages:
-        return None
-    return sum(s.numCompletedTasks for s in stages), sum(s.numTasks for s in stages)
-
-
-def _poll(spark: SparkSession, line: _Line, stop: threading.Event, interval: float) -> None:
+def _poll(spark: SparkSession, line: StatusLine, stop: threading.Event, interval: float) -> None:
     while not stop.wait(interval):
         try:
-            tasks = _classic_tasks(spark)
+            tasks = active_tasks(spark)
         except Exception:  # the session is stopping: progress is never worth an error
             return
         if tasks is not None:
@@ -84,7 +46,7 @@ def _poll(spark: SparkSession, line: _Line, stop: threading.Event, interval: flo
 class ConnectHandler:
     """A Spark Connect progress handler that draws the tasks done of total of the current operation."""
 
-    def __init__(self, line: _Line) -> None:
+    def __init__(self, line: StatusLine) -> None:
         self.line = line
 
     def __call__(self, stages: Iterable[Any] | None, inflight_tasks: int, operation_id: str | None, done: bool) -> None:
@@ -127,9 +89,7 @@ def progress(
     if not wanted(stream, enabled):
         yield
         return
-    from swapvec.session import is_classic
-
-    line = _Line(stream, label)
+    line = StatusLine(stream, label)
     if is_classic(spark):
         stop = threading.Event()
         poller = threading.Thread(

@@ -30,8 +30,9 @@ from pyspark.sql import DataFrame
 
 from swapvec.augment import Group
 from swapvec.config import Config
-from swapvec.evaluate import Evaluation, collect_vectors
+from swapvec.evaluate import SCORES, Evaluation, collect_vectors, format_score, group_title
 from swapvec.log import event, get_logger
+from swapvec.store.paths import is_uri, local_path
 
 _log = get_logger("report")
 
@@ -39,24 +40,6 @@ _log = get_logger("report")
 NEIGHBOURS_SHOWN = 5
 #: Groups drawn (the first ones of the file); the tables list every group.
 MAX_GROUPS_PLOTTED = 100
-
-_SCORES = [
-    ("members with all group-mates in top 10", "group_share_top10", "{:.3f}", "higher"),
-    ("median rank of a group-mate", "group_median_rank", "{:.1f}", "lower"),
-    ("WS-353 (Spearman)", "ws353", "{:.3f}", "higher"),
-    ("SimLex-999 (Spearman)", "simlex999", "{:.3f}", "higher"),
-    ("Google analogies (accuracy)", "analogy", "{:.3f}", "higher"),
-]
-
-
-def _fmt(value: float | None, pattern: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return pattern.format(value)
-
-
-def _title(group: Group) -> str:
-    return f"{group.hub}: {' '.join(group.members)}" if group.hub else " ".join(group.members)
 
 
 def _pairs(evaluation: Evaluation) -> dict[tuple[int, str, str], int]:
@@ -165,7 +148,7 @@ def _group_figure(path: Path, group: Group, after, before, after_caption: str) -
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
     for ax, (kv, caption) in zip(axes[0], panels, strict=True):
         _draw_space(ax, kv, group, caption)
-    fig.suptitle(f"line {group.line}: {_title(group)}", fontsize=11)
+    fig.suptitle(f"line {group.line}: {group_title(group)}", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -234,15 +217,15 @@ def build_report(
     if baseline is not None:
         header = ["", "without groups", "with groups", "change"]
         rows = []
-        for label, key, pattern, better in _SCORES:
+        for label, key, pattern, better in SCORES:
             was, now = baseline.metrics.get(key), evaluation.metrics.get(key)
             change = "-"
             if was is not None and now is not None and not (math.isnan(was) or math.isnan(now)):
                 change = ("+" if now - was >= 0 else "") + pattern.format(now - was) + f" ({better} is better)"
-            rows.append([label, _fmt(was, pattern), _fmt(now, pattern), change])
+            rows.append([label, format_score(was, pattern), format_score(now, pattern), change])
     else:
         header = ["", "with groups"]
-        rows = [[label, _fmt(evaluation.metrics.get(key), pattern)] for label, key, pattern, _ in _SCORES]
+        rows = [[label, format_score(evaluation.metrics.get(key), pattern)] for label, key, pattern, _ in SCORES]
         parts.append(("p", "No run without groups to compare with: set evaluate.baseline (swapvec run) for one."))
     parts.append(("table", (header, rows)))
     after_pairs = _pairs(evaluation)
@@ -263,7 +246,7 @@ def build_report(
             )
         )
         for number, group in enumerate(groups):
-            parts.append(("h3", f"line {group.line}: {_title(group)}"))
+            parts.append(("h3", f"line {group.line}: {group_title(group)}"))
             ranks = []
             for (line, member, mate), rank in after_pairs.items():
                 if line == group.line:
@@ -314,7 +297,7 @@ def write_report(
     vectors: DataFrame,
     groups: list[Group],
     evaluation: Evaluation,
-    plain: DataFrame | None = None,
+    baseline_vectors: DataFrame | None = None,
     baseline: Evaluation | None = None,
 ) -> Path | None:
     """Write the report under ``<output.path>/report``; returns report.md's path (None for a URI output path).
@@ -325,18 +308,19 @@ def write_report(
         The run's vectors (``word, vector, count``).
     evaluation
         ``evaluate.evaluate`` of ``vectors``.
-    plain, baseline
+    baseline_vectors, baseline
         The run without groups and its evaluation, when ``evaluate.baseline`` made one.
     """
-    base = cfg.output.path
-    if "://" in base or base.startswith(("dbfs:", "s3:", "abfss:", "gs:")):
+    if is_uri(cfg.output.path):
         event(_log, "report.skipped", reason="output.path is a URI; the report is written to local folders only")
         return None
-    base_dir = Path(base.removeprefix("file:")).absolute()
+    base_dir = local_path(cfg.output.path)
     base_dir.mkdir(parents=True, exist_ok=True)
     group_words = sorted({w for g in groups for w in g.words})
     after_kv = collect_vectors(vectors, cfg.evaluate.max_vocab, group_words)
-    before_kv = collect_vectors(plain, cfg.evaluate.max_vocab, group_words) if plain is not None else None
+    before_kv = None
+    if baseline_vectors is not None:
+        before_kv = collect_vectors(baseline_vectors, cfg.evaluate.max_vocab, group_words)
     staging = base_dir / f".report-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:

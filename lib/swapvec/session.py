@@ -15,8 +15,9 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from swapvec.compat import master, quiet_spark_logs, session_jars
 from swapvec.config import SparkConfig
-from swapvec.errors import SwapvecError
+from swapvec.errors import SwapvecError, one_line
 from swapvec.log import event, get_logger
 
 _log = get_logger("session")
@@ -47,14 +48,6 @@ def _platform_session() -> SparkSession | None:
     ):
         return SparkSession.builder.getOrCreate()
     return None
-
-
-def is_classic(spark: SparkSession) -> bool:
-    """True when classic-only APIs (sparkContext, broadcast) are usable: not Spark Connect, not serverless."""
-    try:
-        return spark.sparkContext is not None
-    except Exception:  # Spark Connect raises on sparkContext access.
-        return False
 
 
 def _manifest() -> Path:
@@ -88,7 +81,7 @@ def _delta_jars() -> list[str]:
 
 
 def _remember_jars(session: SparkSession) -> None:
-    jars = [j for j in (session.sparkContext.getConf().get("spark.jars") or "").split(",") if j.endswith(".jar")]
+    jars = session_jars(session)
     if not jars:
         return
     manifest = _manifest()
@@ -135,13 +128,12 @@ def get_spark(cfg: SparkConfig | None = None, app_name: str = "swapvec") -> Spar
     try:
         session = builder.getOrCreate()
     except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SwapvecError(
-            f"could not start local Spark with Delta ({first}); Delta's jars come from Maven Central at start: "
+            f"could not start local Spark with Delta ({one_line(exc)}); Delta's jars come from Maven Central at start: "
             "check network access, or fetch them with `make jars` and set SWAPVEC_DELTA_JARS"
         ) from None
     if not jars:
         _remember_jars(session)
-    session.sparkContext.setLogLevel("ERROR")
-    event(_log, "session.local", master=session.sparkContext.master, spark=session.version)
+    quiet_spark_logs(session)
+    event(_log, "session.local", master=master(session), spark=session.version)
     return session

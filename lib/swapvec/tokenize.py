@@ -9,7 +9,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from swapvec.config import TokenizeConfig
-from swapvec.errors import BadInput
+from swapvec.errors import BadInput, one_line
 
 
 def tokens_of(text: Column, cfg: TokenizeConfig) -> Column:
@@ -26,8 +26,7 @@ def check_pattern(spark: SparkSession, cfg: TokenizeConfig) -> None:
     try:
         spark.range(1).select(F.regexp_extract_all(F.lit("a"), F.lit(cfg.pattern), F.lit(0))).collect()
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise BadInput(f"config: tokenize.pattern: not a valid Java regex ({reason})") from None
+        raise BadInput(f"config: tokenize.pattern: not a valid Java regex ({one_line(exc, 200)})") from None
 
 
 def tokenize(corpus: DataFrame, cfg: TokenizeConfig) -> DataFrame:

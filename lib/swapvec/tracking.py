@@ -12,14 +12,14 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from swapvec.config import Config
+from swapvec.errors import one_line
 from swapvec.log import event, get_logger
 
 if TYPE_CHECKING:
-    from swapvec.pipeline import RunResult
+    from swapvec.runs import RunRecord
 
 _log = get_logger("tracking")
 
@@ -54,32 +54,28 @@ def flat_params(config: dict[str, Any], prefix: str = "") -> Iterator[tuple[str,
             yield name, text[:_MAX_PARAM_LENGTH]
 
 
-def log_run(cfg: Config, result: RunResult, status: str, report: Path | None = None) -> str | None:
+def log_run(cfg: Config, record: RunRecord) -> str | None:
     """Log one swapvec run to MLflow, if configured; returns the MLflow run id, or None.
 
     Parameters
     ----------
     cfg
         The run's config, logged as params with secrets redacted.
-    result
-        Its metrics and row counts (``rows.<table>``) become metrics; run_id, command and run key become tags.
-    status
-        ``succeeded`` or ``failed``.
-    report
-        The report's folder, logged as artifacts under ``report/``.
+    record
+        Its metrics and row counts (``rows.<table>``) become metrics; run_id, command and run key become tags; its
+        status sets the MLflow run's; its report folder is logged as artifacts under ``report/``.
     """
     uri = tracking_uri(cfg)
     if uri is None:
         return None
     try:
-        return _log_run(uri, cfg, result, status, report)
+        return _log_run(uri, cfg, record)
     except Exception as exc:  # a tracking server that is down must not fail a run that worked
-        text = str(exc).strip()
-        event(_log, "mlflow.failed", logging.WARNING, error=text.splitlines()[0][:300] if text else type(exc).__name__)
+        event(_log, "mlflow.failed", logging.WARNING, error=one_line(exc))
         return None
 
 
-def _log_run(uri: str, cfg: Config, result: RunResult, status: str, report: Path | None) -> str:
+def _log_run(uri: str, cfg: Config, record: RunRecord) -> str:
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
@@ -87,25 +83,26 @@ def _log_run(uri: str, cfg: Config, result: RunResult, status: str, report: Path
     client = MlflowClient(tracking_uri=uri)
     run = client.create_run(
         _experiment_id(client, cfg),
-        run_name=result.run_id,
+        run_name=record.run_id,
         tags={
-            "swapvec.run_id": result.run_id,
-            "swapvec.command": result.command,
+            "swapvec.run_id": record.run_id,
+            "swapvec.command": record.command,
             **({"swapvec.run_key": cfg.run.key} if cfg.run.key else {}),
         },
     )
     run_id = run.info.run_id
     params = [Param(k, v) for k, v in flat_params(json.loads(cfg.to_json()))]
     now = int(time.time() * 1000)
-    values = {**result.metrics, **{f"rows.{k}": v for k, v in result.row_counts.items()}}
+    values = {**record.metrics, **{f"rows.{k}": v for k, v in record.row_counts.items()}}
     metrics = [Metric(k, float(v), now, 0) for k, v in sorted(values.items())]
     for start in range(0, len(params), _BATCH):
         client.log_batch(run_id, params=params[start : start + _BATCH])
     for start in range(0, len(metrics), _BATCH):
         client.log_batch(run_id, metrics=metrics[start : start + _BATCH])
+    report = record.report_dir
     if report is not None and report.is_dir():
         client.log_artifacts(run_id, str(report), artifact_path="report")
-    client.set_terminated(run_id, status="FINISHED" if status == "succeeded" else "FAILED")
+    client.set_terminated(run_id, status="FAILED" if record.status == "failed" else "FINISHED")
     event(_log, "mlflow.logged", mlflow_run_id=run_id, experiment_id=run.info.experiment_id)
     return run_id
 

@@ -1,7 +1,7 @@
 """Training: one global vocabulary counted by Spark, then the configured backend.
 
 Both backends return ``word string, vector array<float>, count bigint``, where ``count`` is the word's frequency in
-the training corpus (the augmented one: swapped copies count).
+the training corpus (the augmented one: swapped copies count), and the same statistics (:func:`train`).
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ def train(
     Returns
     -------
     (DataFrame, dict)
-        The vectors, and training statistics for ``runs`` (vocabulary size, words, seconds, rounds).
+        The vectors, and training statistics, named without a stage prefix (the caller adds one): ``vocab_size``,
+        ``shards``, ``words`` (words trained, counted once per epoch), ``seconds`` (of training),
+        ``words_per_second``; the gensim backend adds ``sync_rounds`` and ``transport`` (a string).
 
     Raises
     ------
@@ -69,19 +71,16 @@ def train(
         )
     try:
         if cfg.train.backend == "mllib":
-            from swapvec.train.memory import check_driver_memory
             from swapvec.train.mllib import train_mllib
 
-            # MLlib keeps input and output weights, and their per-iteration sums, as arrays on the driver
-            # (SPARK-12096): about four copies of vocabulary x vector_size floats.
-            check_driver_memory(spark, size, cfg.train.vector_size, 4 * 4 * size * cfg.train.vector_size)
-
-            vectors = train_mllib(sentences, vocab.select("word", "count"), cfg)
-            stats: dict[str, Any] = {"vocab_size": size}
+            vectors, stats = train_mllib(spark, sentences, vocab, size, cfg)
         else:
             from swapvec.train.gensim_avg import train_gensim
 
             vectors, stats = train_gensim(spark, sentences, vocab, size, cfg, keep_words=group_words)
+        seconds = stats["seconds"]
+        stats["seconds"] = round(seconds, 3)
+        stats["words_per_second"] = round(stats["words"] / seconds, 1) if seconds > 0 else 0.0
         # One schema whatever the backend (MLlib's arrays are declared non-null; gensim's are not).
         vectors = vectors.select(
             F.col("word").cast("string"), F.col("vector").cast(VECTOR_TYPE), F.col("count").cast("bigint")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from pyspark.ml.feature import Word2Vec
 from pyspark.ml.functions import vector_to_array
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from swapvec.config import Config
+from swapvec.train.memory import check_driver_memory
 
 #: swapvec (gensim) name -> MLlib param name. Options MLlib lacks (sg, hs, negative, sample) are not mapped.
 PARAM_NAMES = {
@@ -28,11 +32,31 @@ def mllib_params(cfg: Config) -> dict[str, object]:
     return params
 
 
-def train_mllib(sentences: DataFrame, counts: DataFrame, cfg: Config) -> DataFrame:
-    """Fit MLlib Word2Vec on ``tokens``; return ``word, vector array<float>, count bigint``.
+def train_mllib(
+    spark: SparkSession, sentences: DataFrame, vocab: DataFrame, vocab_size: int, cfg: Config
+) -> tuple[DataFrame, dict[str, Any]]:
+    """Fit MLlib Word2Vec on ``tokens``; return ``word, vector array<float>, count bigint`` and statistics.
 
-    MLlib keeps words with at least ``min_count`` occurrences, as ``counts`` does, so the join loses nothing.
+    MLlib keeps words with at least ``min_count`` occurrences, as ``vocab`` does, so the join loses nothing. The
+    statistics are ``vocab_size``, ``shards`` (MLlib's partitions), ``words`` (every input token, counted once per
+    epoch: MLlib does not say how many it kept) and ``seconds`` (of the fit).
     """
-    model = Word2Vec(inputCol="tokens", outputCol="_vector", **mllib_params(cfg)).fit(sentences.select("tokens"))
+    # MLlib keeps input and output weights, and their per-iteration sums, as arrays on the driver
+    # (SPARK-12096): about four copies of vocabulary x vector_size floats.
+    check_driver_memory(spark, vocab_size, cfg.train.vector_size, 4 * 4 * vocab_size * cfg.train.vector_size)
+    tokens = sentences.select("tokens")
+    words = tokens.select(F.sum(F.size("tokens"))).first()[0] or 0
+    started = time.monotonic()
+    model = Word2Vec(inputCol="tokens", outputCol="_vector", **mllib_params(cfg)).fit(tokens)
+    seconds = time.monotonic() - started
     vectors = model.getVectors().select("word", vector_to_array("vector", "float32").alias("vector"))
-    return vectors.join(counts, "word").select("word", "vector", F.col("count").cast("bigint"))
+    vectors = vectors.join(vocab.select("word", "count"), "word").select(
+        "word", "vector", F.col("count").cast("bigint")
+    )
+    stats = {
+        "vocab_size": vocab_size,
+        "shards": cfg.train.num_partitions,
+        "words": int(words) * cfg.train.epochs,
+        "seconds": seconds,
+    }
+    return vectors, stats

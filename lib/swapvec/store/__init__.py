@@ -1,0 +1,155 @@
+"""All of swapvec's reads and writes: the corpus, and the tables under ``output.path`` in Delta or Parquet.
+
+:class:`Store` is the one interface the commands use for tables: ``read``, ``write``, ``exists``. Every write is
+atomic, so a reader sees the previous version of a table or the new one, never a mix (``store.delta``: one commit;
+``store.parquet``: a link switched by one rename). The corpus is read by :func:`read_corpus`. Where a path is a URI
+and where it is local is decided once, in ``store.paths``.
+
+Tables: ``sentences``, ``augmented``, ``vectors``, ``baseline_vectors``, ``similarities`` and ``runs`` (the run log,
+``swapvec.runs``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+
+from swapvec.config import OutputConfig
+from swapvec.errors import BadInput
+from swapvec.log import event, get_logger
+from swapvec.store import delta, parquet
+from swapvec.store.corpus import check_input, read_corpus, resolve_input_path
+from swapvec.store.delta import Txn
+from swapvec.store.paths import is_uri, local_path, table_path
+
+__all__ = ["Store", "Txn", "check_input", "is_uri", "local_path", "read_corpus", "resolve_input_path"]
+
+_log = get_logger("store")
+
+#: The command that writes each table, named when a command needs a table that is not there.
+_MAKERS = {
+    "sentences": "swapvec tokenize",
+    "augmented": "swapvec augment",
+    "vectors": "swapvec train",
+    "similarities": "swapvec similarity",
+    "baseline_vectors": "swapvec run with evaluate.baseline",
+}
+
+
+class Store:
+    """The tables under ``output.path``, in ``output.format``.
+
+    Parameters
+    ----------
+    output
+        Where the tables live and in which format.
+    spark
+        The session that reads and writes. Only :meth:`exists` and :meth:`check` of local tables work without one
+        (before a session starts).
+    """
+
+    def __init__(self, output: OutputConfig, spark: SparkSession | None = None) -> None:
+        self.output = output
+        self.spark = spark
+        self.format = output.format
+
+    def path(self, table: str) -> str:
+        return table_path(self.output.path, table)
+
+    @property
+    def local(self) -> bool:
+        """True when the tables are on a local or mounted file system (not behind a URI)."""
+        return not is_uri(self.output.path)
+
+    def check(self) -> None:
+        """Refuse an output path that cannot hold tables, before any work is done.
+
+        Raises
+        ------
+        BadInput
+            Parquet output to a URI (no atomic rename there), or a local path under a file.
+        """
+        if not self.local:
+            if self.format == "parquet":
+                raise BadInput(
+                    "output.format=parquet needs a local or mounted path (atomic rename); use delta on a URI"
+                )
+            return
+        base = local_path(self.output.path)
+        for parent in (base, *base.parents):
+            if parent.exists():
+                if not parent.is_dir():
+                    raise BadInput(f"output.path {self.output.path}: {parent} is a file, not a folder")
+                break
+
+    def exists(self, table: str) -> bool:
+        if not self.local:
+            # Only Delta is written to URIs; its log is the table, and only Spark can read a URI.
+            return delta.is_table(self.session(), self.path(table))
+        local = Path(self.path(table))
+        if self.format == "delta":
+            return (local / "_delta_log").is_dir()
+        return parquet.is_table(local)
+
+    def missing(self, table: str, needed_by: str = "") -> BadInput:
+        """The error for a table that is not there, naming the command that makes it."""
+        hint = f" (needed by {needed_by}; run `{_MAKERS.get(table, 'swapvec run')}` first)" if needed_by else ""
+        return BadInput(f"no {self.format} table at {self.path(table)}{hint}")
+
+    def read(self, table: str, *, needed_by: str = "") -> DataFrame:
+        """The table's current version; a missing table is a BadInput naming the command that makes it."""
+        if not self.exists(table):
+            raise self.missing(table, needed_by)
+        if self.format == "delta":
+            return self.session().read.format("delta").load(self.path(table))
+        return parquet.read(self.session(), Path(self.path(table)))
+
+    def write(
+        self, df: DataFrame, table: str, *, mode: str = "overwrite", txn: Txn | None = None, evolve_schema: bool = False
+    ) -> bool:
+        """Write ``df`` as ``table`` atomically (``overwrite`` or ``append``).
+
+        Parameters
+        ----------
+        txn
+            Delta only: make the write idempotent (``store.delta.Txn``); Parquet has no log to record it in.
+        evolve_schema
+            Let an append add columns to an older table (Delta ``mergeSchema``; Parquet unions by name).
+
+        Returns
+        -------
+        bool
+            False when Delta skipped the write because ``txn``'s app id already committed its version or a later one.
+        """
+        started = time.monotonic()
+        path = self.path(table)
+        if self.format == "delta":
+            if not delta.write(df, path, mode, txn, self.output.retention_hours, evolve_schema):
+                event(_log, "table.kept", table=table, reason="it holds this run key's output or a later one's")
+                return False
+        else:
+            parquet.write(df, Path(path), mode)
+        event(
+            _log,
+            "table.written",
+            table=table,
+            format=self.format,
+            mode=mode,
+            seconds=round(time.monotonic() - started, 2),
+        )
+        return True
+
+    def last_write_metadata(self, table: str) -> dict | None:
+        """The metadata of the keyed write that made a Delta table's current version (``Txn.metadata``), or None:
+        no table, Parquet, or a last commit that was not a keyed write."""
+        if self.format != "delta" or not self.exists(table):
+            return None
+        return delta.last_write_metadata(self.session(), self.path(table))
+
+    def session(self) -> SparkSession:
+        """The session the store reads and writes with."""
+        if self.spark is None:
+            raise RuntimeError("this Store was made without a session; only local exists() and check() work so")
+        return self.spark

@@ -1,0 +1,124 @@
+"""Delta tables: atomic commits, idempotent keyed writes, and a VACUUM after each overwrite.
+
+An overwrite or an append is one commit in ``_delta_log``: readers see the old version or the new one. A write that
+carries a :class:`Txn` is idempotent: Delta records ``txnAppId``/``txnVersion`` in the same commit and skips a
+later write whose version is not above the recorded one for that app id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+
+from swapvec.compat import jvm_console_silenced
+
+
+@dataclass(frozen=True)
+class Txn:
+    """What makes a write idempotent: Delta skips it when ``app_id`` already committed ``version`` or a later one.
+    ``metadata`` (JSON) is stored as the commit's ``userMetadata``, which ``DESCRIBE HISTORY`` shows."""
+
+    app_id: str
+    version: int
+    metadata: dict[str, Any]
+
+
+#: Session settings for the VACUUM after each overwrite. Delta 4 records VACUUM START/END as commits of their own (a
+#: run should add one version to a table, not three), and it lists the table's files in as many tasks as
+#: spark.sql.sources.parallelPartitionDiscovery.parallelism (10,000 by default): 20 s of empty tasks on a table of
+#: two files, where our unpartitioned tables have one folder to list.
+_VACUUM_CONF = {
+    "spark.databricks.delta.vacuum.logging.enabled": "false",
+    "spark.sql.sources.parallelPartitionDiscovery.parallelism": "8",
+}
+#: Delta's own default retention (7 days); below it Delta refuses to VACUUM unless its check is switched off.
+_DELTA_RETENTION_HOURS = 168
+
+
+def is_table(spark: SparkSession, path: str) -> bool:
+    from delta.tables import DeltaTable
+
+    return DeltaTable.isDeltaTable(spark, path)
+
+
+def version(spark: SparkSession, path: str) -> int | None:
+    """The table's current version; None when there is no table."""
+    from delta.tables import DeltaTable
+
+    if not is_table(spark, path):
+        return None
+    return DeltaTable.forPath(spark, path).history(1).first()["version"]
+
+
+def last_write_metadata(spark: SparkSession, path: str) -> dict | None:
+    """The ``userMetadata`` (a JSON object) of the write that made the table's current version, or None when the
+    last commit is not a write or carries none (another writer's table, or a write without a Txn)."""
+    from delta.tables import DeltaTable
+
+    last = DeltaTable.forPath(spark, path).history(1).select("operation", "userMetadata").first()
+    if last is None or last["operation"] != "WRITE" or not last["userMetadata"]:
+        return None
+    try:
+        metadata = json.loads(last["userMetadata"])
+    except ValueError:
+        return None
+    return metadata if isinstance(metadata, dict) else None
+
+
+def write(
+    df: DataFrame, path: str, mode: str, txn: Txn | None, retention_hours: float, evolve_schema: bool = False
+) -> bool:
+    """Write ``df`` as one commit; False when Delta skipped it because ``txn``'s app id already committed its version
+    or a later one. An overwrite replaces the schema; ``evolve_schema`` lets an append add columns."""
+    spark = df.sparkSession
+    writer = df.write.format("delta").mode(mode)
+    if mode == "overwrite":
+        writer = writer.option("overwriteSchema", "true")
+    if evolve_schema:
+        writer = writer.option("mergeSchema", "true")
+    before = None
+    if txn is not None:
+        before = version(spark, path)
+        writer = writer.options(txnAppId=txn.app_id, txnVersion=str(txn.version), userMetadata=json.dumps(txn.metadata))
+    writer.save(path)
+    if before is not None and version(spark, path) == before:
+        return False
+    if mode == "overwrite":
+        vacuum(spark, path, retention_hours)
+    return True
+
+
+def vacuum(spark: SparkSession, path: str, hours: float) -> None:
+    """Delete the files that no version younger than ``hours`` needs: a table's file count stays bounded across runs.
+
+    The user chose ``hours`` (``output.retention_hours``): below Delta's default its retention check is switched off
+    for this VACUUM only, and the session's own setting is restored after.
+    """
+    from delta.tables import DeltaTable
+
+    settings = dict(_VACUUM_CONF)
+    if hours < _DELTA_RETENTION_HOURS:
+        settings["spark.databricks.delta.retentionDurationCheck.enabled"] = "false"
+    with session_conf(spark, settings), jvm_console_silenced(spark):
+        DeltaTable.forPath(spark, path).vacuum(hours)
+
+
+@contextlib.contextmanager
+def session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
+    """Set session settings for the duration of a block, then restore what was there."""
+    before = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)

@@ -1,0 +1,65 @@
+"""The store: the one URI rule, URIs handed to Spark, and Delta writes that leave the user's session as it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable
+
+from swapvec.config import OutputConfig, load_config
+from swapvec.errors import BadInput
+from swapvec.pipeline import execute, preflight
+from swapvec.store import Store, is_uri
+from swapvec.store.paths import local_path, table_path
+
+
+@pytest.mark.parametrize(
+    ("path", "uri"),
+    [
+        ("s3://bucket/corpus", True),
+        ("abfss://c@account.dfs.core.windows.net/x", True),
+        ("dbfs:/mnt/corpus.txt", True),
+        ("gs://b/x", True),
+        ("file:/tmp/x", False),
+        ("file:///tmp/x", False),
+        ("warehouse", False),
+        ("/data/corpus.txt", False),
+        ("C:/data/corpus.txt", False),
+    ],
+)
+def test_one_rule_tells_uris_from_local_paths(path, uri):
+    assert is_uri(path) is uri
+
+
+def test_table_paths_keep_uris_and_make_local_paths_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert table_path("dbfs:/mnt/out/", "vectors") == "dbfs:/mnt/out/vectors"
+    assert table_path("out", "vectors") == str(tmp_path / "out" / "vectors")
+    assert local_path("file:///tmp/x") == local_path("/tmp/x")
+
+
+def test_an_input_uri_without_slashes_reaches_spark(spark, tmp_path):
+    cfg = load_config(None, ["input.path=dbfs:/mnt/swapvec/corpus.txt", f"output.path={tmp_path / 'out'}"])
+    preflight(cfg, "run")  # not refused as missing: only Spark can look behind a URI
+    with pytest.raises(Exception, match='scheme "dbfs"') as raised:
+        execute(spark, cfg, "run")
+    assert not isinstance(raised.value, BadInput)
+
+
+def test_a_missing_local_input_is_refused_before_spark():
+    with pytest.raises(BadInput, match="input.path does not exist: file:/no/such/corpus.txt"):
+        preflight(load_config(None, ["input.path=file:/no/such/corpus.txt"]), "run")
+
+
+def test_a_delta_overwrite_below_the_default_retention_leaves_the_session_as_it_was(spark, tmp_path):
+    key = "spark.databricks.delta.retentionDurationCheck.enabled"
+    before = spark.conf.get(key, None)
+    store = Store(OutputConfig(path=str(tmp_path), retention_hours=0), spark)
+    for n in (2, 3):
+        assert store.write(spark.range(n), "numbers")
+    assert store.read("numbers").count() == 3
+    assert spark.conf.get(key, None) == before
+    # The first version's files were vacuumed: only the current version's remain.
+    current = {Path(uri).name for uri in DeltaTable(str(tmp_path / "numbers")).file_uris()}
+    assert {p.name for p in (tmp_path / "numbers").glob("*.parquet")} == current
