@@ -1,7 +1,8 @@
-"""How the combine rules of ``swapvec.train.averaging`` compare, without Spark: shards trained in 2 processes.
+"""How the combine rules of bench/averaging_research.py compare, without Spark: shards trained in 2 processes.
 
 This is the harness that chose the ``lrmean`` rule and 25 rounds (bench/RESULTS.md). It runs the same averaging
-core as the gensim backend, in-process, on a token file (one sentence a line, e.g. bench/get_gcide.py's output):
+core as the gensim backend (``swapvec.train.averaging`` and ``swapvec.train.shard``, with the research rules on top),
+in-process, on a token file (one sentence a line, e.g. bench/get_gcide.py's output):
 
     python bench/averaging_rules.py --corpus /work/data/gcide.txt --words 0 --shards 8 --rounds 25 --combine lrmean
     python bench/averaging_rules.py --corpus /work/data/gcide.txt --words 0 --baseline
@@ -16,12 +17,15 @@ import json
 import multiprocessing as mp
 import time
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
+from averaging_research import ResearchParams, RuleCombiner, RuleTrainer, shard_of
 from gensim.models import KeyedVectors, Word2Vec
 from gensim.test.utils import datapath
 
-from swapvec.train.averaging import Combiner, GensimParams, ShardTrainer, initial_weights, shard_of
+from swapvec.config import TrainConfig
+from swapvec.train.averaging import initial_weights
 
 CORPUS = "/work/data/gcide.txt"  # --corpus
 
@@ -69,7 +73,7 @@ G = {}
 
 
 def _init():
-    G["trainer"] = ShardTrainer(G["counts"], G["params"], n_shards=G["P"])
+    G["trainer"] = RuleTrainer(G["counts"], G["params"], n_shards=G["P"])
     G["w_in"] = np.frombuffer(G["raw_in"], dtype=np.float32).reshape(G["shape"])
     G["w_out"] = np.frombuffer(G["raw_out"], dtype=np.float32).reshape(G["shape"])
 
@@ -93,7 +97,7 @@ def run_sharded(keys, counts, sents, params, P, shard_seed=12345):
     w_in[:] = a
     w_out[:] = b
     G.update(counts=counts, params=params, P=P, raw_in=raw_in, raw_out=raw_out, shape=(V, D), shards=shards)
-    comb = Combiner(V, D, P, params)
+    comb = RuleCombiner(V, D, P, params)
     t0 = time.perf_counter()
     ttrain = 0.0
     c0 = time.process_time()
@@ -151,14 +155,13 @@ def main():
         )
         rec.update(evaluate(m.wv.index_to_key, m.wv.vectors))
     else:
-        params = GensimParams(
-            sync_rounds=a.rounds,
+        # The other settings are the defaults: skip-gram, negative 5, 100 dims, window 5, 5 epochs, sample 1e-3.
+        params = replace(
+            ResearchParams.from_config(TrainConfig(seed=a.seed, alpha=a.alpha), sync_rounds=a.rounds),
             combine=a.combine,
             round_power=a.power,
             block_momentum=a.momentum,
             max_shard_alpha=a.maxalpha,
-            seed=a.seed,
-            alpha=a.alpha,
         )
         w, wall, ttrain = run_sharded(keys, counts, sents, params, a.shards, shard_seed=a.seed)
         rec.update(

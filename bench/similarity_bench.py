@@ -296,7 +296,7 @@ def kernel_rows(kind: str, x: np.ndarray) -> None:
     """The ``kernels`` table's rows for one set of normalised vectors."""
     import faiss
 
-    from swapvec.similarity import build_index, search_index
+    from swapvec.similarity.kernels import build_index, search_index
 
     x = x.astype(np.float32)
     rows = np.sort(np.random.default_rng(1).choice(len(x), 1000, replace=False))

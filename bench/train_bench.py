@@ -80,14 +80,14 @@ def prepare_tokens(corpus: str, out: Path, repeat: int) -> None:
     Every run then trains on exactly these tokens: gensim by splitting lines, swapvec by re-tokenising them (the
     default tokeniser returns a token file's tokens unchanged).
     """
-    from swapvec import tables
     from swapvec.config import load_config
     from swapvec.session import get_spark
+    from swapvec.store import read_corpus
     from swapvec.tokenize import tokenize
 
     cfg = load_config(None, [f"input.path={corpus}"])
     spark = get_spark(cfg.spark)
-    sentences = tokenize(tables.read_corpus(spark, cfg.input), cfg.tokenize).orderBy("sentence_id", "chunk")
+    sentences = tokenize(read_corpus(spark, cfg.input), cfg.tokenize).orderBy("sentence_id", "chunk")
     with open(out, "w", encoding="utf-8") as file:
         for row in sentences.select("tokens").toLocalIterator():
             file.write(" ".join(row.tokens) + "\n")
@@ -127,9 +127,9 @@ def worker(kind: str, tokens: str, epochs: int, partitions: int, extra: list[str
         return {"words": words, "seconds": seconds, "vocab": len(model.wv), **benchmarks(model.wv)}
     from pyspark.sql import functions as F
 
-    from swapvec import tables
     from swapvec.evaluate import collect_vectors
     from swapvec.session import get_spark
+    from swapvec.store import read_corpus
     from swapvec.tokenize import tokenize
     from swapvec.train import train
 
@@ -144,7 +144,7 @@ def worker(kind: str, tokens: str, epochs: int, partitions: int, extra: list[str
         ],
     )
     spark = get_spark(cfg.spark)
-    sentences = tokenize(tables.read_corpus(spark, cfg.input), cfg.tokenize).withColumn("copy", F.lit(0))
+    sentences = tokenize(read_corpus(spark, cfg.input), cfg.tokenize).withColumn("copy", F.lit(0))
     sentences = sentences.localCheckpoint(eager=True)
     words = sentences.select(F.sum(F.size("tokens"))).first()[0]
     started = time.monotonic()
