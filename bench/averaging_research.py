@@ -17,6 +17,14 @@ of one row and ``P`` shards:
 ``"lrmean"``
     The product's rule: shards train at ``alpha(t) * k`` and the summed changes are divided by ``k``
     (``swapvec.train.averaging.shard_alpha_scale``).
+``"sat"``
+    Shards train at ``alpha(t)``; each row's summed change is scaled by how saturated the row's updates are. If
+    each of a word's ``n`` updates moves it a share ``a`` of the way to where the round's data pulls it, one
+    process would move it ``1 - (1 - a)^n`` of the way; shard ``i`` moves it ``1 - (1 - a)^n_i``. The factor is
+    ``(1 - (1 - a)^sum_i n_i) / sum_i (1 - (1 - a)^n_i)``: 1 (the sum) for words each shard saw a few times, ``1/P``
+    (the mean) for words each shard saw often, and in between. ``n_i`` is the word's occurrences in shard ``i``'s
+    data of the round, ``a = sat_beta * alpha(t)``; both sums are linear in the shards, so they could be summed on
+    the executors as the changes are.
 
 Any rule may be followed by block momentum (``block_momentum`` > 0, BMUF, Chen and Huo 2016): the combined change
 ``g`` becomes ``m <- eta * m + g`` and the weights move by ``m``, where ``m`` lives in the combiner across rounds.
@@ -35,7 +43,7 @@ import numpy as np
 from swapvec.train.averaging import Combiner, GensimParams, ShardUpdate, initial_weights, shard_alpha_scale
 from swapvec.train.shard import ShardTrainer
 
-COMBINE_RULES = ("sum", "mean", "touched", "align", "lrmean")
+COMBINE_RULES = ("sum", "mean", "touched", "align", "lrmean", "sat")
 #: Rules whose combined change is a fixed multiple of the summed changes: shards may be summed before the driver.
 LINEAR_RULES = ("sum", "mean", "lrmean")
 
@@ -59,6 +67,7 @@ class ResearchParams(GensimParams):
     combine: str = "lrmean"
     block_momentum: float = 0.0
     round_power: float = 1.0
+    sat_beta: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -131,6 +140,10 @@ class RuleCombiner(Combiner):
         # Sum over shards of each row's squared change (input and output), for "align".
         self.sq_in = np.zeros(vocab_size, dtype=np.float64) if self.rule == "align" else None
         self.sq_out = np.zeros(vocab_size, dtype=np.float64) if self.rule == "align" else None
+        # "sat": per row, the sum over shards of 1 - (1 - a)^n_i, and of n_i.
+        self.saturation = np.zeros(vocab_size, dtype=np.float64) if self.rule == "sat" else None
+        self.occurrences = np.zeros(vocab_size, dtype=np.float64) if self.rule == "sat" else None
+        self.rounds_done = 0
         self.mom_in: np.ndarray | None = None
         self.mom_out: np.ndarray | None = None
         if params.block_momentum > 0:
@@ -149,6 +162,16 @@ class RuleCombiner(Combiner):
         if self.sq_in is not None:
             self.sq_in[r] += np.einsum("ij,ij->i", update.d_in, update.d_in, dtype=np.float64)
             self.sq_out[r] += np.einsum("ij,ij->i", update.d_out, update.d_out, dtype=np.float64)
+        if self.saturation is not None:
+            n = update.updates.astype(np.float64)
+            self.saturation[r] += -np.expm1(n * np.log1p(-self._step_share()))
+            self.occurrences[r] += n
+
+    def _step_share(self) -> float:
+        """``a`` of the "sat" rule: ``sat_beta`` times the learning rate in the middle of the current round."""
+        p = self.params
+        alpha = p.alpha - (p.alpha - p.min_alpha) * (self.rounds_done + 0.5) / p.sync_rounds
+        return min(0.5, p.sat_beta * alpha)
 
     def _row_factor(self, summed: np.ndarray, sq: np.ndarray | None, touched: np.ndarray) -> np.ndarray | float:
         rule = self.rule
@@ -160,6 +183,10 @@ class RuleCombiner(Combiner):
             return 1.0 / self.scale
         if rule == "touched":
             return (1.0 / np.maximum(touched, 1)).astype(_REAL)[:, None]
+        if rule == "sat":
+            whole = -np.expm1(self.occurrences * np.log1p(-self._step_share()))
+            factor = np.where(self.saturation > 0, whole / np.maximum(self.saturation, 1e-300), 1.0)
+            return factor.astype(_REAL)[:, None]
         # align: ratio = |sum d|^2 / sum |d|^2 is P when all changes agree, ~1 when independent.
         tot = np.einsum("ij,ij->i", summed, summed, dtype=np.float64)
         ratio = np.where(sq > 0, tot / np.maximum(sq, 1e-300), 1.0)
@@ -187,6 +214,10 @@ class RuleCombiner(Combiner):
                 sq.fill(0.0)
         self.touched_in.fill(0)
         self.touched_out.fill(0)
+        if self.saturation is not None:
+            self.saturation.fill(0.0)
+            self.occurrences.fill(0.0)
+        self.rounds_done += 1
         self.n_added = 0
 
 

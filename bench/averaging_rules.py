@@ -123,10 +123,12 @@ def main():
     ap.add_argument("--power", type=float, default=1.0)
     ap.add_argument("--momentum", type=float, default=0.0)
     ap.add_argument("--maxalpha", type=float, default=0.1)
+    ap.add_argument("--beta", type=float, default=1.0, help="sat rule: a = beta x alpha(t)")
     ap.add_argument("--alpha", type=float, default=0.025)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--baseline", action="store_true")
     ap.add_argument("--tag", default="")
+    ap.add_argument("--results", default="results.jsonl", help="JSON lines file each run appends to")
     a = ap.parse_args()
     t = time.perf_counter()
     lines, nw = load(a.words, a.corpus)
@@ -162,6 +164,7 @@ def main():
             round_power=a.power,
             block_momentum=a.momentum,
             max_shard_alpha=a.maxalpha,
+            sat_beta=a.beta,
         )
         w, wall, ttrain = run_sharded(keys, counts, sents, params, a.shards, shard_seed=a.seed)
         rec.update(
@@ -171,6 +174,7 @@ def main():
             power=a.power,
             momentum=a.momentum,
             maxalpha=a.maxalpha,
+            beta=a.beta,
             alpha=a.alpha,
             wall=round(wall, 1),
             task_time=round(ttrain, 1),
@@ -178,7 +182,7 @@ def main():
         )
         rec.update(evaluate(keys, w))
     print(json.dumps(rec), flush=True)
-    with open("/work/scratch/avg/results.jsonl", "a") as f:
+    with open(a.results, "a") as f:
         f.write(json.dumps(rec) + "\n")
 
 

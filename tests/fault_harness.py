@@ -2,7 +2,8 @@
 
 A local[2,3] session tries a task up to 3 times. The round task is wrapped so that, in one round, the first
 attempt of partition 0 raises or kills its Python worker (os._exit); the vectors must equal a clean run's.
-Prints one JSON line: {"clean": sha, "<fault>": sha, ...}.
+Prints one JSON line: {"clean": sha, "<fault>": sha, ..., "fired": [the faults that were injected]}: a fault that
+never fired (the round task renamed, a round that never ran) would make the comparison vacuous.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 
 from pyspark.sql import functions as F
 
@@ -22,7 +24,7 @@ from swapvec.tokenize import tokenize
 from swapvec.train import gensim_avg, train
 
 
-def faulty(kind: str, fail_round: int):
+def faulty(kind: str, fail_round: int, marks: str):
     original = gensim_avg._round_task
 
     def wrapped(shipped, vocab, key, params, shards, round_index):
@@ -33,6 +35,7 @@ def faulty(kind: str, fail_round: int):
 
             ctx = TaskContext.get()
             if round_index == fail_round and ctx.partitionId() == 0 and ctx.attemptNumber() == 0:
+                open(os.path.join(marks, kind), "w").close()  # noqa: SIM115 - a marker file, closed at once
                 if kind == "worker_exit":
                     os._exit(17)
                 raise RuntimeError("injected failure on the first attempt")
@@ -59,12 +62,14 @@ def main(corpus: str) -> None:
 
     original = gensim_avg._round_task
     out = {"clean": digest()}
+    marks = tempfile.mkdtemp(prefix="swapvec-faults-")
     for kind in ("raise", "worker_exit"):
-        gensim_avg._round_task = faulty(kind, fail_round=2)
+        gensim_avg._round_task = faulty(kind, fail_round=2, marks=marks)
         try:
             out[kind] = digest()
         finally:
             gensim_avg._round_task = original
+    out["fired"] = sorted(os.listdir(marks))
     print(json.dumps(out))
 
 

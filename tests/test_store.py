@@ -63,3 +63,14 @@ def test_a_delta_overwrite_below_the_default_retention_leaves_the_session_as_it_
     # The first version's files were vacuumed: only the current version's remain.
     current = {Path(uri).name for uri in DeltaTable(str(tmp_path / "numbers")).file_uris()}
     assert {p.name for p in (tmp_path / "numbers").glob("*.parquet")} == current
+
+
+def test_a_table_younger_than_the_retention_is_not_vacuumed(spark, tmp_path):
+    # VACUUM could delete nothing there (no file is older than the retention), and it costs seconds a table.
+    store = Store(OutputConfig(path=str(tmp_path)), spark)  # the default retention, 168 hours
+    for n in (2, 3):
+        assert store.write(spark.range(n), "numbers")
+    current = {Path(uri).name for uri in DeltaTable(str(tmp_path / "numbers")).file_uris()}
+    files = {p.name for p in (tmp_path / "numbers").glob("*.parquet")}
+    assert current < files  # the first version's files are still there, as Delta's time travel needs
+    assert store.read("numbers").count() == 3

@@ -97,15 +97,41 @@ def vacuum(spark: SparkSession, path: str, hours: float) -> None:
     """Delete the files that no version younger than ``hours`` needs: a table's file count stays bounded across runs.
 
     The user chose ``hours`` (``output.retention_hours``): below Delta's default its retention check is switched off
-    for this VACUUM only, and the session's own setting is restored after.
+    for this VACUUM only, and the session's own setting is restored after. A table whose first commit is younger
+    than ``hours`` is skipped: VACUUM deletes no file younger than the retention, and it costs seconds even on a
+    tiny table (it lists every file), where reading the log's first commit costs a fraction of one.
     """
     from delta.tables import DeltaTable
 
+    if _younger_than(spark, path, hours):
+        return
     settings = dict(_VACUUM_CONF)
     if hours < _DELTA_RETENTION_HOURS:
         settings["spark.databricks.delta.retentionDurationCheck.enabled"] = "false"
     with session_conf(spark, settings), jvm_console_silenced(spark):
         DeltaTable.forPath(spark, path).vacuum(hours)
+
+
+#: Margin on a table's age: its first files were written before its first commit, by up to a job's length.
+_AGE_MARGIN_SECONDS = 3600
+
+
+def _younger_than(spark: SparkSession, path: str, hours: float) -> bool:
+    """True when the table's log still starts at version 0 and that commit is younger than ``hours``: then every
+    file of the table is younger than ``hours`` too (a log cleaned of its first commits says nothing, so False)."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    first = (
+        DeltaTable.forPath(spark, path)
+        .history()
+        .agg(
+            F.min("version").alias("version"),
+            (F.unix_timestamp(F.current_timestamp()) - F.unix_timestamp(F.min("timestamp"))).alias("age"),
+        )
+        .first()
+    )
+    return first is not None and first.version == 0 and first.age + _AGE_MARGIN_SECONDS < hours * 3600
 
 
 @contextlib.contextmanager
