@@ -106,8 +106,10 @@ def test_driver_killed_mid_write_leaves_each_table_old_or_new(spark, seed_files,
 @pytest.mark.parametrize("fmt", ["delta", "parquet"])
 def test_two_writers_at_once_one_wins_cleanly(spark, seed_files, fmt):
     root = seed_files
-    execute(spark, load_config(None, _settings(root, fmt)), "run")
-    args = [str(BIN / "swapvec"), "similarity", *[a for s in _settings(root, fmt) for a in ("--set", s)]]
+    # The table exists before the race (two writers creating a Delta table at once conflict by design). Any
+    # command's table would do: tokenize's is the cheapest to race.
+    execute(spark, load_config(None, _settings(root, fmt)), "tokenize")
+    args = [str(BIN / "swapvec"), "tokenize", *[a for s in _settings(root, fmt) for a in ("--set", s)]]
     procs = [
         subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=root) for _ in range(2)
     ]
@@ -123,9 +125,9 @@ def test_two_writers_at_once_one_wins_cleanly(spark, seed_files, fmt):
         for line in out.splitlines()
         if "run_id" in line
     }
-    ids = _run_ids(root, "similarities", fmt)
+    ids = _run_ids(root, "sentences", fmt)
     assert len(ids) == 1 and ids <= winners
-    assert _read(root, "similarities", fmt).num_rows == 12
+    assert _read(root, "sentences", fmt).num_rows == 200
 
 
 #: Runs in a row: past Delta's checkpoint interval (a checkpoint every 10 commits), where a log that grows without
@@ -136,12 +138,12 @@ RUNS_IN_A_ROW = 12
 def test_runs_in_a_row_grow_one_version_each_with_bounded_files(spark, seed_files):
     root = seed_files
     settings = [*_settings(root, "delta"), "output.retention_hours=0"]
-    execute(spark, load_config(None, settings), "run")
-    table = root / "out" / "similarities"
+    execute(spark, load_config(None, settings), "tokenize")
+    table = root / "out" / "sentences"
     start = DeltaTable(str(table)).version()
     files_per_version = len(DeltaTable(str(table)).file_uris())
     for _ in range(RUNS_IN_A_ROW):
-        execute(spark, load_config(None, settings), "similarity")
+        execute(spark, load_config(None, settings), "tokenize")
     assert DeltaTable(str(table)).version() == start + RUNS_IN_A_ROW
     assert list((table / "_delta_log").glob("*.checkpoint.parquet"))  # the log was checkpointed on the way
     data_files = [p for p in table.glob("*.parquet")]
