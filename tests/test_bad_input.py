@@ -95,8 +95,8 @@ def test_output_path_that_is_a_file(spark, earlier, tmp_path):
 
 @pytest.mark.parametrize("backend", ["gensim", "mllib"])
 def test_vocabulary_too_large_for_the_driver_is_refused_with_the_numbers(spark, earlier, tmp_path, backend):
-    # 40,000 distinct words x 4096 dims does not fit the suite's 2 GiB driver, whatever the backend (gensim needs
-    # about 10 copies of the float32 weights, MLlib 4). bench/scale_checks.py refuses 60,000 words the same way.
+    # 40,000 distinct words x 4096 dims does not fit the suite's 2 GiB driver, whatever the backend (each holds about
+    # 10 copies of the float32 weights). bench/scale_checks.py refuses 60,000 words on a 4 GiB driver the same way.
     words = [f"w{i}" for i in range(40_000)]
     (tmp_path / "big.txt").write_text("\n".join(" ".join(words[i : i + 100]) for i in range(0, len(words), 100)))
     _refused(
