@@ -55,6 +55,11 @@ class Group:
         return self.members if word == self.hub else (self.hub,)
 
 
+def group_words(groups: list[Group]) -> list[str]:
+    """Every word of the groups (hubs and members), sorted: the words swapvec must learn, protect and evaluate."""
+    return sorted({w for g in groups for w in g.words})
+
+
 def parse_groups(text: str, source: str = "groups") -> list[tuple[int, str | None, list[str]]]:
     """Parse a groups file's text into ``(line, hub or None, raw member words)``; words are not yet tokenised.
 
@@ -240,18 +245,18 @@ def augment_corpus(
     """
     stats = count_words(sentences, corpus)
     if groups:
-        group_words = sorted({w for g in groups for w in g.words})
+        wanted = group_words(groups)
         # Bounded by the group words.
         found = {
             r.word
             for r in sentences.select(F.explode("tokens").alias("word"))
-            .where(F.col("word").isin(group_words))
+            .where(F.col("word").isin(wanted))
             .distinct()
             .collect()
         }
         if not found:
             raise BadInput(f"no word of {cfg.groups_path} occurs in the corpus (after tokenisation)")
-        absent = [w for w in group_words if w not in found]
+        absent = [w for w in wanted if w not in found]
         if absent:
             event(_log, "groups.absent_from_corpus", words=absent, note="learned from swapped copies only, if at all")
         stats.details["groups_absent_from_corpus"] = absent

@@ -17,7 +17,7 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from swapvec.augment import Group
+from swapvec.augment import Group, group_words
 from swapvec.stats import Stats
 
 TOP = 10
@@ -132,8 +132,7 @@ def group_closeness(kv, groups: list[Group], top: int = TOP) -> Evaluation:
 
 def evaluate(vectors: DataFrame, groups: list[Group], max_vocab: int) -> Evaluation:
     """Benchmarks and group closeness of a vectors table (``word, vector, count``)."""
-    group_words = sorted({w for g in groups for w in g.words})
-    kv = collect_vectors(vectors, max_vocab, group_words)
+    kv = collect_vectors(vectors, max_vocab, group_words(groups))
     closeness = group_closeness(kv, groups)
     return Evaluation(metrics={**benchmarks(kv), **closeness.metrics}, groups=closeness.groups)
 

@@ -24,7 +24,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from swapvec import runs, tracking
-from swapvec.augment import Group, augment_corpus, count_words, load_groups, parse_groups
+from swapvec.augment import Group, augment_corpus, count_words, group_words, load_groups, parse_groups
 from swapvec.config import Config
 from swapvec.errors import BadInput
 from swapvec.evaluate import Evaluation, evaluate, summary
@@ -105,7 +105,7 @@ def _sentences(c: _Command) -> DataFrame:
 
 
 def _train(c: _Command, sentences: DataFrame, groups: list[Group]) -> DataFrame:
-    vectors, stats = train(c.spark, sentences, c.cfg, group_words={w for g in groups for w in g.words})
+    vectors, stats = train(c.spark, sentences, c.cfg, group_words=group_words(groups))
     numbers = {f"train_{k}": float(v) for k, v in stats.items() if isinstance(v, int | float)}
     c.record.add(Stats(row_counts={"vectors": int(stats["vocab_size"])}, metrics=numbers))
     return vectors
@@ -190,7 +190,7 @@ def _baseline(c: _Command, sentences: DataFrame | None, trained: DataFrame | Non
         return trained
     if sentences is None:  # the run's own vectors were kept from an earlier attempt
         sentences = _sentences(c)
-    vectors, stats = train(c.spark, sentences.withColumn("copy", F.lit(0)), c.cfg, {w for g in groups for w in g.words})
+    vectors, stats = train(c.spark, sentences.withColumn("copy", F.lit(0)), c.cfg, group_words=group_words(groups))
     c.record.metrics["baseline_train_seconds"] = float(stats["seconds"])
     return vectors
 

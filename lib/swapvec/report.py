@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from pyspark.sql import DataFrame
 
-from swapvec.augment import Group
+from swapvec.augment import Group, group_words
 from swapvec.config import Config
 from swapvec.evaluate import SCORES, Evaluation, collect_vectors, format_score, group_title
 from swapvec.log import event, get_logger
@@ -316,11 +316,11 @@ def write_report(
         return None
     base_dir = local_path(cfg.output.path)
     base_dir.mkdir(parents=True, exist_ok=True)
-    group_words = sorted({w for g in groups for w in g.words})
-    after_kv = collect_vectors(vectors, cfg.evaluate.max_vocab, group_words)
+    words = group_words(groups)
+    after_kv = collect_vectors(vectors, cfg.evaluate.max_vocab, words)
     before_kv = None
     if baseline_vectors is not None:
-        before_kv = collect_vectors(baseline_vectors, cfg.evaluate.max_vocab, group_words)
+        before_kv = collect_vectors(baseline_vectors, cfg.evaluate.max_vocab, words)
     staging = base_dir / f".report-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:

@@ -23,7 +23,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from swapvec.augment import Group
+from swapvec.augment import Group, group_words
 
 
 def retrofit_matrix(
@@ -88,7 +88,7 @@ def retrofit(vectors: DataFrame, groups: list[Group], iterations: int = 10, weig
     DataFrame
         The same rows and columns; only the group words' ``vector`` differs.
     """
-    wanted = sorted({w for g in groups for w in g.words})
+    wanted = group_words(groups)
     if not wanted:
         return vectors
     # The group words' rows only (bounded by the number of group words; see the module docstring).
