@@ -32,8 +32,9 @@ def resolve_input_path(path: str) -> str:
     return datapath(SAMPLES[name])
 
 
-def check_input(path: str | None) -> None:
-    """Refuse a missing ``input.path`` before a session starts; URIs are left to Spark.
+def check_input(path: str | None) -> str:
+    """Refuse a missing ``input.path`` before a session starts (URIs are left to Spark); return the path to read,
+    with ``sample:NAME`` resolved.
 
     Raises
     ------
@@ -45,6 +46,7 @@ def check_input(path: str | None) -> None:
     resolved = resolve_input_path(path)
     if not is_uri(resolved) and not local_path(resolved).exists():
         raise BadInput(f"input.path does not exist: {path}")
+    return resolved
 
 
 def infer_format(path: str) -> str:
@@ -75,8 +77,7 @@ def read_corpus(spark: SparkSession, cfg: InputConfig) -> DataFrame:
     BadInput
         No path, a missing local path, or no usable text column.
     """
-    check_input(cfg.path)
-    path = resolve_input_path(cfg.path)
+    path = check_input(cfg.path)
     fmt = cfg.format or infer_format(path)
     if fmt == "text":
         # Bytes that are not UTF-8 arrive as U+FFFD replacement characters, which the tokeniser drops.
