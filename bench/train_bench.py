@@ -7,7 +7,11 @@ process tree (driver, JVM and Python workers), WS-353, SimLex-999 and Google ana
 single-process gensim measured in the same run.
 
     python bench/train_bench.py /work/data/gcide.txt --epochs 5 --partitions 1 2 4 8 --mllib 1 2
+    python bench/train_bench.py /work/data/gcide.txt --partitions 2 1x2 --whole 2 1x2 --mllib 2 --mllib-epochs 1
 
+A partition spec ``PxT`` trains ``P`` partitions with ``T`` threads each (``train.threads``). ``--whole`` adds rows
+that time the whole ``swapvec run`` command (a fresh process: Spark start, reading, tokenising, training,
+similarities, evaluation and the Delta writes, no groups and no baseline) against the same gensim training.
 GCIDE: ``apt-get install dict-gcide && python bench/get_gcide.py /work/data/gcide.txt``. ``--repeat N`` trains on
 the corpus N times over (a larger generated corpus, to show how cost grows; its quality scores are not comparable).
 """
@@ -48,11 +52,11 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def measure(worker_args: list[str]) -> dict:
-    """Run this script in worker mode in a child process; return its JSON result plus the tree's peak memory."""
-    proc = subprocess.Popen(
-        [sys.executable, __file__, *worker_args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
+def measure(args: list[str], raw: bool = False) -> dict:
+    """Run this script in worker mode in a child process (or ``args`` as they are, with ``raw``); return its JSON
+    result (an empty one with ``raw``) plus the tree's peak memory."""
+    command = args if raw else [sys.executable, __file__, *args]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     peak = 0
     done = threading.Event()
 
@@ -69,7 +73,7 @@ def measure(worker_args: list[str]) -> dict:
     sampler.join()
     if proc.returncode != 0:
         return {"error": f"exit {proc.returncode}", "peak_bytes": peak}
-    result = json.loads(out.strip().splitlines()[-1])
+    result = {} if raw else json.loads(out.strip().splitlines()[-1])
     result["peak_bytes"] = peak
     return result
 
@@ -107,7 +111,58 @@ def _settings(epochs: int) -> list[str]:
     ]
 
 
-def worker(kind: str, tokens: str, epochs: int, partitions: int, extra: list[str]) -> dict:
+def _spec(spec: str) -> tuple[int, int]:
+    """``"P"`` or ``"PxT"``: partitions and threads."""
+    partitions, _, threads = spec.partition("x")
+    return int(partitions), int(threads or 1)
+
+
+def _label(kind: str, spec: str) -> str:
+    partitions, threads = _spec(spec)
+    label = f"swapvec {kind}, {partitions} partition{'s' * (partitions > 1)}"
+    return label + (f" x {threads} threads" if threads > 1 else "")
+
+
+def whole_run(corpus: str, epochs: int, spec: str, extra: list[str]) -> dict:
+    """Time the whole ``swapvec run`` command in a fresh process; its training figures come from the runs table."""
+    import tempfile
+
+    partitions, threads = _spec(spec)
+    with tempfile.TemporaryDirectory(prefix="swapvec-bench-") as tmp:
+        config = Path(tmp, "empty.yaml")
+        config.write_text("{}\n")
+        sets = [
+            f"input.path={corpus}",
+            f"output.path={tmp}/out",
+            *_settings(epochs),
+            f"train.num_partitions={partitions}",
+            f"train.threads={threads}",
+            *extra,
+        ]
+        command = [sys.executable, "-m", "swapvec.cli", "run", "--config", str(config)]
+        command += [arg for s in sets for arg in ("--set", s)]
+        started = time.monotonic()
+        result = measure(command, raw=True)
+        result["seconds"] = time.monotonic() - started
+        if "error" in result:
+            return result
+        result.update(_run_metrics(f"{tmp}/out"))
+    return result
+
+
+def _run_metrics(output: str) -> dict:
+    """The last run's metrics from the ``runs`` table's Parquet files (append-only, so every file is live)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(Path(output, "runs"), columns=["started_at", "metrics"]).sort_by("started_at")
+    metrics = dict(table.column("metrics")[-1].as_py())
+    result = {key: metrics.get(key, float("nan")) for key in ("ws353", "simlex999", "analogy")}
+    result["train_seconds"] = metrics["train_seconds"]
+    result["train_words"] = metrics["train_words"]
+    return result
+
+
+def worker(kind: str, tokens: str, epochs: int, partitions: str, extra: list[str]) -> dict:
     from swapvec.config import load_config
     from swapvec.evaluate import benchmarks
     from swapvec.log import setup_logging
@@ -138,7 +193,8 @@ def worker(kind: str, tokens: str, epochs: int, partitions: int, extra: list[str
         [
             f"input.path={tokens}",
             *_settings(epochs),
-            f"train.num_partitions={partitions}",
+            f"train.num_partitions={_spec(partitions)[0]}",
+            f"train.threads={_spec(partitions)[1]}",
             f"train.backend={kind}",
             *(extra if kind == "gensim" else []),
         ],
@@ -159,7 +215,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpus")
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--partitions", type=int, nargs="*", default=[1, 2, 4, 8])
+    parser.add_argument("--partitions", nargs="*", default=["1", "2", "4", "8"], help="P or PxT (T threads)")
+    parser.add_argument("--whole", nargs="*", default=[], help="P or PxT: time the whole swapvec run command")
     parser.add_argument("--mllib", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--mllib-epochs", type=int, help="epochs for the MLlib rows (default: --epochs); it is slow")
     parser.add_argument("--repeat", type=int, default=1)
@@ -171,28 +228,33 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         kind, epochs, partitions = args.worker
-        print(json.dumps(worker(kind, args.corpus, int(epochs), int(partitions), args.set)))
+        print(json.dumps(worker(kind, args.corpus, int(epochs), partitions, args.set)))
         return
     tokens = Path(args.tokens or f"{args.corpus}.x{args.repeat}.tokens")
     if not tokens.is_file():
         prepare_tokens(args.corpus, tokens, args.repeat)
     mllib_epochs = args.mllib_epochs or args.epochs
-    runs = [("gensim, one process, 2 workers", "gensim-single", 1, args.epochs)]
-    runs += [(f"swapvec gensim, {p} partition{'s' * (p > 1)}", "gensim", p, args.epochs) for p in args.partitions]
+    runs = [("gensim, one process, 2 workers", "gensim-single", "1", args.epochs)]
+    runs += [(_label("gensim", p), "gensim", p, args.epochs) for p in args.partitions]
     runs += [
         (
             f"swapvec mllib, {p} partition{'s' * (p > 1)}, {mllib_epochs} epoch{'s' * (mllib_epochs > 1)}",
             "mllib",
-            p,
+            str(p),
             mllib_epochs,
         )
         for p in args.mllib
     ]
+    runs += [(f"whole `swapvec run`, {_label('gensim', p)[8:]}", "whole", p, args.epochs) for p in args.whole]
     load = os.getloadavg()[0]
     results = []
     for label, kind, partitions, epochs in runs:
-        sets = [f"--set={s}" for s in args.set]
-        result = measure([str(tokens), "--worker", kind, str(epochs), str(partitions), *sets])
+        if kind == "whole":
+            # The raw corpus, as a user runs it: the command tokenises it itself.
+            result = whole_run(args.corpus, epochs, partitions, args.set)
+        else:
+            sets = [f"--set={s}" for s in args.set]
+            result = measure([str(tokens), "--worker", kind, str(epochs), partitions, *sets])
         result["epochs"] = epochs
         results.append((label, result))
         print(f"# {label}: {json.dumps(result)}", file=sys.stderr, flush=True)
@@ -208,7 +270,8 @@ def main() -> None:
         if "error" in r:
             print(f"| {label} | {r['error']} | | | | | | | |")
             continue
-        wps = r["words"] * r["epochs"] / r["seconds"]
+        # words/s is of training alone; for whole-command rows the run's own training figures.
+        wps = r["train_words"] / r["train_seconds"] if "train_words" in r else r["words"] * r["epochs"] / r["seconds"]
         time_ratio = r["seconds"] / base["seconds"]
         print(
             f"| {label} | {r['seconds']:.0f} | {time_ratio:.2f} | {wps:,.0f} | {wps / base_wps:.2f} "

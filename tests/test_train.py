@@ -48,13 +48,15 @@ def test_gensim_backend_repeats_exactly_for_a_seed(spark, lee):
     assert not np.array_equal(_matrix(train(spark, lee[1], _with(cfg, seed=2))[0])[1], first)
 
 
-def test_gensim_backend_learns_what_single_process_gensim_learns(spark, lee):
+@pytest.mark.parametrize(("partitions", "threads", "shards"), [(2, 1, 2), (4, 2, 2)])
+def test_gensim_backend_learns_what_single_process_gensim_learns(spark, lee, partitions, threads, shards):
     from gensim.models import Word2Vec
 
-    cfg = _with(lee[0], epochs=10)
+    cfg = _with(lee[0], epochs=10, num_partitions=partitions, threads=threads)
     vectors, stats = train(spark, lee[1], cfg)
     words, ours = _matrix(vectors)
     assert stats["vocab_size"] == len(words) > 2000 and np.isfinite(ours).all()
+    assert (stats["shards"], stats["threads"]) == (shards, threads)
     corpus = [list(r.tokens) for r in lee[1].orderBy("sentence_id", "chunk").collect()]
     reference = Word2Vec(corpus, vector_size=100, window=5, min_count=3, epochs=10, seed=1, workers=1, sg=1)
     top = words[:300]

@@ -83,7 +83,8 @@ class TrainConfig(_Section):
     min_count: int = Field(5, ge=1)
     max_vocab_size: int | None = Field(None, ge=1, description="Keep only this many most frequent words.")
     epochs: int = Field(5, ge=1, le=1000)
-    num_partitions: int = Field(2, ge=1, le=10_000, description="Data partitions trained in parallel.")
+    num_partitions: int = Field(2, ge=1, le=10_000, description="Parallelism; gensim: P / threads shards, <= 8.")
+    threads: int = Field(1, ge=1, le=256, description="gensim: threads a shard; above 1 not bit-reproducible.")
     seed: int = Field(1, ge=0, le=2**31 - 1)
     alpha: float = Field(0.025, gt=0, le=1)
     min_alpha: float = Field(0.0001, ge=0, le=1)
@@ -93,7 +94,7 @@ class TrainConfig(_Section):
     negative: int = Field(5, ge=0, le=100)
     sample: float = Field(1e-3, ge=0, le=1)
     sync_rounds: int | None = Field(
-        None, ge=1, le=100_000, description="Synchronisation rounds; None: epochs x min(num_partitions, 5)."
+        None, ge=1, le=100_000, description="Synchronisation rounds; None: epochs x min(shards, 5), 1 for one shard."
     )
     weights_transport: Literal["auto", "broadcast", "files"] = Field(
         "auto", description="How per-round weights reach the tasks: broadcast (classic Spark) or staged .npy files."

@@ -28,16 +28,23 @@ if TYPE_CHECKING:
     from swapvec.config import TrainConfig
 
 __all__ = [
+    "MAX_SHARDS",
     "Combiner",
     "GensimParams",
     "ShardUpdate",
     "default_sync_rounds",
+    "shards_for",
     "initial_weights",
     "memory_bound_bytes",
     "shard_alpha_scale",
 ]
 
 _REAL = np.float32
+
+#: Most shards a run trains, whatever ``train.num_partitions``: the combine rule held quality from 1 to 8 shards on
+#: GCIDE and lost it past that (16 shards: WS-353 0.39 against 0.55), so more partitions give a shard more threads
+#: (``train.threads``), not more shards (bench/RESULTS.md, issue 12).
+MAX_SHARDS = 8
 
 
 @dataclass(frozen=True)
@@ -79,9 +86,10 @@ class GensimParams:
     shrink_windows : bool
         gensim's ``shrink_windows``.
     max_shard_alpha : float
-        Cap of the shard learning rate: the factor is ``min(P, max(1, max_shard_alpha / alpha))``, at most 4 at
-        alpha 0.025. The cap keeps shard rates near gensim's usual range; uncapped, analogies got worse
-        (bench/RESULTS.md).
+        Cap of the shard learning rate: the factor is ``min(P, max(1, max_shard_alpha / alpha))``, so ``k = P`` up
+        to 8 shards at alpha 0.025 (:data:`MAX_SHARDS`). A factor below ``P / 2`` lets the words every shard
+        moves overshoot, the more so the longer a round (a larger corpus): the earlier cap of 0.1 (``k = 4``) lost
+        quality at 8 shards on GCIDE four times over (bench/RESULTS.md, issue 12).
     """
 
     vector_size: int
@@ -99,7 +107,7 @@ class GensimParams:
     cbow_mean: int = 1
     batch_words: int = MAX_WORDS_IN_BATCH
     shrink_windows: bool = True
-    max_shard_alpha: float = 0.1
+    max_shard_alpha: float = 0.2
 
     def __post_init__(self) -> None:
         if bool(self.hs) == bool(self.negative):
@@ -180,14 +188,22 @@ def initial_weights(vocab_size: int, params: GensimParams) -> tuple[np.ndarray, 
     return w_in, np.zeros((vocab_size, d), dtype=_REAL)
 
 
+def shards_for(partitions: int, threads: int = 1) -> int:
+    """Shards a run trains for ``train.num_partitions`` and ``train.threads``: ``ceil(partitions / threads)``, at
+    most :data:`MAX_SHARDS`. ``partitions`` is the parallelism of training, shards times their threads."""
+    return max(1, min(-(-int(partitions) // max(1, int(threads))), MAX_SHARDS))
+
+
 def default_sync_rounds(epochs: int, n_shards: int) -> int:
-    """Rounds when the user sets none: ``min(P, 5)`` a epoch.
+    """Rounds when the user sets none: ``min(P, 5)`` a epoch, and one round for one shard.
 
     Shards drift apart between synchronisations the more of them there are, and every round costs a fixed overhead
     (a Spark job, shipping the weights): 8 shards need about 25 rounds over 5 epochs, 2 shards do as well with 10 and
-    save the time (bench/RESULTS.md); one shard is plain gensim, whatever the rounds.
+    save the time (bench/RESULTS.md). One shard is plain gensim whatever the rounds, so it trains in one.
     """
-    return epochs * min(max(n_shards, 1), 5)
+    if n_shards <= 1:
+        return 1
+    return epochs * min(n_shards, 5)
 
 
 def shard_alpha_scale(params: GensimParams, n_shards: int) -> float:

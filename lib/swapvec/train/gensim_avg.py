@@ -18,6 +18,7 @@ change from the same inputs.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Collection, Iterator
 from typing import Any
@@ -34,7 +35,16 @@ from swapvec.config import Config
 from swapvec.errors import one_line
 from swapvec.log import event, get_logger
 from swapvec.partitioning import spread_key
-from swapvec.train.averaging import Combiner, GensimParams, default_sync_rounds, initial_weights, memory_bound_bytes
+from swapvec.train.averaging import (
+    MAX_SHARDS,
+    Combiner,
+    GensimParams,
+    default_sync_rounds,
+    initial_weights,
+    memory_bound_bytes,
+    shard_alpha_scale,
+    shards_for,
+)
 from swapvec.train.encoding import decode_shards, encode, vocab_arrays
 from swapvec.train.memory import check_driver_memory
 from swapvec.train.shard import ShardTrainer
@@ -51,11 +61,13 @@ _TRAINERS: dict[tuple, ShardTrainer] = {}
 _ALWAYS_KEEP = np.iinfo(np.uint32).max
 
 
-def _trainer(key: tuple, counts: np.ndarray, keep: np.ndarray, params: GensimParams, shards: int) -> ShardTrainer:
+def _trainer(
+    key: tuple, counts: np.ndarray, keep: np.ndarray, params: GensimParams, shards: int, threads: int
+) -> ShardTrainer:
     trainer = _TRAINERS.get(key)
     if trainer is None:
         _TRAINERS.clear()
-        trainer = ShardTrainer(np.asarray(counts), params, n_shards=shards)
+        trainer = ShardTrainer(np.asarray(counts), params, n_shards=shards, threads=threads)
         # Group words are never subsampled: subsampling would throw away the very copies augmentation added
         # (in the seed's four-word corpus it keeps 7% of them).
         trainer.model.wv.expandos["sample_int"][np.asarray(keep, dtype=np.int64)] = _ALWAYS_KEEP
@@ -64,7 +76,7 @@ def _trainer(key: tuple, counts: np.ndarray, keep: np.ndarray, params: GensimPar
 
 
 def _round_task(
-    shipped: Shipped, vocab: Shipped, key: tuple, params: GensimParams, shards: int, round_index: int
+    shipped: Shipped, vocab: Shipped, key: tuple, params: GensimParams, shards: int, threads: int, round_index: int
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """The round's ``mapInArrow`` function: encoded shards in, ``wire.UPDATE_SCHEMA`` records of their changes out."""
 
@@ -74,7 +86,7 @@ def _round_task(
         with threadpool_limits(limits=1):  # parallelism comes from tasks, not BLAS threads
             weights = shipped.value()
             counts = vocab.value()["counts"]
-            trainer = _trainer(key, counts, vocab.value()["keep"], params, shards)
+            trainer = _trainer(key, counts, vocab.value()["keep"], params, shards, threads)
             for shard, sentences in decode_shards(batches):
                 update = trainer.train_round(
                     sentences, round_index, weights["w_in"], weights["w_out"], shard_seed=params.seed * 100_003 + shard
@@ -105,11 +117,23 @@ def train_gensim(
     """Train with synchronised rounds (see the module docstring); return the vectors and statistics.
 
     ``keep_words`` (the group words) are exempt from subsampling. The statistics are ``vocab_size``,
-    ``sync_rounds``, ``shards``, ``words`` (words trained, counted once per epoch), ``seconds`` (from shipping the
-    vocabulary to the end of the last round) and ``transport`` (how the weights reached the tasks).
+    ``sync_rounds``, ``shards``, ``threads``, ``rate_factor`` (the shards' learning-rate factor ``k``), ``words``
+    (words trained, counted once per epoch), ``seconds`` (from shipping the vocabulary to the end of the last round)
+    and ``transport`` (how the weights reached the tasks).
     """
     t = cfg.train
-    shards = t.num_partitions
+    shards = shards_for(t.num_partitions, t.threads)
+    if shards * t.threads < t.num_partitions:
+        event(
+            _log,
+            "train.shards_capped",
+            level=logging.WARNING,
+            partitions=t.num_partitions,
+            shards=shards,
+            threads=t.threads,
+            hint=f"quality falls past {MAX_SHARDS} shards; train.threads={-(-t.num_partitions // MAX_SHARDS)} uses "
+            f"{t.num_partitions} cores in {MAX_SHARDS} shards",
+        )
     params = GensimParams.from_config(t, t.sync_rounds or default_sync_rounds(t.epochs, shards))
     bound = memory_bound_bytes(vocab_size, params)
     check_driver_memory(spark, vocab_size, params.vector_size, bound["driver"])
@@ -125,7 +149,9 @@ def train_gensim(
         backend="gensim",
         vocab_size=vocab_size,
         shards=shards,
+        threads=t.threads,
         rounds=params.sync_rounds,
+        rate_factor=shard_alpha_scale(params, shards),
         transport=mode,
         driver_bytes=bound["driver"],
     )
@@ -133,7 +159,7 @@ def train_gensim(
     index = {w: i for i, w in enumerate(words)}
     keep = np.array(sorted(index[w] for w in keep_words if w in index), dtype=np.int64)
     shipped_vocab = ship(spark, {"counts": counts, "keep": keep, **vocab_arrays(words)}, mode, staging)
-    key = (hashlib.sha1(counts.tobytes() + keep.tobytes()).hexdigest(), params, shards)
+    key = (hashlib.sha1(counts.tobytes() + keep.tobytes()).hexdigest(), params, shards, t.threads)
     encoded = encode(sentences, shipped_vocab, shards, t.seed).persist(StorageLevel.MEMORY_AND_DISK)
     w_in, w_out = initial_weights(vocab_size, params)
     combiner = Combiner(vocab_size, params.vector_size, shards, params)
@@ -149,7 +175,8 @@ def train_gensim(
                 # executors, so the driver receives one summed change, whatever the number of shards.
                 changes = (
                     encoded.mapInArrow(
-                        _round_task(shipped, shipped_vocab, key, params, shards, r), from_arrow_schema(UPDATE_SCHEMA)
+                        _round_task(shipped, shipped_vocab, key, params, shards, t.threads, r),
+                        from_arrow_schema(UPDATE_SCHEMA),
                     )
                     # One task per shard sums the blocks (an explicit count: adaptive execution would coalesce
                     # them into one task).
@@ -197,6 +224,8 @@ def train_gensim(
         "vocab_size": vocab_size,
         "sync_rounds": params.sync_rounds,
         "shards": shards,
+        "threads": t.threads,
+        "rate_factor": shard_alpha_scale(params, shards),
         "words": trained_words,
         "seconds": seconds,
         "transport": mode,

@@ -1,17 +1,23 @@
 """One shard's training for one round: gensim's own Cython kernels, from the global weights, returning the change.
 
-Determinism: shard training calls gensim's ``train_batch_sg``/``train_batch_cbow`` directly in the calling thread
-(no gensim worker threads), with gensim's batching and learning-rate rule, and reseeds gensim's RNG
+Determinism: with ``threads=1`` (the default) shard training calls gensim's ``train_batch_sg``/``train_batch_cbow``
+directly in the calling thread, with gensim's batching and learning-rate rule, and reseeds gensim's RNG
 (``model.random``, used for subsampling, window shrinking and negative draws) from ``(params.seed, shard_seed,
 round_index)`` at the start of every round. Results are then a pure function of the inputs on one machine and
 build. With one shard and one round, the trained weights equal plain ``gensim.models.Word2Vec.train`` with
 ``workers=1`` bit for bit when gensim's RNG is seeded the same (see :func:`round_seed`).
+
+With ``threads > 1`` the batches of a round are trained by that many threads on the one model, without locks, as
+gensim's own ``workers`` do (the kernels release the GIL): faster, and as good, but the order in which threads
+touch a row varies from run to run, so the vectors are no longer bit-reproducible.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from gensim.models import Word2Vec
@@ -75,16 +81,22 @@ class ShardTrainer:
         ``P`` of the run (>= 1), keyword-only and required: shards train with learning rate
         ``alpha(t) * shard_alpha_scale(params, P)`` and ``averaging.Combiner`` divides by the same factor, so both
         must see the same ``P``.
+    threads : int
+        Threads training the shard's batches at once (>= 1); above 1 results are not bit-reproducible (module
+        docstring).
     """
 
-    def __init__(self, counts: np.ndarray, params: GensimParams, *, n_shards: int) -> None:
+    def __init__(self, counts: np.ndarray, params: GensimParams, *, n_shards: int, threads: int = 1) -> None:
         _quiet_gensim()
         counts = np.asarray(counts)
         if counts.ndim != 1 or len(counts) == 0 or counts.min() < 1:
             raise ValueError("counts must be a non-empty 1-D array of counts >= 1")
         if np.any(np.diff(counts) > 0):
             raise ValueError("counts must be sorted descending (index == key == frequency rank)")
+        if threads < 1:
+            raise ValueError("threads must be >= 1")
         self.params = params
+        self.threads = int(threads)
         self.n_shards = int(n_shards)
         self.alpha_scale = shard_alpha_scale(params, self.n_shards)
         self.vocab_size = len(counts)
@@ -114,13 +126,17 @@ class ShardTrainer:
             raise AssertionError("gensim did not keep the vocabulary order index == key")
         self.model = model
         self._out_name = "syn1neg" if params.negative else "syn1"
-        self._work = np.zeros(params.vector_size, dtype=_REAL)
-        self._neu1 = np.zeros(params.vector_size, dtype=_REAL)
+        # The kernels' scratch rows: one pair per thread.
+        self._buffers = threading.local()
 
     def _train_batch(self, batch: list[list[int]], alpha: float) -> int:
+        buf = self._buffers
+        if not hasattr(buf, "work"):
+            buf.work = np.zeros(self.params.vector_size, dtype=_REAL)
+            buf.neu1 = np.zeros(self.params.vector_size, dtype=_REAL)
         if self.params.sg:
-            return train_batch_sg(self.model, batch, alpha, self._work, False)
-        return train_batch_cbow(self.model, batch, alpha, self._work, self._neu1, False)
+            return train_batch_sg(self.model, batch, alpha, buf.work, False)
+        return train_batch_cbow(self.model, batch, alpha, buf.work, buf.neu1, False)
 
     def _alpha(self, pushed: int, n: int, epoch: int) -> float:
         # gensim's Word2Vec._get_next_alpha with examples-based progress, written the same way so
@@ -200,9 +216,24 @@ class ShardTrainer:
         )
 
     def _train_segment(self, seg: list[list[int]], pos0: int, n: int, epoch: int) -> None:
+        scale = self.alpha_scale
+        if self.threads == 1:
+            for batch, alpha in self._batches(seg, pos0, n, epoch):
+                self._train_batch(batch, alpha * scale)
+            return
+        with ThreadPoolExecutor(self.threads, thread_name_prefix="swapvec-shard") as pool:
+            # Lazily, a few batches ahead of the threads: the segment's batches are not all queued at once.
+            pending: list = []
+            for batch, alpha in self._batches(seg, pos0, n, epoch):
+                pending.append(pool.submit(self._train_batch, batch, alpha * scale))
+                if len(pending) >= 2 * self.threads:
+                    pending.pop(0).result()
+            for done in pending:
+                done.result()
+
+    def _batches(self, seg: list[list[int]], pos0: int, n: int, epoch: int) -> Iterator[tuple[list[list[int]], float]]:
         # gensim's _job_producer: fill a batch while it stays <= batch_words, the learning rate of
         # a batch is the one at its first sentence.
-        scale = self.alpha_scale
         batch: list[list[int]] = []
         size = 0
         pushed = pos0
@@ -214,9 +245,9 @@ class ShardTrainer:
                 size += ln
             else:
                 if batch:
-                    self._train_batch(batch, alpha * scale)
+                    yield batch, alpha
                 pushed += len(batch)
                 alpha = self._alpha(pushed, n, epoch)
                 batch, size = [sent], ln
         if batch:
-            self._train_batch(batch, alpha * scale)
+            yield batch, alpha
