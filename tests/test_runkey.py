@@ -11,7 +11,9 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import types as T
 
+from swapvec.errors import BadInput
 from swapvec.pipeline import execute
+from swapvec.store import Store
 
 FAST = ("train.backend=mllib", "train.epochs=1")
 OUTPUTS = ("vectors", "similarities")
@@ -58,20 +60,24 @@ def test_same_key_twice_writes_once_and_a_new_key_writes(spark, seed_case):
     assert older.status == "succeeded" and older.details["tables_kept"] == ["vectors", "similarities"]
 
 
-def test_a_retry_after_a_failure_midway_completes_what_is_missing(spark, seed_case):
+def test_a_retry_after_a_failure_midway_completes_what_is_missing(spark, seed_case, monkeypatch):
     cfg = seed_case(*FAST, "run.key=7")
     out = cfg.output.path
-    os.makedirs(out)
-    blocker = f"{out}/similarities"
-    with open(blocker, "w") as file:  # a path Delta cannot create a table at: the second write fails
-        file.write("in the way")
-    with pytest.raises(Exception, match="similarities"):
+    write = Store.write
+
+    def failing_write(self, df, table, **kwargs):  # the second table write fails, as a full disk would
+        if table == "similarities":
+            raise OSError("No space left on device: similarities")
+        return write(self, df, table, **kwargs)
+
+    monkeypatch.setattr(Store, "write", failing_write)
+    with pytest.raises(OSError, match="similarities"):
         execute(spark, cfg, "run")
+    monkeypatch.setattr(Store, "write", write)
     vectors_version = DeltaTable(f"{out}/vectors").version()
     [failed] = _runs(out)
     assert failed["status"] == "failed" and failed["run_key"] == "7"
 
-    os.remove(blocker)
     retry = execute(spark, cfg, "run")
     assert retry.status == "succeeded" and retry.details["tables_kept"] == ["vectors"]
     # Decided before training: the retry does not train, and its metrics are those of the vectors it kept.
@@ -104,7 +110,11 @@ def test_a_runs_table_from_before_run_keys_gains_the_column(spark, seed_case):
     cfg = seed_case(*FAST, "run.key=1")
     old_schema = T.StructType([f for f in RUNS_SCHEMA.fields if f.name != "run_key"])
     old_row = ("old", "run", "succeeded", dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 1), "{}", {}, {}, "{}", None)
-    spark.createDataFrame([old_row], old_schema).write.format("delta").save(f"{cfg.output.path}/runs")
+    runs = f"{cfg.output.path}/runs"
+    spark.createDataFrame([old_row], old_schema).write.format("delta").save(runs)
+    with pytest.raises(BadInput, match="can be claimed"):  # written before swapvec marked its tables
+        execute(spark, cfg, "tokenize")
+    spark.sql(f"ALTER TABLE delta.`{runs}` SET TBLPROPERTIES ('swapvec.owner' = 'swapvec')")  # as the error says
     execute(spark, cfg, "tokenize")
     assert execute(spark, cfg, "tokenize").status == "skipped"
     assert [(r["run_id"] == "old", r["status"], r["run_key"]) for r in _runs(cfg.output.path)] == [

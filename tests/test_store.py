@@ -74,3 +74,48 @@ def test_a_table_younger_than_the_retention_is_not_vacuumed(spark, tmp_path):
     files = {p.name for p in (tmp_path / "numbers").glob("*.parquet")}
     assert current < files  # the first version's files are still there, as Delta's time travel needs
     assert store.read("numbers").count() == 3
+
+
+def _snapshot(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def test_swapvec_marks_the_delta_tables_it_creates(spark, tmp_path):
+    store = Store(OutputConfig(path=str(tmp_path)), spark)
+    assert store.write(spark.range(2), "numbers")
+    assert DeltaTable(str(tmp_path / "numbers")).metadata().configuration == {"swapvec.owner": "swapvec"}
+    assert store.write(spark.range(3).selectExpr("cast(id as string) as word"), "numbers")  # a new schema keeps it
+    assert not store.foreign("numbers")
+
+
+@pytest.mark.parametrize("fmt", ["delta", "parquet"])
+def test_a_table_swapvec_did_not_write_is_refused_before_any_work_and_left_as_it_was(spark, seed_case, fmt):
+    cfg = seed_case(f"output.format={fmt}", "output.retention_hours=0")
+    out = Path(cfg.output.path)
+    vectors = out / "vectors"
+    if fmt == "delta":  # someone else's Delta table, two versions old
+        for n in (2, 3):
+            spark.range(n).write.format("delta").mode("overwrite").save(str(vectors))
+    else:  # someone else's Parquet folder
+        spark.range(3).write.parquet(str(vectors))
+    before = _snapshot(vectors)
+    with pytest.raises(BadInput, match=f"^{vectors} holds data swapvec did not write"):
+        execute(spark, cfg, "run")
+    assert _snapshot(vectors) == before  # neither overwritten nor vacuumed
+    assert not (out / "runs").exists()  # refused before the run started: nothing was recorded
+    with pytest.raises(BadInput, match="holds data swapvec did not write"):  # nor by a direct write
+        Store(cfg.output, spark).write(spark.range(1), "vectors")
+    assert _snapshot(vectors) == before
+
+
+def test_files_at_a_table_path_are_refused_and_an_empty_folder_is_not(spark, seed_case):
+    cfg = seed_case()
+    out = Path(cfg.output.path)
+    (out / "vectors").mkdir(parents=True)  # empty: nothing to lose
+    (out / "similarities").mkdir()
+    (out / "similarities" / "notes.txt").write_text("mine")
+    store = Store(cfg.output, spark)
+    assert not store.foreign("vectors")
+    with pytest.raises(BadInput, match="similarities holds data swapvec did not write"):
+        execute(spark, cfg, "run")
+    assert (out / "similarities" / "notes.txt").read_text() == "mine"

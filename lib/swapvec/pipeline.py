@@ -312,6 +312,8 @@ def execute(spark: SparkSession, cfg: Config, command: str = "run", run_id: str 
     """
     preflight(cfg, command)
     store = Store(cfg.output, spark)
+    # Before any work, and before the runs row: data swapvec did not write is never written over (nor vacuumed).
+    store.check_owned((*OUTPUTS[command], "runs"))
     record = RunRecord(run_id=run_id or runs.new_run_id(), command=command)
     event(_log, "run.start", run_id=record.run_id, command=command, config=json.loads(cfg.to_json()))
     plan = runs.resume(store, command, cfg.run.key, OUTPUTS[command])

@@ -12,6 +12,7 @@ Tables: ``sentences``, ``augmented``, ``vectors``, ``baseline_vectors``, ``simil
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -92,6 +93,37 @@ class Store:
         if self.format == "delta":
             return (local / "_delta_log").is_dir()
         return parquet.is_table(local)
+
+    def foreign(self, table: str) -> bool:
+        """True when something swapvec did not write is at the table's path: a Delta table without swapvec's owner
+        mark, a folder or file that is no table, a link that is not swapvec's. Such data is never written over."""
+        path = self.path(table)
+        if self.local:
+            local = Path(path)
+            if self.format == "parquet":
+                return parquet.foreign(local)
+            if not local.exists() and not local.is_symlink():
+                return False
+            if not (local / "_delta_log").is_dir():
+                # An empty folder holds nothing to lose; anything else would be vacuumed away with the table.
+                return not local.is_dir() or any(local.iterdir())
+        elif not delta.is_table(self.session(), path):
+            return False
+        return not delta.owned(self.session(), path)
+
+    def check_owned(self, tables: Iterable[str]) -> None:
+        """Refuse, before any work, to write where something swapvec did not write is (:meth:`foreign`).
+
+        Raises
+        ------
+        BadInput
+            The first such table path, in one line.
+        """
+        for table in tables:
+            if self.foreign(table):
+                path = self.path(table)
+                unmarked = self.format == "delta" and (not self.local or Path(path, "_delta_log").is_dir())
+                raise BadInput(delta.foreign_table_message(path, unmarked_delta=unmarked))
 
     def missing(self, table: str, needed_by: str = "") -> BadInput:
         """The error for a table that is not there, naming the command that makes it."""

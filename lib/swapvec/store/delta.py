@@ -1,4 +1,8 @@
-"""Delta tables: atomic commits, idempotent keyed writes, and a VACUUM after each overwrite.
+"""Delta tables: atomic commits, idempotent keyed writes, and a VACUUM after each overwrite, on tables swapvec owns.
+
+swapvec creates each table with the table property ``swapvec.owner`` (:data:`OWNER_PROPERTY`) before its first
+write, and writes to no table without it: a table someone else made at a stage's path is never overwritten nor
+vacuumed (:func:`owned`).
 
 An overwrite or an append is one commit in ``_delta_log``: readers see the old version or the new one. A write that
 carries a :class:`Txn` is idempotent: Delta records ``txnAppId``/``txnVersion`` in the same commit and skips a
@@ -16,6 +20,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 
 from swapvec.compat import jvm_console_silenced
+from swapvec.errors import BadInput
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,10 @@ _VACUUM_CONF = {
 _DELTA_RETENTION_HOURS = 168
 
 
+#: The table property that marks a table as swapvec's: set when swapvec creates it, kept by every later commit.
+OWNER_PROPERTY = "swapvec.owner"
+
+
 def is_table(spark: SparkSession, path: str) -> bool:
     from delta.tables import DeltaTable
 
@@ -53,6 +62,29 @@ def version(spark: SparkSession, path: str) -> int | None:
     if not is_table(spark, path):
         return None
     return DeltaTable.forPath(spark, path).history(1).first()["version"]
+
+
+def owned(spark: SparkSession, path: str) -> bool:
+    """True when the Delta table at ``path`` carries swapvec's :data:`OWNER_PROPERTY`."""
+    from delta.tables import DeltaTable
+
+    properties = DeltaTable.forPath(spark, path).detail().select("properties").first()["properties"] or {}
+    return OWNER_PROPERTY in properties
+
+
+def _create(df: DataFrame, path: str) -> None:
+    """Create an empty table with ``df``'s schema and the owner mark, so that its data never exists unmarked."""
+    from delta.tables import DeltaTable
+
+    spark = df.sparkSession
+    try:
+        DeltaTable.createIfNotExists(spark).location(path).addColumns(df.schema).property(
+            OWNER_PROPERTY, "swapvec"
+        ).execute()
+    except Exception:
+        # Another writer created it first; what matters is whose it is, checked next.
+        if not is_table(spark, path):
+            raise
 
 
 def last_write_metadata(spark: SparkSession, path: str) -> dict | None:
@@ -74,8 +106,18 @@ def write(
     df: DataFrame, path: str, mode: str, txn: Txn | None, retention_hours: float, evolve_schema: bool = False
 ) -> bool:
     """Write ``df`` as one commit; False when Delta skipped it because ``txn``'s app id already committed its version
-    or a later one. An overwrite replaces the schema; ``evolve_schema`` lets an append add columns."""
+    or a later one. An overwrite replaces the schema; ``evolve_schema`` lets an append add columns.
+
+    Raises
+    ------
+    BadInput
+        A table swapvec does not own is at ``path`` (it is left as it was).
+    """
     spark = df.sparkSession
+    if not is_table(spark, path):
+        _create(df, path)
+    if not owned(spark, path):
+        raise BadInput(foreign_table_message(path, unmarked_delta=True))
     writer = df.write.format("delta").mode(mode)
     if mode == "overwrite":
         writer = writer.option("overwriteSchema", "true")
@@ -132,6 +174,21 @@ def _younger_than(spark: SparkSession, path: str, hours: float) -> bool:
         .first()
     )
     return first is not None and first.version == 0 and first.age + _AGE_MARGIN_SECONDS < hours * 3600
+
+
+def foreign_table_message(path: str, unmarked_delta: bool = False) -> str:
+    """The one-line refusal of data swapvec did not write at a table's path; for a Delta table without the owner
+    mark, how to claim one that a swapvec from before the mark wrote."""
+    message = (
+        f"{path} holds data swapvec did not write (not a table it made); it is never overwritten: choose another "
+        "output.path or move it away"
+    )
+    if unmarked_delta:
+        message += (
+            f" (a table swapvec wrote before it marked its tables can be claimed: ALTER TABLE delta.`{path}` "
+            f"SET TBLPROPERTIES ('{OWNER_PROPERTY}' = 'swapvec'))"
+        )
+    return message
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 
 from swapvec.errors import BadInput
+from swapvec.store.delta import foreign_table_message
 
 #: Versions kept besides the current one, so that readers that resolved the link just before a swap finish.
 VERSIONS_KEPT = 2
@@ -24,6 +25,15 @@ VERSIONS_KEPT = 2
 
 def is_table(link: Path) -> bool:
     return link.is_symlink() and link.exists()
+
+
+def foreign(link: Path) -> bool:
+    """True when something other than a swapvec Parquet table (a link into its own ``_versions`` folder) is at
+    ``link``."""
+    if link.is_symlink():
+        target = Path(os.readlink(link))
+        return target.is_absolute() or target.parts[:2] != ("_versions", link.name)
+    return link.exists()
 
 
 def read(spark: SparkSession, link: Path) -> DataFrame:
@@ -34,8 +44,8 @@ def read(spark: SparkSession, link: Path) -> DataFrame:
 def write(df: DataFrame, link: Path, mode: str) -> None:
     """Write ``df`` as a new version and switch ``link`` to it; ``append`` writes the old rows plus the new ones."""
     versions = link.parent / "_versions" / link.name
-    if link.exists() and not link.is_symlink():
-        raise BadInput(f"{link} exists and is not a swapvec Parquet table (a link to a version): move it away")
+    if foreign(link):
+        raise BadInput(foreign_table_message(str(link)))
     if mode not in ("append", "overwrite"):
         raise ValueError(f"mode {mode!r}")
     target = versions / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
