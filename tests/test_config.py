@@ -71,6 +71,39 @@ def test_secrets_are_redacted_in_the_logged_config():
     assert "redacted" in text
 
 
+HADOOP_AND_HIVE_SECRETS = [
+    "spark.hadoop.fs.s3a.encryption.key",  # S3 SSE-C
+    "spark.hadoop.fs.s3a.server-side-encryption.key",
+    "spark.hadoop.fs.s3a.secret.key",
+    "spark.hadoop.fs.s3a.access.key",
+    "spark.hadoop.fs.obs.sk",  # Huawei OBS secret key
+    "spark.hadoop.fs.obs.ak",
+    "spark.hadoop.hive.metastore.client.auth.key",
+    "spark.hadoop.fs.azure.account.key.acct.dfs.core.windows.net",
+    "spark.hadoop.fs.azure.account.oauth2.client.secret",
+    "spark.hadoop.fs.azure.sas.fixed.token",
+    "spark.hadoop.fs.gs.auth.service.account.private.key",
+    "spark.hadoop.fs.oss.accessKeySecret",
+    "spark.ssl.keyPassword",
+    "spark.authenticate.secret",
+    "spark.hadoop.javax.jdo.option.ConnectionPassword",
+]
+
+
+@pytest.mark.parametrize("key", HADOOP_AND_HIVE_SECRETS)
+def test_hadoop_and_hive_secret_keys_are_redacted_by_rule(key):
+    text = load_config(None, [f"spark.conf={{{key}: SECRET-VALUE}}"]).to_json()
+    assert "SECRET-VALUE" not in text and "redacted" in text
+
+
+def test_settings_that_only_look_like_secrets_are_logged():
+    cfg = load_config(
+        None, ["run.key=2026-11-28", "tokenize.lowercase=false", "spark.conf={spark.sql.shuffle.partitions: 7}"]
+    )
+    text = cfg.to_json()
+    assert "2026-11-28" in text and '"lowercase": false' in text and '"7"' in text
+
+
 @pytest.mark.parametrize(
     ("given", "canonical"),
     [

@@ -13,12 +13,31 @@ import threading
 import time
 from typing import Any, TextIO
 
-#: Keys (config keys, Spark conf keys) whose values are never logged or stored: Spark's own default redaction
-#: pattern, plus DSNs and Azure's ``fs.azure.account.key.<account>``, which Spark's default misses.
-SECRET_KEY_PATTERN = (
-    r"(?i)secret|password|passwd|token|credential|(access|account|private|api)[._-]?key|sas|dsn|connection[._-]?string"
-)
-_SECRET_KEY = re.compile(SECRET_KEY_PATTERN)
+#: A part of a key's name (split at ``.``, ``_``, ``-`` and camelCase) that makes its value secret: a name for a
+#: secret (``sk``, ``sas``, ``dsn``, ``credentials``...) or a part ending in key, secret, password or token
+#: (``fs.azure.account.key.<account>``, ``fs.s3a.encryption.key``, ``hive.metastore.client.auth.key``, ``fs.obs.sk``,
+#: ``apikey``, ``accessKeySecret``). Whole parts, so that ``tokenize.lowercase`` is no secret.
+_SECRET_PART = re.compile(r"(?i)^(sk|ak|sas|dsn|pwd|passwd|passphrase|credentials?)$|(key|secret|password|token)$")
+_CONNECTION_STRING = re.compile(r"(?i)connection[._-]?string")
+#: swapvec's own settings named like a secret that are not one: the run key is an idempotency key.
+_NOT_SECRET = ("run.key",)
+_PARTS = re.compile(r"[._\-\s/]+|(?<=[a-z0-9])(?=[A-Z])")
+
+
+def is_secret_key(key: str) -> bool:
+    """True when the value under ``key`` (a config key, a Spark or Hadoop conf key, or a dotted path to one) is never
+    logged nor stored.
+
+    Examples
+    --------
+    >>> [is_secret_key(k) for k in ("spark.hadoop.fs.s3a.encryption.key", "fs.obs.sk", "run.key", "train.epochs")]
+    [True, True, False, False]
+    """
+    if any(key == own or key.endswith("." + own) for own in _NOT_SECRET):
+        return False
+    return bool(_CONNECTION_STRING.search(key)) or any(_SECRET_PART.search(part) for part in _PARTS.split(key) if part)
+
+
 # A password embedded in a URL or DSN (scheme://user:password@host) is a secret whatever its key is called.
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)(?P<secret>[^@\s/]+)(?=@)")
 REDACTED = "*********(redacted)"
@@ -35,10 +54,11 @@ def redact(value: Any, key: str = "") -> Any:
     {'fs.azure.account.key.x': '*********(redacted)', 'url': 'jdbc:postgresql://u:*********(redacted)@h/db'}
     """
     if isinstance(value, dict):
-        return {k: redact(v, str(k)) for k, v in value.items()}
+        # Nested keys are judged by their dotted path, so that ``run: {key: ...}`` is known as ``run.key``.
+        return {k: redact(v, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v, key) for v in value]
-    if key and _SECRET_KEY.search(key) and value not in (None, ""):
+    if key and is_secret_key(key) and value not in (None, ""):
         return REDACTED
     if isinstance(value, str):
         return _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, value)
