@@ -127,3 +127,67 @@ def test_a_long_line_is_split_into_ordered_chunks_and_nothing_is_lost(spark, tmp
     assert [len(r.tokens) for r in long] == [1000] * 25 + [3]
     assert [t for r in long for t in r.tokens] == words
     assert [(r.chunk, r.tokens) for r in rows[26:]] == [(0, ["short", "line"])]
+
+
+# ----------------------------------------------------------------------- refused by preflight, before Spark starts
+def _preflight(tmp_path, *overrides: str) -> None:
+    from swapvec.config import load_config
+    from swapvec.pipeline import preflight
+
+    corpus = tmp_path / "corpus.txt"
+    if not corpus.exists():
+        corpus.write_text("entertainment films movies cinema\n")
+    preflight(load_config(None, [f"input.path={corpus}", f"output.path={tmp_path / 'out'}", *overrides]), "run")
+
+
+def test_a_folder_or_an_empty_file_as_the_groups_file_is_refused_before_spark(tmp_path):
+    (tmp_path / "groups").mkdir()
+    with pytest.raises(BadInput, match="groups is a folder, not a groups file"):
+        _preflight(tmp_path, f"augment.groups_path={tmp_path / 'groups'}")
+    (tmp_path / "empty.txt").write_text("# nothing yet\n\n")
+    with pytest.raises(BadInput, match="empty.txt holds no groups"):
+        _preflight(tmp_path, f"augment.groups_path={tmp_path / 'empty.txt'}")
+
+
+def test_a_byte_order_mark_before_a_comment_is_not_a_group(tmp_path):
+    groups = tmp_path / "groups.txt"
+    groups.write_bytes("\ufeff# saved by Notepad\nfilms movies\n".encode())
+    _preflight(tmp_path, f"augment.groups_path={groups}")  # no "a group needs at least two words"
+
+
+def test_an_output_path_that_cannot_be_written_is_refused_before_spark(tmp_path):
+    # /proc takes no new files, not even from root (for whom access(2) says yes to almost anything).
+    with pytest.raises(BadInput, match="output.path /proc/swapvec-out: cannot write in /proc"):
+        _preflight(tmp_path, "output.path=/proc/swapvec-out")
+
+
+def test_the_corpus_folder_as_output_path_is_refused(tmp_path):
+    corpus = tmp_path / "texts"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("films movies\n")
+    for out in (corpus, corpus / "out"):
+        with pytest.raises(BadInput, match="is input.path .* or inside it"):
+            _preflight(tmp_path, f"input.path={corpus}", f"output.path={out}")
+    _preflight(tmp_path, f"input.path={corpus}", f"output.path={tmp_path / 'out'}")  # beside it is fine
+
+
+@pytest.mark.parametrize("key", ["input.path", "output.path"])
+def test_a_path_spark_would_read_as_a_file_pattern_is_refused_naming_the_characters(tmp_path, key):
+    corpus = tmp_path / "corpus [1].txt"
+    corpus.write_text("films movies\n")
+    setting = f"input.path={corpus}" if key == "input.path" else f"output.path={tmp_path / 'out [2]'}"
+    with pytest.raises(BadInput, match=rf"^{key} .* holds \[ \], which Spark reads as a file pattern"):
+        _preflight(tmp_path, setting)
+
+
+def test_a_group_word_the_tokeniser_rewrites_is_refused_with_its_line(spark, earlier, tmp_path):
+    root, base = earlier
+    groups = tmp_path / "groups.txt"
+    groups.write_text("entertainment: movies films\nc++ java\n")
+    from swapvec.config import load_config
+
+    cfg = load_config(None, [f"input.path={root / 'corpus.txt'}", f"augment.groups_path={groups}", *base])
+    before = _versions(root)
+    with pytest.raises(BadInput, match=r"groups.txt:2: 'c\+\+' is 'c' under tokenize.pattern; a group word must be"):
+        execute(spark, cfg, "run")
+    assert _versions(root) == before

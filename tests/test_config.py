@@ -132,3 +132,21 @@ def test_run_keys_that_do_not_order_are_refused_in_one_line(key):
         load_config(None, [f"run.key={key}"])
     assert str(caught.value).startswith("config: run.key: must be a date (2026-11-25)")
     assert "\n" not in str(caught.value)
+
+
+def test_a_yaml_syntax_error_names_its_line_and_column(tmp_path):
+    file = tmp_path / "bad.yaml"
+    file.write_text("train:\n  epochs: 3\n  window: [1, 2\nx: 1\n")
+    with pytest.raises(BadInput, match=r"bad.yaml is not valid YAML at line 4, column 2: expected ',' or ']'"):
+        load_config(file)
+
+
+@pytest.mark.parametrize("setting", ["train.vector_size=true", "train.sg=true", "similarity.top_k=false"])
+def test_a_boolean_is_not_taken_for_a_number(setting):
+    with pytest.raises(BadInput, match="expected a number, got (true|false)"):
+        load_config(None, [setting])
+
+
+def test_an_empty_output_path_is_refused_rather_than_writing_into_the_current_folder():
+    with pytest.raises(BadInput, match="output.path: String should have at least 1 character"):
+        load_config(None, ["output.path="])

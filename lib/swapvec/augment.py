@@ -92,24 +92,42 @@ def parse_groups(text: str, source: str = "groups") -> list[tuple[int, str | Non
     return parsed
 
 
+def read_groups_file(path: str) -> list[tuple[int, str | None, list[str]]]:
+    """Read and parse a groups file (:func:`parse_groups`), without Spark: preflight runs it before a session starts.
+
+    A UTF-8 byte-order mark (as Windows editors save) is skipped.
+
+    Raises
+    ------
+    BadInput
+        A missing file, a folder, a file that is not UTF-8 text, a malformed line, or no group at all.
+    """
+    file = Path(path)
+    if file.is_dir():
+        raise BadInput(f"augment.groups_path: {path} is a folder, not a groups file")
+    if not file.is_file():
+        raise BadInput(f"augment.groups_path: file not found: {path}")
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadInput(f"augment.groups_path: {path} is not UTF-8 text") from None
+    parsed = parse_groups(text, source=file.name)
+    if not parsed:
+        raise BadInput(f"augment.groups_path: {path} holds no groups")
+    return parsed
+
+
 def load_groups(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfig) -> list[Group]:
     """Read a groups file and pass its words through the corpus tokeniser.
 
     Raises
     ------
     BadInput
-        A missing or non-UTF-8 file, no groups, a word that is not one token, or a word in two groups.
+        What :func:`read_groups_file` refuses, a word that is not one token as written (after lower-casing), or a
+        word in two groups.
     """
     file = Path(path)
-    if not file.is_file():
-        raise BadInput(f"augment.groups_path: file not found: {path}")
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise BadInput(f"augment.groups_path: {path} is not UTF-8 text") from None
-    parsed = parse_groups(text, source=file.name)
-    if not parsed:
-        raise BadInput(f"augment.groups_path: {path} holds no groups")
+    parsed = read_groups_file(path)
     from swapvec.tokenize import tokenize_words
 
     raw_words = [w for _, hub, members in parsed for w in ([hub] if hub else []) + members]
@@ -120,10 +138,13 @@ def load_groups(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfig) ->
         normalised = []
         for raw in ([hub] if hub else []) + members:
             toks = next(tokens)
-            if len(toks) != 1:
-                shape = "no token" if not toks else f"{len(toks)} tokens {toks}"
+            written = raw.lower() if tokenize_cfg.lowercase else raw
+            if toks != [written]:
+                # c++ would become c and be swapped wherever the letter c stands alone.
+                shape = "no token" if not toks else f"{len(toks)} tokens {toks}" if len(toks) > 1 else f"{toks[0]!r}"
                 raise BadInput(
-                    f"{file.name}:{number}: {raw!r} is {shape} under tokenize.pattern; a group word is one token"
+                    f"{file.name}:{number}: {raw!r} is {shape} under tokenize.pattern; a group word must be one "
+                    "token as written"
                 )
             word = toks[0]
             if word in seen:

@@ -2,6 +2,9 @@
 
 A run's config is the YAML file given with ``--config`` plus any number of ``--set dotted.key=value``
 overrides, validated here. Unknown keys and invalid values are refused with a message that names the key.
+
+This module is long because it is the one place where every setting is declared with its default, range and
+meaning; split, the defaults would live in several places again.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -26,6 +29,24 @@ DEFAULT_TOKEN_PATTERN = r"[\p{L}\p{M}\p{N}]+(?:['’][\p{L}\p{M}\p{N}]+)*"
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        # YAML reads `true` as a boolean and pydantic would take it as 1 for an int field.
+        if isinstance(data, dict):
+            for name, value in data.items():
+                field = cls.model_fields.get(name)
+                if isinstance(value, bool) and field is not None and _numeric(field.annotation):
+                    raise ValueError(f"{name}: expected a number, got {str(value).lower()}")
+        return data
+
+
+def _numeric(annotation: Any) -> bool:
+    if get_origin(annotation) is Literal:  # train.sg: Literal[0, 1]
+        return all(type(v) is int for v in get_args(annotation))
+    kinds = set(get_args(annotation)) or {annotation}
+    return bool(kinds & {int, float}) and bool not in kinds
 
 
 class InputConfig(_Section):
@@ -115,7 +136,7 @@ class TrainConfig(_Section):
 
 
 class OutputConfig(_Section):
-    path: str = Field("warehouse", description="Folder (or URI) under which the tables live.")
+    path: str = Field("warehouse", min_length=1, description="Folder (or URI) under which the tables live.")
     format: Literal["delta", "parquet"] = "delta"
     retention_hours: float = Field(
         168.0,
@@ -333,7 +354,10 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str]
         try:
             loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a date such as 2026-13-01
-            raise BadInput(f"config file {file} is not valid YAML: {one_line(exc)}") from None
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or one_line(exc)
+            raise BadInput(f"config file {file} is not valid YAML{where}: {problem}") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise BadInput(f"config file {file} must hold a mapping of sections, not {type(loaded).__name__}")
         tree = loaded or {}

@@ -17,14 +17,13 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from swapvec import runs, tracking
-from swapvec.augment import Group, augment_corpus, count_words, group_words, load_groups, parse_groups
+from swapvec.augment import Group, augment_corpus, count_words, group_words, load_groups, read_groups_file
 from swapvec.config import Config
 from swapvec.errors import BadInput
 from swapvec.evaluate import Evaluation, evaluate, summary
@@ -269,15 +268,9 @@ def preflight(cfg: Config, command: str) -> None:
     store = Store(cfg.output)
     store.check()
     if command in ("run", "tokenize"):
-        check_input(cfg.input.path)
+        store.check_apart_from(check_input(cfg.input.path))
     if cfg.augment.groups_path and command in ("run", "augment", "train", "evaluate"):
-        file = Path(cfg.augment.groups_path)
-        if not file.is_file():
-            raise BadInput(f"augment.groups_path: file not found: {cfg.augment.groups_path}")
-        try:
-            parse_groups(file.read_text(encoding="utf-8"), source=file.name)
-        except UnicodeDecodeError:
-            raise BadInput(f"augment.groups_path: {file} is not UTF-8 text") from None
+        read_groups_file(cfg.augment.groups_path)
     needed = NEEDS.get(command)
     if needed and store.local and not store.exists(needed):
         raise store.missing(needed, needed_by=command)

@@ -11,6 +11,7 @@ Tables: ``sentences``, ``augmented``, ``vectors``, ``baseline_vectors``, ``simil
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,7 +22,7 @@ from swapvec.config import OutputConfig
 from swapvec.errors import BadInput
 from swapvec.log import event, get_logger
 from swapvec.store import delta, parquet
-from swapvec.store.corpus import check_input, read_corpus, resolve_input_path
+from swapvec.store.corpus import check_input, check_no_pattern, read_corpus, resolve_input_path
 from swapvec.store.delta import Txn
 from swapvec.store.paths import is_uri, local_path, table_path
 
@@ -70,7 +71,8 @@ class Store:
         Raises
         ------
         BadInput
-            Parquet output to a URI (no atomic rename there), or a local path under a file.
+            Parquet output to a URI (no atomic rename there), a local path under a file, one this process may not
+            write, or one with characters Spark reads as a file pattern.
         """
         if not self.local:
             if self.format == "parquet":
@@ -78,12 +80,36 @@ class Store:
                     "output.format=parquet needs a local or mounted path (atomic rename); use delta on a URI"
                 )
             return
+        check_no_pattern(self.output.path, "output.path")
         base = local_path(self.output.path)
         for parent in (base, *base.parents):
             if parent.exists():
                 if not parent.is_dir():
                     raise BadInput(f"output.path {self.output.path}: {parent} is a file, not a folder")
+                try:  # a real write: access(2) says yes to root on a file system that refuses it
+                    with tempfile.TemporaryFile(dir=parent):
+                        pass
+                except OSError as exc:
+                    cause = exc.strerror or type(exc).__name__
+                    raise BadInput(f"output.path {self.output.path}: cannot write in {parent}: {cause}") from None
                 break
+
+    def check_apart_from(self, input_path: str) -> None:
+        """Refuse an output path that is the corpus or lies inside it: a second run would read the tables as the
+        corpus (local paths; URIs are not looked into).
+
+        Raises
+        ------
+        BadInput
+            The two paths overlap.
+        """
+        if not self.local or is_uri(input_path):
+            return
+        out, corpus = local_path(self.output.path).resolve(), local_path(input_path).resolve()
+        if out == corpus or corpus in out.parents:
+            raise BadInput(
+                f"output.path {self.output.path} is input.path {input_path} or inside it: keep the tables apart"
+            )
 
     def exists(self, table: str) -> bool:
         if not self.local:

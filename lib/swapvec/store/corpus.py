@@ -32,6 +32,25 @@ def resolve_input_path(path: str) -> str:
     return datapath(SAMPLES[name])
 
 
+#: Characters Hadoop reads as a file pattern in a path (``corpus [1].txt`` would match ``corpus 1.txt``).
+_PATTERN_CHARS = "[]{}*?"
+
+
+def check_no_pattern(path: str, key: str) -> None:
+    """Refuse a local path holding characters Spark would read as a file pattern, naming them.
+
+    Raises
+    ------
+    BadInput
+        The path holds one of ``[ ] { } * ?``.
+    """
+    found = sorted({c for c in path if c in _PATTERN_CHARS})
+    if found:
+        raise BadInput(
+            f"{key} {path} holds {' '.join(found)}, which Spark reads as a file pattern: rename the file or folder"
+        )
+
+
 def check_input(path: str | None) -> str:
     """Refuse a missing ``input.path`` before a session starts (URIs are left to Spark); return the path to read,
     with ``sample:NAME`` resolved.
@@ -39,13 +58,15 @@ def check_input(path: str | None) -> str:
     Raises
     ------
     BadInput
-        No path, an unknown sample, or a local path that does not exist.
+        No path, an unknown sample, or a local path that does not exist or holds file-pattern characters.
     """
     if not path:
         raise BadInput("config: input.path: is required (a text file or folder, a Parquet or Delta path)")
     resolved = resolve_input_path(path)
-    if not is_uri(resolved) and not local_path(resolved).exists():
-        raise BadInput(f"input.path does not exist: {path}")
+    if not is_uri(resolved):
+        if not local_path(resolved).exists():
+            raise BadInput(f"input.path does not exist: {path}")
+        check_no_pattern(resolved, "input.path")
     return resolved
 
 
