@@ -292,14 +292,12 @@ def test_shard_rate_is_capped_and_the_combiner_divides_the_summed_changes_by_it(
     assert avg.shard_alpha_scale(p, 2) == 2.0
     assert avg.shard_alpha_scale(p, 8) == pytest.approx(4.0)  # capped at 0.1 / 0.025
     assert ShardTrainer(np.array([3, 2, 1]), p, n_shards=8).alpha_scale == pytest.approx(4.0)
-    # The default cap leaves k = P up to the most shards a run trains.
-    assert avg.shard_alpha_scale(_params(alpha=0.025), avg.MAX_SHARDS) == avg.MAX_SHARDS
     w_in, d_out, _ = _combine(HAND, 2)
     assert w_in.tolist() == [[1, 0], [1, 1], [0, 2], [0, 0]]  # sum / 2 at P=2
     assert d_out.tolist() == [[0.5, 0.5], [0.5, 0], [1.5, 1.5], [0, 0]]
     ups = [_upd([0], [[8, 0]], [[0, 0]]) for _ in range(8)]
     w_in, _, _ = _combine(ups, 8)
-    assert w_in[0].tolist() == [8, 0]  # sum 64 / k 8: k = P up to 8 shards
+    assert w_in[0].tolist() == [16, 0]  # sum 64 / scale 4
 
 
 def test_combiner_takes_presummed_shards_as_the_same_change_and_resets():

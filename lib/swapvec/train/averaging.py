@@ -86,10 +86,10 @@ class GensimParams:
     shrink_windows : bool
         gensim's ``shrink_windows``.
     max_shard_alpha : float
-        Cap of the shard learning rate: the factor is ``min(P, max(1, max_shard_alpha / alpha))``, so ``k = P`` up
-        to 8 shards at alpha 0.025 (:data:`MAX_SHARDS`). A factor below ``P / 2`` lets the words every shard
-        moves overshoot, the more so the longer a round (a larger corpus): the earlier cap of 0.1 (``k = 4``) lost
-        quality at 8 shards on GCIDE four times over (bench/RESULTS.md, issue 12).
+        Cap of the shard learning rate: the factor is ``min(P, max(1, max_shard_alpha / alpha))``, at most 4 at
+        alpha 0.025. Uncapped (``k = 8`` at 8 shards) analogies fell on GCIDE four times over, 0.244 -> 0.123; a
+        factor below ``P / 2`` lets the words every shard moves overshoot, which is why no run trains more than
+        :data:`MAX_SHARDS` shards (bench/RESULTS.md, issue 12).
     """
 
     vector_size: int
@@ -107,7 +107,7 @@ class GensimParams:
     cbow_mean: int = 1
     batch_words: int = MAX_WORDS_IN_BATCH
     shrink_windows: bool = True
-    max_shard_alpha: float = 0.2
+    max_shard_alpha: float = 0.1
 
     def __post_init__(self) -> None:
         if bool(self.hs) == bool(self.negative):
