@@ -27,8 +27,9 @@ from swapvec.train import gensim_avg, train
 def faulty(kind: str, fail_round: int, marks: str):
     original = gensim_avg._round_task
 
-    def wrapped(shipped, vocab, key, params, shards, round_index):
-        inner = original(shipped, vocab, key, params, shards, round_index)
+    def wrapped(*args):
+        inner = original(*args)
+        round_index = args[-1]  # the round is _round_task's last argument
 
         def run(batches):
             from pyspark import TaskContext
