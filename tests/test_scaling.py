@@ -67,8 +67,8 @@ def _train(planted, partitions: int, rounds: int, threads: int = 1) -> float:
 
 
 def test_quality_at_16_partitions_does_not_fall_from_2_partitions_with_long_rounds(planted):
-    two = _train(planted, 2, rounds=2)
-    sixteen = _train(planted, 16, rounds=2)
+    two = _train(planted, 2, rounds=5)
+    sixteen = _train(planted, 16, rounds=5)
     assert two > 0.9  # the structure is learnt, so the comparison means something
     # 16 shards, as the backend trained before, scored 0.07 here (1.00 at 2 partitions).
     assert sixteen >= two - 0.05, f"16 partitions: {sixteen:.3f}, 2 partitions: {two:.3f}"
