@@ -5,14 +5,15 @@ are encoded to vocabulary ids once, in the tasks, and cached one partition per s
 every shard continues from the current global weights over its share of the data (``mapInArrow``) and returns its
 change in blocks of vocabulary rows, which are summed over the shards on the executors (``wire``); the driver
 receives one summed change per round and applies it to the global weights (``averaging.Combiner``). The maths lives
-in ``averaging`` and ``shard``; this module is the round loop on the driver and the round task.
+in ``averaging`` and ``shard``; this module is the round loop on the driver and the round task. A run trains
+``averaging.shards_for(num_partitions, threads)`` shards, at most 8, each with ``train.threads`` threads.
 
 Memory (float32): the driver holds the weights, the combiner's sums and one summed change,
 ``averaging.memory_bound_bytes``; each task holds one copy of the weights plus its shard's sentences as int32 ids.
 
-Determinism: shards are a seeded hash of each sentence's ids (not Spark's partition layout), sentences keep their
-order inside a shard, and each block's changes are summed in shard order; a retried task recomputes the same
-change from the same inputs.
+Determinism (with ``train.threads`` 1): shards are a seeded hash of each sentence's ids (not Spark's partition
+layout), sentences keep their order inside a shard, and each block's changes are summed in shard order; a retried
+task recomputes the same change from the same inputs. More threads a shard are not bit-reproducible.
 """
 
 from __future__ import annotations
