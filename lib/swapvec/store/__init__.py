@@ -123,19 +123,7 @@ class Store:
     def foreign(self, table: str) -> bool:
         """True when something swapvec did not write is at the table's path: a Delta table without swapvec's owner
         mark, a folder or file that is no table, a link that is not swapvec's. Such data is never written over."""
-        path = self.path(table)
-        if self.local:
-            local = Path(path)
-            if self.format == "parquet":
-                return parquet.foreign(local)
-            if not local.exists() and not local.is_symlink():
-                return False
-            if not (local / "_delta_log").is_dir():
-                # An empty folder holds nothing to lose; anything else would be vacuumed away with the table.
-                return not local.is_dir() or any(local.iterdir())
-        elif not delta.is_table(self.session(), path):
-            return False
-        return not delta.owned(self.session(), path)
+        return self._refusal(table) is not None
 
     def check_owned(self, tables: Iterable[str]) -> None:
         """Refuse, before any work, to write where something swapvec did not write is (:meth:`foreign`).
@@ -146,10 +134,27 @@ class Store:
             The first such table path, in one line.
         """
         for table in tables:
-            if self.foreign(table):
-                path = self.path(table)
-                unmarked = self.format == "delta" and (not self.local or Path(path, "_delta_log").is_dir())
-                raise BadInput(delta.foreign_table_message(path, unmarked_delta=unmarked))
+            refusal = self._refusal(table)
+            if refusal is not None:
+                raise BadInput(refusal)
+
+    def _refusal(self, table: str) -> str | None:
+        """Why nothing may be written at the table's path (:meth:`foreign`), or None when swapvec may write there."""
+        path = self.path(table)
+        if self.local:
+            local = Path(path)
+            if self.format == "parquet":
+                return delta.foreign_table_message(path) if parquet.foreign(local) else None
+            if not local.exists() and not local.is_symlink():
+                return None
+            if not (local / "_delta_log").is_dir():
+                # An empty folder holds nothing to lose; anything else would be vacuumed away with the table.
+                return delta.foreign_table_message(path) if not local.is_dir() or any(local.iterdir()) else None
+        elif not delta.is_table(self.session(), path):
+            return None
+        if delta.owned(self.session(), path):
+            return None
+        return delta.foreign_table_message(path, unmarked_delta=True)
 
     def missing(self, table: str, needed_by: str = "") -> BadInput:
         """The error for a table that is not there, naming the command that makes it."""

@@ -136,6 +136,7 @@ def train_gensim(
             f"{t.num_partitions} cores in {MAX_SHARDS} shards",
         )
     params = GensimParams.from_config(t, t.sync_rounds or default_sync_rounds(t.epochs, shards))
+    rate_factor = shard_alpha_scale(params, shards)
     bound = memory_bound_bytes(vocab_size, params)
     check_driver_memory(spark, vocab_size, params.vector_size, bound["driver"])
     # Bounded by the vocabulary (checked above), not by the corpus.
@@ -152,7 +153,7 @@ def train_gensim(
         shards=shards,
         threads=t.threads,
         rounds=params.sync_rounds,
-        rate_factor=shard_alpha_scale(params, shards),
+        rate_factor=rate_factor,
         transport=mode,
         driver_bytes=bound["driver"],
     )
@@ -226,7 +227,7 @@ def train_gensim(
         "sync_rounds": params.sync_rounds,
         "shards": shards,
         "threads": t.threads,
-        "rate_factor": shard_alpha_scale(params, shards),
+        "rate_factor": rate_factor,
         "words": trained_words,
         "seconds": seconds,
         "transport": mode,

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 from gensim.models import Word2Vec
@@ -223,11 +224,11 @@ class ShardTrainer:
             return
         with ThreadPoolExecutor(self.threads, thread_name_prefix="swapvec-shard") as pool:
             # Lazily, a few batches ahead of the threads: the segment's batches are not all queued at once.
-            pending: list = []
+            pending: deque[Future[int]] = deque()
             for batch, alpha in self._batches(seg, pos0, n, epoch):
                 pending.append(pool.submit(self._train_batch, batch, alpha * scale))
                 if len(pending) >= 2 * self.threads:
-                    pending.pop(0).result()
+                    pending.popleft().result()
             for done in pending:
                 done.result()
 
