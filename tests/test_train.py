@@ -41,6 +41,16 @@ def test_vocabulary_is_ordered_by_count_then_word(spark):
     assert [(r.idx, r.word, r["count"]) for r in rows] == [(0, "a", 2), (1, "b", 2)]
 
 
+def test_copies_never_let_a_word_in_or_out_except_a_group_word(spark):
+    # In the corpus (copy 0) "a" 3 times, "x" twice, "g" once; copies add "a" once, "x" twice, "g" twice, "y" 3 times.
+    rows = [(0, ["a", "a", "x"]), (0, ["a", "x", "g"]), (1, ["a", "x", "g"]), (1, ["x", "g"]), (2, ["y", "y", "y"])]
+    df = spark.createDataFrame(rows, "copy int, tokens array<string>")
+    plain = {r.word: (r["count"], r.train_count) for r in vocabulary(df, min_count=3).collect()}
+    assert plain == {"a": (3, 4)}
+    grouped = {r.word: (r["count"], r.train_count) for r in vocabulary(df, 3, group_words=["g", "y"]).collect()}
+    assert grouped == {"a": (3, 4), "g": (1, 3), "y": (0, 3)}
+
+
 def test_gensim_backend_repeats_exactly_for_a_seed(spark, lee):
     cfg = _with(lee[0], epochs=1, sync_rounds=3)
     first = _matrix(train(spark, lee[1], cfg)[0])[1]

@@ -1,7 +1,8 @@
 """Training: one global vocabulary counted by Spark, then the configured backend.
 
 Both backends return ``word string, vector array<float>, count bigint``, where ``count`` is the word's frequency in
-the training corpus (the augmented one: swapped copies count), and the same statistics (:func:`train`).
+the corpus as written (swapped copies do not count), and the same statistics (:func:`train`). The vocabulary is the
+corpus's too: a run with groups has the words of the same run without them (:func:`vocabulary`).
 """
 
 from __future__ import annotations
@@ -16,27 +17,41 @@ from pyspark.sql import types as T
 
 from swapvec.config import Config
 from swapvec.errors import BadInput
+from swapvec.log import event, get_logger
+
+_log = get_logger("train")
 
 #: The ``vector`` column's type in every backend's output and in the ``vectors`` table.
 VECTOR_TYPE = T.ArrayType(T.FloatType(), containsNull=True)
 
 
-def vocabulary(sentences: DataFrame, min_count: int, max_vocab_size: int | None = None) -> DataFrame:
-    """``idx int, word string, count bigint``: words seen at least ``min_count`` times, most frequent first.
+def vocabulary(
+    sentences: DataFrame, min_count: int, max_vocab_size: int | None = None, group_words: Collection[str] = ()
+) -> DataFrame:
+    """``idx int, word string, count bigint, train_count bigint``: the words to train, most trained first.
 
-    Ties are broken by the word, so the order (and every index) is the same on every run. ``idx`` is numbered by a
-    global window: one partition, which is fine at vocabulary size (millions of rows at most).
+    ``count`` is a word's frequency in the corpus as written (rows with ``copy`` 0, or every row without that
+    column), ``train_count`` in what is trained on (swapped copies count: gensim samples by it). A word is in when
+    its ``count`` reaches ``min_count``, so copies never let a word in or out; a group word whose copies alone make
+    it reach ``min_count`` is kept (logged by :func:`train`). Ties are broken by the word, so the order (and every
+    index) is the same on every run. ``idx`` is numbered by a global window: one partition, which is fine at
+    vocabulary size (millions of rows at most).
     """
+    original = (F.col("copy") == 0) if "copy" in sentences.columns else F.lit(True)
     counts = (
-        sentences.select(F.explode("tokens").alias("word"))
+        sentences.select(F.explode("tokens").alias("word"), original.cast("long").alias("original"))
         .groupBy("word")
-        .agg(F.count(F.lit(1)).alias("count"))
-        .where(F.col("count") >= min_count)
+        .agg(F.sum("original").alias("count"), F.count(F.lit(1)).alias("train_count"))
     )
+    kept = F.col("count") >= min_count
+    if group_words:
+        kept = kept | (F.col("word").isin(list(group_words)) & (F.col("train_count") >= min_count))
+    counts = counts.where(kept)
     ranked = counts.select(
-        (F.row_number().over(Window.orderBy(F.desc("count"), F.asc("word"))) - 1).cast("int").alias("idx"),
+        (F.row_number().over(Window.orderBy(F.desc("train_count"), F.asc("word"))) - 1).cast("int").alias("idx"),
         "word",
         F.col("count").cast("bigint").alias("count"),
+        F.col("train_count").cast("bigint").alias("train_count"),
     )
     if max_vocab_size is not None:
         ranked = ranked.where(F.col("idx") < max_vocab_size)
@@ -62,13 +77,17 @@ def train(
     BadInput
         The corpus leaves no word with ``min_count`` occurrences.
     """
-    vocab = vocabulary(sentences, cfg.train.min_count, cfg.train.max_vocab_size).persist()
+    min_count = cfg.train.min_count
+    vocab = vocabulary(sentences, min_count, cfg.train.max_vocab_size, group_words).persist()
     size = vocab.count()
     if size == 0:
         vocab.unpersist()
-        raise BadInput(
-            f"no word occurs at least train.min_count={cfg.train.min_count} times: the corpus is empty or too small"
-        )
+        raise BadInput(f"no word occurs at least train.min_count={min_count} times: the corpus is empty or too small")
+    if group_words:
+        # Bounded by the group words.
+        rare = sorted(r.word for r in vocab.where(F.col("count") < min_count).select("word").collect())
+        if rare:
+            event(_log, "vocab.kept_by_copies", words=rare, min_count=min_count, note="group words below min_count")
     try:
         if cfg.train.backend == "mllib":
             from swapvec.train.mllib import train_mllib

@@ -31,6 +31,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
+from swapvec import progress
 from swapvec.compat import Shipped, resolve_mode, ship
 from swapvec.config import Config
 from swapvec.errors import one_line
@@ -140,9 +141,10 @@ def train_gensim(
     bound = memory_bound_bytes(vocab_size, params)
     check_driver_memory(spark, vocab_size, params.vector_size, bound["driver"])
     # Bounded by the vocabulary (checked above), not by the corpus.
-    vocab_rows = vocab.orderBy("idx").select("word", "count").collect()
+    vocab_rows = vocab.orderBy("idx").select("word", "count", "train_count").collect()
     words = [r.word for r in vocab_rows]
-    counts = np.fromiter((r["count"] for r in vocab_rows), dtype=np.int64, count=len(vocab_rows))
+    # Sampling (frequent words, noise words) follows what is trained on, as gensim on the augmented corpus would.
+    counts = np.fromiter((r["train_count"] for r in vocab_rows), dtype=np.int64, count=len(vocab_rows))
     mode = resolve_mode(spark, t.weights_transport)
     staging = t.staging_path or f"{cfg.output.path.rstrip('/')}/_staging"
     event(
@@ -170,6 +172,7 @@ def train_gensim(
     trained_words = 0
     try:
         for r in range(params.sync_rounds):
+            progress.step(f"round {r + 1}/{params.sync_rounds}")
             round_started = time.monotonic()
             shipped = ship(spark, {"w_in": w_in, "w_out": w_out}, mode, staging)
             try:
@@ -218,7 +221,7 @@ def train_gensim(
                 pa.array(np.arange(0, (vocab_size + 1) * params.vector_size, params.vector_size, dtype=np.int32)),
                 pa.array(w_in.reshape(-1), pa.float32()),
             ),
-            "count": pa.array(counts, pa.int64()),
+            "count": pa.array([r["count"] for r in vocab_rows], pa.int64()),
         }
     )
     vectors = spark.createDataFrame(table)
