@@ -9,7 +9,7 @@ import time
 from pyspark.sql.connect.shell.progress import StageInfo
 
 from swapvec.log import StatusLine
-from swapvec.progress import ConnectHandler, progress
+from swapvec.progress import ConnectHandler, progress, step
 
 
 class FakeTerminal(io.StringIO):
@@ -31,10 +31,12 @@ def test_a_terminal_shows_tasks_done_of_total(spark):
     with progress(spark, "train", stream=terminal, interval=0.05):
         _slow_job(spark)
     shown = terminal.getvalue()
-    counts = [(int(done), int(total)) for done, total in re.findall(r"train: tasks (\d+)/(\d+)", shown)]
+    counts = [tuple(map(int, m)) for m in re.findall(r"train: Spark job (\d+): tasks (\d+)/(\d+)", shown)]
     assert counts, shown
-    assert any(total == 8 for _, total in counts), counts  # the 8 slow tasks (then count()'s final 1-task stage)
-    assert all(0 <= done <= total for done, total in counts), counts
+    assert any(total == 8 for _, _, total in counts), counts  # the 8 slow tasks (then count()'s final 1-task stage)
+    assert all(0 <= done <= total for _, done, total in counts), counts
+    # Jobs are numbered in the stage; a later job never shows a smaller number (the line never jumps back).
+    assert [job for job, _, _ in counts] == sorted(job for job, _, _ in counts) and counts[0][0] == 1
     assert shown.endswith("\r")  # the line is blanked when the stage ends
 
 
@@ -58,4 +60,13 @@ def test_the_connect_handler_draws_the_operations_tasks():
     stages = [StageInfo(1, 4, 4, 0, True), StageInfo(2, 8, 3, 0, False)]
     handler(stages=stages, inflight_tasks=2, operation_id="op", done=False)
     handler(stages=stages, inflight_tasks=0, operation_id="op", done=True)
-    assert terminal.getvalue() == "\rsimilarity: tasks 7/12"
+    assert terminal.getvalue() == "\rsimilarity: Spark job 1: tasks 7/12"
+
+
+def test_a_stage_names_its_step_on_the_line(spark):
+    terminal = FakeTerminal()
+    with progress(spark, "train", stream=terminal, interval=0.05):
+        step("round 2/5")
+        _slow_job(spark)
+    step("round 3/5")  # after the stage: nothing is drawn, nothing fails
+    assert re.search(r"train: round 2/5, Spark job 1: tasks \d/8", terminal.getvalue()), terminal.getvalue()

@@ -44,16 +44,17 @@ def default_parallelism(spark: SparkSession) -> int:
     return max(1, int(spark.conf.get("spark.sql.shuffle.partitions", "8") or 8))
 
 
-def active_tasks(spark: SparkSession) -> tuple[int, int] | None:
-    """Tasks done and in all of the active stages (classic Spark's status tracker); None when no stage runs or
-    the tracker is not there."""
+def active_tasks(spark: SparkSession) -> tuple[int, int, int] | None:
+    """Tasks done and in all of the active stages, and the newest active job's id (classic Spark's status tracker);
+    None when no stage runs or the tracker is not there."""
     if not is_classic(spark):
         return None
     tracker = spark.sparkContext.statusTracker()
     stages = [s for s in (tracker.getStageInfo(i) for i in tracker.getActiveStageIds()) if s is not None]
     if not stages:
         return None
-    return sum(s.numCompletedTasks for s in stages), sum(s.numTasks for s in stages)
+    jobs = tracker.getActiveJobsIds()
+    return sum(s.numCompletedTasks for s in stages), sum(s.numTasks for s in stages), max(jobs, default=-1)
 
 
 @contextlib.contextmanager

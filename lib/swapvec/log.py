@@ -97,13 +97,19 @@ _shown: dict[int, int] = {}
 
 
 class StatusLine:
-    """One status line on a stream, redrawn in place with a carriage return."""
+    """One status line on a stream, redrawn in place with a carriage return: ``train: round 3/10, Spark job 4:
+    tasks 1/2`` (the step only when the stage reports one)."""
 
     def __init__(self, stream: TextIO, label: str) -> None:
         self.stream, self.label = stream, label
+        self.step: str | None = None
+        self._jobs: dict[object, int] = {}
 
-    def draw(self, done: int, total: int) -> None:
-        text = f"{self.label}: tasks {done}/{total}"
+    def draw(self, done: int, total: int, job: object = None) -> None:
+        """Draw ``done`` of ``total`` tasks of the Spark job (or operation) ``job``, numbered in the stage from 1."""
+        number = self._jobs.setdefault(job, len(self._jobs) + 1)
+        step = f"{self.step}, " if self.step else ""
+        text = f"{self.label}: {step}Spark job {number}: tasks {done}/{total}"
         with _lock:
             width = _shown.get(id(self.stream), 0)
             self.stream.write("\r" + text.ljust(width))

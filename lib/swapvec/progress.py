@@ -1,4 +1,6 @@
-"""Progress of long stages on a terminal: one line on stderr, ``train: tasks 12/40``, redrawn in place.
+"""Progress of long stages on a terminal: one line on stderr, ``train: round 3/10, Spark job 4: tasks 1/2``,
+redrawn in place. Jobs are numbered within the stage, so the tasks start again at 0 for the next job; a stage with
+steps of its own (training's rounds) names the current one with :func:`step`.
 
 Classic Spark's status tracker (``compat.active_tasks``: the active stages' tasks done of total) is polled from a
 daemon thread; Spark Connect pushes its progress to a handler (``spark.registerProgressHandler``). Nothing is written
@@ -23,6 +25,14 @@ if TYPE_CHECKING:
 
 #: Seconds between two polls of Spark's status tracker.
 POLL_SECONDS = 0.5
+#: The lines being drawn (one a stage; a list, as stages do not nest but a test may draw two).
+_lines: list[StatusLine] = []
+
+
+def step(text: str | None) -> None:
+    """Name the step a stage is at (``round 3/10``) on its progress line, if one is drawn; None clears it."""
+    for line in _lines:
+        line.step = text
 
 
 def wanted(stream: TextIO, enabled: bool = True) -> bool:
@@ -53,7 +63,7 @@ class ConnectHandler:
         stages = list(stages or [])
         total = sum(s.num_tasks for s in stages)
         if total and not done:
-            self.line.draw(sum(s.num_completed_tasks for s in stages), total)
+            self.line.draw(sum(s.num_completed_tasks for s in stages), total, operation_id)
 
 
 @contextlib.contextmanager
@@ -90,6 +100,14 @@ def progress(
         yield
         return
     line = StatusLine(stream, label)
+    _lines.append(line)
+    try:
+        yield from _drawn(spark, line, interval)
+    finally:
+        _lines.remove(line)
+
+
+def _drawn(spark: SparkSession, line: StatusLine, interval: float) -> Iterator[None]:
     if is_classic(spark):
         stop = threading.Event()
         poller = threading.Thread(
