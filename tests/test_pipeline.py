@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
 from swapvec.pipeline import execute
+
+ROOT = Path(__file__).resolve().parents[1]
 
 EXPECTED_SCHEMAS = {
     "vectors": {"word": "string", "vector": "list<float>", "count": "int64", "run_id": "string"},
@@ -49,6 +52,7 @@ def test_seed_case_hub_is_every_members_nearest_word(spark, seed_case, backend, 
         got = read_independently(f"{out}/{table}", fmt)
         assert {k: v for k, v in _types(got).items()} == expected, table
         assert set(got.column("run_id").to_pylist()) == {result.run_id}
+        assert got.schema.field("run_id").nullable, f"{table}: run_id nullable in Delta, so in Parquet too"
     vectors = read_independently(f"{out}/vectors", fmt).to_pylist()
     assert sorted(r["word"] for r in vectors) == ["cinema", "entertainment", "films", "movies"]
     assert all(len(r["vector"]) == 100 for r in vectors)
@@ -90,3 +94,31 @@ def test_similarity_alone_recomputes_from_the_vectors_table(spark, seed_case):
     after = DeltaTable(f"{cfg.output.path}/similarities")
     assert after.version() == version + 1
     assert sorted(set(after.to_pyarrow_table().column("rank").to_pylist())) == [1, 2]
+
+
+def test_the_sample_run_keeps_every_groups_promise_on_the_corpus_vocabulary(spark, tmp_path):
+    """The embedded default (Lee's news text, conf/groups.txt), one epoch: on real text copying alone leaves the hub
+    behind its members; the guarantee step must put it first for every member, and the vocabulary must be the
+    corpus's own (the same words as a run without groups would have)."""
+    from pyspark.sql import functions as F
+
+    from swapvec.config import load_config
+    from swapvec.store import read_corpus
+    from swapvec.tokenize import tokenize
+    from swapvec.train import vocabulary
+
+    settings = [f"augment.groups_path={ROOT / 'conf' / 'groups.txt'}", f"output.path={tmp_path / 'out'}"]
+    settings += ["output.format=parquet", "train.epochs=1", "similarity.top_k=5", "evaluate.baseline=false"]
+    cfg = load_config(ROOT / "conf" / "local.yaml", settings)
+    result = execute(spark, cfg, "run")
+    ranks = {g["line"]: g["ranks"] for g in result.details["groups"]}
+    hub_line = [g["line"] for g in result.details["groups"] if g["hub"]][0]
+    assert {m: r["military"] for m, r in ranks[hub_line].items()} == dict.fromkeys(
+        ("troops", "soldiers", "army", "forces"), 1
+    )
+    assert all(rank <= 10 for line, group in ranks.items() for r in group.values() for rank in r.values())
+    assert result.metrics["guarantee_groups_met"] == result.metrics["guarantee_groups"] == 5.0
+    vectors = pq.read_table(f"{cfg.output.path}/vectors")
+    sentences = tokenize(read_corpus(spark, cfg.input), cfg.tokenize).withColumn("copy", F.lit(0))
+    expected = {r.word: r["count"] for r in vocabulary(sentences, cfg.train.min_count).collect()}
+    assert {r["word"]: r["count"] for r in vectors.to_pylist()} == expected

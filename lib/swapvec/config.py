@@ -10,6 +10,7 @@ meaning; split, the defaults would live in several places again.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import json
 import os
 import re
@@ -94,6 +95,11 @@ class AugmentConfig(_Section):
     )
     max_copies_per_sentence: int = Field(
         10, ge=1, le=1000, description="At most this many swapped copies of one sentence (chosen by a seeded hash)."
+    )
+    guarantee: bool = Field(
+        True,
+        description="After training, move the group words that miss the promise (hub nearest to each member, "
+        "plain mates in each other's top 10), only as far as it needs; false: the trained vectors as they are.",
     )
 
 
@@ -309,12 +315,25 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def _did_you_mean(loc: tuple) -> str:
+    """``; did you mean 'train.epochs'?`` for a misspelt key, from the keys that exist where it stands."""
+    model: type[BaseModel] | None = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part)) if model else None
+        annotation = field.annotation if field else None
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return f"; did you mean {'.'.join([*map(str, loc[:-1]), close[0]])!r}?" if close else ""
+
+
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
     where = ".".join(str(part) for part in first["loc"]) or "config"
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        message = "unknown key"
+        message = "unknown key" + _did_you_mean(first["loc"])
     elif "input" in first and not isinstance(first["input"], dict):
         message = f"{message} (got {first['input']!r})"
     more = len(error.errors()) - 1

@@ -23,10 +23,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from swapvec import runs, tracking
-from swapvec.augment import Group, augment_corpus, count_words, group_words, load_groups, read_groups_file
+from swapvec.augment import Group, augment_corpus, check_groups_file, count_words, group_words, load_groups
 from swapvec.config import Config
 from swapvec.errors import BadInput
 from swapvec.evaluate import Evaluation, evaluate, summary
+from swapvec.guarantee import guarantee
 from swapvec.log import event, get_logger
 from swapvec.progress import progress
 from swapvec.report import write_report
@@ -121,6 +122,18 @@ def _retrofit(c: _Command, vectors: DataFrame, groups: list[Group]) -> DataFrame
     return fitted
 
 
+def _guarantee(c: _Command, vectors: DataFrame, groups: list[Group]) -> DataFrame:
+    """The group words moved until the groups' promise holds (``augment.guarantee``); the vectors otherwise."""
+    if not c.cfg.augment.guarantee or not groups:
+        return vectors
+    started = time.monotonic()
+    placed, stats = guarantee(vectors, groups)
+    placed = placed.localCheckpoint(eager=True)
+    stats.metrics["guarantee_seconds"] = time.monotonic() - started
+    c.record.add(stats)
+    return placed
+
+
 def _similarities(c: _Command, vectors: DataFrame, vocab_size: int | None = None) -> DataFrame:
     sims, stats = similarities(c.spark, vectors.select("word", "vector"), c.cfg.similarity, vocab_size=vocab_size)
     c.record.add(stats)
@@ -160,6 +173,8 @@ def _run(c: _Command) -> None:
         augmented.unpersist()
         with c.stage("retrofit"):
             vectors = _retrofit(c, trained, groups)
+        with c.stage("guarantee"):
+            vectors = _guarantee(c, vectors, groups)
     baseline_vectors = None
     if cfg.evaluate.baseline and groups:
         with c.stage("baseline"):
@@ -220,7 +235,7 @@ def _train_command(c: _Command) -> None:
     augmented = c.store.read("augmented", needed_by="train").drop("run_id")
     groups = c.groups()
     with c.stage("train"):
-        vectors = _retrofit(c, _train(c, augmented, groups), groups)
+        vectors = _guarantee(c, _retrofit(c, _train(c, augmented, groups), groups), groups)
         c.write(vectors, "vectors")
 
 
@@ -270,7 +285,7 @@ def preflight(cfg: Config, command: str) -> None:
     if command in ("run", "tokenize"):
         store.check_apart_from(check_input(cfg.input.path))
     if cfg.augment.groups_path and command in ("run", "augment", "train", "evaluate"):
-        read_groups_file(cfg.augment.groups_path)
+        check_groups_file(cfg.augment.groups_path, cfg.tokenize)
     needed = NEEDS.get(command)
     if needed and store.local and not store.exists(needed):
         raise store.missing(needed, needed_by=command)

@@ -103,8 +103,16 @@ def retrofit(vectors: DataFrame, groups: list[Group], iterations: int = 10, weig
             if word in index:
                 mates[index[word]] = [index[m] for m in group.mates(word) if m in index]
     fitted = retrofit_matrix(trained, mates, iterations, weight)
+    return replace_vectors(vectors, {w: fitted[i] for w, i in index.items()})
+
+
+def replace_vectors(vectors: DataFrame, new: dict[str, np.ndarray]) -> DataFrame:
+    """``vectors`` with the ``vector`` of the words in ``new`` replaced (a few words: they travel in the plan)."""
+    if not new:
+        return vectors
     vector_type = vectors.schema["vector"].dataType
-    schema = T.StructType([T.StructField("word", T.StringType()), T.StructField("_fitted", vector_type)])
-    new = vectors.sparkSession.createDataFrame([(w, fitted[i].tolist()) for w, i in index.items()], schema)
-    columns = [F.coalesce("_fitted", "vector").alias("vector") if c == "vector" else F.col(c) for c in vectors.columns]
-    return vectors.join(F.broadcast(new), "word", "left").select(*columns)
+    schema = T.StructType([T.StructField("word", T.StringType()), T.StructField("_new", vector_type)])
+    rows = [(w, np.asarray(v, np.float32).tolist()) for w, v in new.items()]
+    table = vectors.sparkSession.createDataFrame(rows, schema)
+    columns = [F.coalesce("_new", "vector").alias("vector") if c == "vector" else F.col(c) for c in vectors.columns]
+    return vectors.join(F.broadcast(table), "word", "left").select(*columns)

@@ -155,7 +155,9 @@ def resume(store: Store, command: str, run_key: str | None, outputs: tuple[str, 
 
 def write_output(store: Store, df: DataFrame, table: str, record: RunRecord, run_key: str | None) -> None:
     """Write a command's output table with the run's id; with a run key, idempotently (Delta)."""
-    rows = df.withColumn("run_id", F.lit(record.run_id))
+    # Nullable, as Delta declares every column: a literal alone would be "not null" in Parquet only (run ids are
+    # never empty, so nullif changes no value).
+    rows = df.withColumn("run_id", F.nullif(F.lit(record.run_id), F.lit("")))
     txn = None
     if run_key is not None:
         metadata = {"run_id": record.run_id, "run_key": run_key}
