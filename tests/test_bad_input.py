@@ -191,3 +191,25 @@ def test_a_group_word_the_tokeniser_rewrites_is_refused_with_its_line(spark, ear
     with pytest.raises(BadInput, match=r"groups.txt:2: 'c\+\+' is 'c' under tokenize.pattern; a group word must be"):
         execute(spark, cfg, "run")
     assert _versions(root) == before
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("films movies\nanimal: dog cat horse: pony\n", r"groups.txt:2: a second ':'"),
+        ("films movies\nanimal, dog, cat\n", r"groups.txt:2: 'animal,' is 'animal' under tokenize.pattern; .* commas"),
+        ("films movies\nSoap-opera drama\n", r"groups.txt:2: 'Soap-opera' is 2 tokens \['soap', 'opera'\]"),
+        ("films movies\ncinema: Films screen\n", r"groups.txt:2: 'films' is also on line 1; a word belongs to one"),
+    ],
+)
+def test_a_malformed_groups_line_is_refused_with_its_number_before_spark(tmp_path, text, message):
+    groups = tmp_path / "groups.txt"
+    groups.write_text(text)
+    with pytest.raises(BadInput, match=message):
+        _preflight(tmp_path, f"augment.groups_path={groups}")
+
+
+def test_words_the_default_tokeniser_keeps_whole_pass_before_spark(tmp_path):
+    groups = tmp_path / "groups.txt"
+    groups.write_text("don't never\nnaïve 3d rock'n'roll\n")
+    _preflight(tmp_path, f"augment.groups_path={groups}")

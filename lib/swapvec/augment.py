@@ -32,6 +32,7 @@ from swapvec.config import AugmentConfig, TokenizeConfig
 from swapvec.errors import BadInput
 from swapvec.log import event, get_logger
 from swapvec.stats import Stats
+from swapvec.tokenize import python_tokens, tokenize_words
 
 _log = get_logger("augment")
 
@@ -74,6 +75,8 @@ def parse_groups(text: str, source: str = "groups") -> list[tuple[int, str | Non
         if not line:
             continue
         hub: str | None = None
+        if line.count(":") > 1:
+            raise BadInput(f"{source}:{number}: a second ':' (a line holds one group: 'hub: member member ...')")
         if ":" in line:
             head, _, rest = line.partition(":")
             hub = head.strip()
@@ -117,6 +120,42 @@ def read_groups_file(path: str) -> list[tuple[int, str | None, list[str]]]:
     return parsed
 
 
+def _not_one_token(source: str, number: int, raw: str, tokens: list[str]) -> BadInput:
+    # c++ would become c and be swapped wherever the letter c stands alone; "animal," would quietly become animal.
+    shape = "no token" if not tokens else f"{len(tokens)} tokens {tokens}" if len(tokens) > 1 else f"{tokens[0]!r}"
+    return BadInput(
+        f"{source}:{number}: {raw!r} is {shape} under tokenize.pattern; a group word must be one token as written "
+        "(words are separated by spaces, not commas)"
+    )
+
+
+def _twice(source: str, number: int, word: str, first: int) -> BadInput:
+    where = "twice on that line" if first == number else f"also on line {first}"
+    return BadInput(f"{source}:{number}: {word!r} is {where}; a word belongs to one group")
+
+
+def check_groups_file(path: str, tokenize_cfg: TokenizeConfig) -> None:
+    """Everything about a groups file that needs no Spark: :func:`read_groups_file`, a word in two groups, and (under
+    the default ``tokenize.pattern``) a word that is not one token as written. Preflight runs it.
+
+    Raises
+    ------
+    BadInput
+        The first problem, with its line number.
+    """
+    source = Path(path).name
+    seen: dict[str, int] = {}
+    for number, hub, members in read_groups_file(path):
+        for raw in ([hub] if hub else []) + members:
+            written = raw.lower() if tokenize_cfg.lowercase else raw
+            tokens = python_tokens(raw, tokenize_cfg)
+            if tokens is not None and tokens != [written]:
+                raise _not_one_token(source, number, raw, tokens)
+            if written in seen:
+                raise _twice(source, number, written, seen[written])
+            seen[written] = number
+
+
 def load_groups(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfig) -> list[Group]:
     """Read a groups file and pass its words through the corpus tokeniser.
 
@@ -128,8 +167,6 @@ def load_groups(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfig) ->
     """
     file = Path(path)
     parsed = read_groups_file(path)
-    from swapvec.tokenize import tokenize_words
-
     raw_words = [w for _, hub, members in parsed for w in ([hub] if hub else []) + members]
     tokens = iter(tokenize_words(spark, raw_words, tokenize_cfg))
     seen: dict[str, int] = {}
@@ -140,16 +177,10 @@ def load_groups(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfig) ->
             toks = next(tokens)
             written = raw.lower() if tokenize_cfg.lowercase else raw
             if toks != [written]:
-                # c++ would become c and be swapped wherever the letter c stands alone.
-                shape = "no token" if not toks else f"{len(toks)} tokens {toks}" if len(toks) > 1 else f"{toks[0]!r}"
-                raise BadInput(
-                    f"{file.name}:{number}: {raw!r} is {shape} under tokenize.pattern; a group word must be one "
-                    "token as written"
-                )
+                raise _not_one_token(file.name, number, raw, toks)
             word = toks[0]
             if word in seen:
-                where = "twice on that line" if seen[word] == number else f"also on line {seen[word]}"
-                raise BadInput(f"{file.name}:{number}: {word!r} is {where}; a word belongs to one group")
+                raise _twice(file.name, number, word, seen[word])
             seen[word] = number
             normalised.append(word)
         groups.append(

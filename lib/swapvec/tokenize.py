@@ -5,10 +5,12 @@ The same expression tokenises the corpus and the words of the groups file, so ``
 
 from __future__ import annotations
 
+import unicodedata
+
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from swapvec.config import TokenizeConfig
+from swapvec.config import DEFAULT_TOKEN_PATTERN, TokenizeConfig
 from swapvec.errors import BadInput, one_line
 
 
@@ -19,6 +21,31 @@ def tokens_of(text: Column, cfg: TokenizeConfig) -> Column:
     if cfg.min_length > 1:
         tokens = F.filter(tokens, lambda t: F.char_length(t) >= cfg.min_length)
     return tokens
+
+
+def _word_char(char: str) -> bool:
+    return unicodedata.category(char)[0] in "LMN"
+
+
+def python_tokens(text: str, cfg: TokenizeConfig) -> list[str] | None:
+    """The default tokeniser in Python (letters, marks and digits, joined by inner apostrophes), for the checks made
+    before a Spark session starts; None under another ``tokenize.pattern`` (only Java knows it)."""
+    if cfg.pattern != DEFAULT_TOKEN_PATTERN:
+        return None
+    source = text.lower() if cfg.lowercase else text
+    tokens, i = [], 0
+    while i < len(source):
+        if not _word_char(source[i]):
+            i += 1
+            continue
+        end = i
+        while end < len(source) and _word_char(source[end]):
+            end += 1
+            if end + 1 < len(source) and source[end] in "'’" and _word_char(source[end + 1]):
+                end += 1
+        tokens.append(source[i:end])
+        i = end
+    return [t for t in tokens if len(t) >= cfg.min_length]
 
 
 def check_pattern(spark: SparkSession, cfg: TokenizeConfig) -> None:
