@@ -10,7 +10,7 @@ from gensim.models import KeyedVectors
 
 from swapvec.augment import Group
 from swapvec.config import load_config
-from swapvec.evaluate import group_closeness
+from swapvec.evaluate import Evaluation, benchmarks, group_closeness, summary
 from swapvec.pipeline import execute
 from swapvec.report import build_report, project
 
@@ -35,6 +35,23 @@ def test_report_without_baseline_draws_after_only(tmp_path):
     assert "| a | hub |" in md and "Not in the evaluated vocabulary: gone." in md
     assert "| with groups |" in md and "| without groups |" not in md
     assert '<img src="group-00005.png"' in (tmp_path / "report.html").read_text()
+
+
+def test_scores_over_a_sliver_of_a_benchmark_are_not_measured(tmp_path):
+    # Words of three WS-353 pairs: a Spearman over them is noise, and must never read as a gain.
+    words = ["tiger", "cat", "book", "paper", "computer", "keyboard"] + [f"w{i}" for i in range(100)]
+    kv = KeyedVectors(vector_size=6)
+    kv.add_vectors(words, np.random.default_rng(1).normal(size=(len(words), 6)).astype(np.float32))
+    scores = benchmarks(kv)
+    assert 98 < scores["ws353_oov_pct"] < 100 and np.isnan(scores["ws353"])
+    assert scores["analogy_oov_pct"] == 100.0 and np.isnan(scores["analogy"])
+    before = Evaluation(metrics={**scores, "ws353": 0.1})  # as an old run might have stored it
+    text = summary(Evaluation(metrics=scores), before)
+    [line] = [line for line in text.splitlines() if line.startswith("WS-353")]
+    assert line.split()[-6:] == ["not", "measured", "(1%)", "not", "measured", "(1%)"]
+    cfg = load_config(None, ["augment.groups_path=g.txt", "evaluate.max_vocab=1000"])
+    md = build_report(tmp_path, cfg, "r1", [], Evaluation(metrics={**scores, "evaluated_words": 106.0}), kv).read_text()
+    assert "evaluated among all 106 words of the vocabulary" in md and "| not measured (0%) |" in md
 
 
 def test_projection_of_points_in_a_plane_keeps_their_distances():

@@ -3,7 +3,8 @@
 Group closeness asks, for each group member, where its group-mates rank among its nearest neighbours (rank 1 is
 the nearest word). A plain group's members are all its words and their mates are the other words; a hub group's
 members are the words after ``:`` and their one mate is the hub. ``group_share_top10`` is the share of members
-whose mates are all within their top 10; ``group_median_rank`` is the median rank over every (member, mate) pair.
+whose mates are all within their top 10; ``group_hub_first`` the share of hub groups' members whose nearest word is
+the hub; ``group_median_rank`` is the median rank over every (member, mate) pair.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from swapvec.augment import Group, group_words
 from swapvec.stats import Stats
 
 TOP = 10
+#: A benchmark score needs at least this share of its pairs (questions) in the vocabulary to be reported.
+MIN_COVERAGE = 0.5
 
 
 @dataclass
@@ -57,27 +60,36 @@ def collect_vectors(vectors: DataFrame, max_vocab: int, extra_words: list[str]):
 
 
 def benchmarks(kv) -> dict[str, float]:
-    """Spearman correlation on WS-353 and SimLex-999, accuracy on the Google analogies (NaN when out of reach)."""
+    """Spearman correlation on WS-353 and SimLex-999, accuracy on the Google analogies, each with ``<name>_oov_pct``
+    (the share of its pairs or questions out of the vocabulary, in percent).
+
+    A score over less than ``MIN_COVERAGE`` of its benchmark is NaN (not measured): on a few words the correlation
+    is noise, and a report must not show it as a gain.
+    """
     from gensim.test.utils import datapath
 
     logging.getLogger("gensim").setLevel(logging.WARNING)
     out: dict[str, float] = {}
-    if len(kv) < 3:
-        return {"ws353": math.nan, "simlex999": math.nan, "analogy": math.nan}
     for name, file in (("ws353", "wordsim353.tsv"), ("simlex999", "simlex999.txt")):
         try:
-            _, spearman, oov = kv.evaluate_word_pairs(datapath(file))
+            _, spearman, oov = kv.evaluate_word_pairs(datapath(file)) if len(kv) >= 3 else (None, None, 100.0)
         except ValueError:  # gensim's way of saying every pair is out of vocabulary
-            out[name], out[f"{name}_oov_pct"] = math.nan, 100.0
-            continue
-        out[name] = float(spearman.statistic)
+            _, spearman, oov = None, None, 100.0
+        out[name] = float(spearman.statistic) if spearman is not None else math.nan
         out[f"{name}_oov_pct"] = float(oov)
+    questions = datapath("questions-words.txt")
+    with open(questions, encoding="utf-8") as file:
+        total = sum(1 for line in file if line.strip() and not line.startswith(":"))
     try:
-        score, sections = kv.evaluate_word_analogies(datapath("questions-words.txt"), restrict_vocab=len(kv))
+        score, sections = kv.evaluate_word_analogies(questions, restrict_vocab=len(kv)) if len(kv) >= 3 else (0, [])
         answered = sum(len(s["correct"]) + len(s["incorrect"]) for s in sections if s["section"] == "Total accuracy")
-        out["analogy"] = float(score) if answered else math.nan
     except (ValueError, ZeroDivisionError):
-        out["analogy"] = math.nan
+        score, answered = math.nan, 0
+    out["analogy"] = float(score) if answered else math.nan
+    out["analogy_oov_pct"] = 100.0 * (1 - answered / total)
+    for name in ("ws353", "simlex999", "analogy"):
+        if 100.0 - out[f"{name}_oov_pct"] < 100.0 * MIN_COVERAGE:
+            out[name] = math.nan
     return out
 
 
@@ -94,6 +106,7 @@ def group_closeness(kv, groups: list[Group], top: int = TOP) -> Evaluation:
     ranks: list[int] = []
     members_scored = 0
     members_all_in_top = 0
+    hub_members, hub_first = 0, 0
     missing: list[str] = []
     details = []
     normed = kv.get_normed_vectors() if len(kv) else np.empty((0, 0), np.float32)
@@ -116,6 +129,9 @@ def group_closeness(kv, groups: list[Group], top: int = TOP) -> Evaluation:
             ranks += member_ranks.values()
             members_scored += 1
             members_all_in_top += all(r <= top for r in member_ranks.values())
+            if group.hub:
+                hub_members += 1
+                hub_first += member_ranks[group.hub] == 1
         if group.hub and group.hub in kv.key_to_index:
             mates = tuple(m for m in group.members if m in kv.key_to_index)
             if mates:
@@ -124,6 +140,7 @@ def group_closeness(kv, groups: list[Group], top: int = TOP) -> Evaluation:
     metrics = {
         "group_members_scored": float(members_scored),
         "group_share_top10": members_all_in_top / members_scored if members_scored else math.nan,
+        "group_hub_first": hub_first / hub_members if hub_members else math.nan,
         "group_median_rank": float(np.median(ranks)) if ranks else math.nan,
         "group_words_missing": float(len(missing)),
     }
@@ -134,16 +151,19 @@ def evaluate(vectors: DataFrame, groups: list[Group], max_vocab: int) -> Evaluat
     """Benchmarks and group closeness of a vectors table (``word, vector, count``)."""
     kv = collect_vectors(vectors, max_vocab, group_words(groups))
     closeness = group_closeness(kv, groups)
-    return Evaluation(metrics={**benchmarks(kv), **closeness.metrics}, groups=closeness.groups)
+    metrics = {**benchmarks(kv), **closeness.metrics, "evaluated_words": float(len(kv))}
+    return Evaluation(metrics=metrics, groups=closeness.groups)
 
 
-#: The scores a person reads, in order: label, metric, format, and which way is better.
+#: The scores a person reads, in order: label, metric, format, which way is better, and the metric of the share of
+#: the benchmark out of the vocabulary (None for the group scores).
 SCORES = (
-    ("members with all group-mates in top 10", "group_share_top10", "{:.3f}", "higher"),
-    ("median rank of a group-mate", "group_median_rank", "{:.1f}", "lower"),
-    ("WS-353 (Spearman)", "ws353", "{:.3f}", "higher"),
-    ("SimLex-999 (Spearman)", "simlex999", "{:.3f}", "higher"),
-    ("Google analogies (accuracy)", "analogy", "{:.3f}", "higher"),
+    ("members with all group-mates in top 10", "group_share_top10", "{:.3f}", "higher", None),
+    ("hub members whose nearest word is the hub", "group_hub_first", "{:.3f}", "higher", None),
+    ("median rank of a group-mate", "group_median_rank", "{:.1f}", "lower", None),
+    ("WS-353 (Spearman)", "ws353", "{:.3f}", "higher", "ws353_oov_pct"),
+    ("SimLex-999 (Spearman)", "simlex999", "{:.3f}", "higher", "simlex999_oov_pct"),
+    ("Google analogies (accuracy)", "analogy", "{:.3f}", "higher", "analogy_oov_pct"),
 )
 
 
@@ -156,6 +176,26 @@ def format_score(value: float | None, pattern: str) -> str:
     return pattern.format(value)
 
 
+def score_cell(metrics: dict[str, float], key: str, pattern: str, oov_key: str | None) -> str:
+    """A score with the share of its benchmark covered: ``0.512 (83%)``, or ``not measured (4%)`` below
+    ``MIN_COVERAGE``; a group score as :func:`format_score` writes it."""
+    oov = metrics.get(oov_key) if oov_key else None
+    if oov is None:
+        return format_score(metrics.get(key), pattern)
+    covered = f"({100 - oov:.0f}%)"
+    if 100 - oov < 100 * MIN_COVERAGE:
+        return f"not measured {covered}"
+    return f"{format_score(metrics.get(key), pattern)} {covered}"
+
+
+def scope(metrics: dict[str, float], max_vocab: int) -> str:
+    """Which words the scores range over, as the run saw them."""
+    words = int(metrics.get("evaluated_words", 0))
+    if words < max_vocab:
+        return f"all {words:,} words of the vocabulary"
+    return f"the {max_vocab:,} most frequent words (and the group words)"
+
+
 def group_title(group: Group | dict[str, Any]) -> str:
     """``hub: a b c`` or ``a b c``, of a group or of its entry in ``Evaluation.groups``."""
     hub, members = (group.hub, group.members) if isinstance(group, Group) else (group["hub"], group["members"])
@@ -166,13 +206,16 @@ def summary(result: Evaluation, baseline: Evaluation | None = None) -> str:
     """A readable report: the metrics (before/after when a baseline is given) and each group's ranks."""
     lines = []
     if baseline is not None:
-        lines.append(f"{'':42} {'without groups':>15} {'with groups':>12}")
-        for label, key, pattern, _ in SCORES:
-            before, after = baseline.metrics.get(key), result.metrics.get(key)
-            lines.append(f"{label:42} {format_score(before, pattern):>15} {format_score(after, pattern):>12}")
+        lines.append(f"{'':42} {'without groups':>20} {'with groups':>20}")
+        for label, key, pattern, _, oov in SCORES:
+            before, after = (score_cell(m.metrics, key, pattern, oov) for m in (baseline, result))
+            lines.append(f"{label:42} {before:>20} {after:>20}")
     else:
-        for label, key, pattern, _ in SCORES:
-            lines.append(f"{label:42} {format_score(result.metrics.get(key), pattern):>12}")
+        for label, key, pattern, _, oov in SCORES:
+            lines.append(f"{label:42} {score_cell(result.metrics, key, pattern, oov):>20}")
+    lines.append(
+        f"(n%): the benchmark's pairs or questions in the vocabulary; under {MIN_COVERAGE:.0%} a score is not measured"
+    )
     before_ranks = {g["line"]: g for g in baseline.groups} if baseline else {}
     if result.groups:
         lines.append("")

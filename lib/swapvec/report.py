@@ -30,7 +30,7 @@ from pyspark.sql import DataFrame
 
 from swapvec.augment import Group, group_words
 from swapvec.config import Config
-from swapvec.evaluate import SCORES, Evaluation, collect_vectors, format_score, group_title
+from swapvec.evaluate import MIN_COVERAGE, SCORES, Evaluation, collect_vectors, group_title, scope, score_cell
 from swapvec.log import event, get_logger
 from swapvec.store.paths import is_uri, local_path
 
@@ -209,23 +209,25 @@ def build_report(
         (
             "p",
             f"Groups: {cfg.augment.groups_path or 'none'} ({len(groups)} groups); augment.method: {method}; "
-            f"backend: {cfg.train.backend}; evaluated among the "
-            f"{cfg.evaluate.max_vocab:,} most frequent words (and the group words).",
+            f"backend: {cfg.train.backend}; evaluated among {scope(evaluation.metrics, cfg.evaluate.max_vocab)}. "
+            f"(n%): the benchmark's pairs or questions in the vocabulary; under {MIN_COVERAGE:.0%} a score is not "
+            "measured, and no change is shown.",
         )
     )
     parts.append(("h2", "Scores"))
     if baseline is not None:
         header = ["", "without groups", "with groups", "change"]
         rows = []
-        for label, key, pattern, better in SCORES:
+        for label, key, pattern, better, oov in SCORES:
             was, now = baseline.metrics.get(key), evaluation.metrics.get(key)
             change = "-"
             if was is not None and now is not None and not (math.isnan(was) or math.isnan(now)):
                 change = ("+" if now - was >= 0 else "") + pattern.format(now - was) + f" ({better} is better)"
-            rows.append([label, format_score(was, pattern), format_score(now, pattern), change])
+            cells = [score_cell(m.metrics, key, pattern, oov) for m in (baseline, evaluation)]
+            rows.append([label, *cells, change])
     else:
         header = ["", "with groups"]
-        rows = [[label, format_score(evaluation.metrics.get(key), pattern)] for label, key, pattern, _ in SCORES]
+        rows = [[label, score_cell(evaluation.metrics, key, pattern, oov)] for label, key, pattern, _, oov in SCORES]
         parts.append(("p", "No run without groups to compare with: set evaluate.baseline (swapvec run) for one."))
     parts.append(("table", (header, rows)))
     after_pairs = _pairs(evaluation)
