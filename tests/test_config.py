@@ -26,7 +26,8 @@ def test_file_then_overrides_in_order(tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["train.windw=3"], "config: train.windw: unknown key"),
+        (["train.windw=3"], "config: train.windw: unknown key; did you mean 'train.window'?"),
+        (["trian.epochs=3"], "config: trian: unknown key; did you mean 'train'?"),
         (["nosuch.key=1"], "config: nosuch: unknown key"),
         (["train.window=0"], "config: train.window: Input should be greater than or equal to 1 (got 0)"),
         (["train.vector_size=-5"], "config: train.vector_size: Input should be greater than or equal to 1 (got -5)"),
