@@ -130,12 +130,21 @@ def test_two_writers_at_once_one_wins_cleanly(spark, seed_files, fmt):
     assert _read(root, "sentences", fmt).num_rows == 200
 
 
-#: Runs in a row: past Delta's checkpoint interval (a checkpoint every 10 commits), where a log that grows without
-#: bound or a VACUUM that misreads a checkpointed log would show.
-RUNS_IN_A_ROW = 12
+#: Runs in a row: past Delta's checkpoint interval, where a log that grows without bound or a VACUUM that misreads a
+#: checkpointed log would show. The interval is lowered from Delta's 10 commits to CHECKPOINT_INTERVAL for the test's
+#: tables, so that fewer runs (each a few seconds) get there.
+RUNS_IN_A_ROW, CHECKPOINT_INTERVAL = 5, 3
+DEFAULT_INTERVAL = "spark.databricks.delta.properties.defaults.checkpointInterval"
 
 
-def test_runs_in_a_row_grow_one_version_each_with_bounded_files(spark, seed_files):
+@pytest.fixture
+def short_checkpoint_interval(spark):
+    spark.conf.set(DEFAULT_INTERVAL, str(CHECKPOINT_INTERVAL))
+    yield
+    spark.conf.unset(DEFAULT_INTERVAL)
+
+
+def test_runs_in_a_row_grow_one_version_each_with_bounded_files(spark, seed_files, short_checkpoint_interval):
     root = seed_files
     settings = [*_settings(root, "delta"), "output.retention_hours=0"]
     execute(spark, load_config(None, settings), "tokenize")
@@ -145,6 +154,7 @@ def test_runs_in_a_row_grow_one_version_each_with_bounded_files(spark, seed_file
     for _ in range(RUNS_IN_A_ROW):
         execute(spark, load_config(None, settings), "tokenize")
     assert DeltaTable(str(table)).version() == start + RUNS_IN_A_ROW
+    assert DeltaTable(str(table)).metadata().configuration["delta.checkpointInterval"] == str(CHECKPOINT_INTERVAL)
     assert list((table / "_delta_log").glob("*.checkpoint.parquet"))  # the log was checkpointed on the way
     data_files = [p for p in table.glob("*.parquet")]
     assert len(data_files) == files_per_version  # older versions' files vacuumed
