@@ -1,17 +1,18 @@
-"""Ways to pull groups together, compared on one corpus in one process: none, swap, retrofit, both.
+"""Ways to bring groups together, compared on one corpus in one process, with the pipeline's own stages.
 
-Two trainings give all four rows, with the pipeline's own stages and evaluation (``swapvec.evaluate``):
+Two trainings give every row, each evaluated by ``swapvec.evaluate`` over the same vocabulary (the corpus's):
 
 * the corpus as it is (group words exempt from subsampling, as ``swapvec run``'s baseline) -> **none**; the same
-  vectors retrofitted -> **retrofit**;
-* the swap-augmented corpus -> **swap**; the same vectors retrofitted -> **both**.
+  vectors retrofitted -> **retrofit**; moved by the guarantee step -> **guarantee**;
+* the swap-augmented corpus -> **swap**; then the guarantee step -> **swap + guarantee** (the default); retrofitted
+  -> **both**.
 
-Cost is the seconds of the stages that method adds to tokenising: augmenting (swap, both), training, and
-retrofitting (retrofit, both). All in one Spark session, one after the other, so the ratios share the machine's load.
+Cost is the seconds of the stages a method adds to tokenising: augmenting, training, retrofitting, the guarantee
+step. All in one Spark session, one after the other, so the ratios share the machine's load.
 
 Usage::
 
-    .venv/bin/python bench/augment_methods.py [--corpus /work/data/gcide.txt] [--groups bench/groups-gcide.txt]
+    .venv/bin/python bench/augment_methods.py [--corpus /work/data/gcide.txt] [--groups bench/groups-gcide-hubs.txt]
         [--set dotted.key=value ...]
 
 On GCIDE pass ``--set spark.conf.spark.driver.memory=8g``: with the local default (4g) the driver ran out of heap
@@ -27,77 +28,91 @@ import time
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
+from swapvec.augment import augment_corpus, group_words, load_groups
 from swapvec.config import load_config
-from swapvec.evaluate import evaluate
+from swapvec.evaluate import evaluate, score_cell
+from swapvec.guarantee import guarantee
 from swapvec.log import setup_logging
-from swapvec.pipeline import RunResult, stage_augment, stage_retrofit, stage_tokenize, stage_train
+from swapvec.retrofit import retrofit
 from swapvec.session import get_spark
+from swapvec.store import read_corpus
+from swapvec.tokenize import tokenize
+from swapvec.train import train
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", default="/work/data/gcide.txt")
-    parser.add_argument("--groups", default="bench/groups-gcide.txt")
+    parser.add_argument("--groups", default="bench/groups-gcide-hubs.txt")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args(argv)
     base = [f"input.path={args.corpus}", f"augment.groups_path={args.groups}", "output.path=/tmp/augment-methods"]
-    swap_cfg = load_config(None, [*base, "augment.method=both", *args.overrides])
+    cfg = load_config(None, [*base, *args.overrides])
     setup_logging("text", "WARNING")
-    spark = get_spark(swap_cfg.spark, app_name="augment-methods")
-    loads = [os.getloadavg()[0]]
+    spark = get_spark(cfg.spark, app_name="augment-methods")
+    load_at_start = os.getloadavg()[0]
     started = time.monotonic()
-    sentences = stage_tokenize(spark, swap_cfg).persist(StorageLevel.MEMORY_AND_DISK)
+    sentences = tokenize(read_corpus(spark, cfg.input), cfg.tokenize).persist(StorageLevel.MEMORY_AND_DISK)
     words = sentences.select(F.sum(F.size("tokens"))).first()[0]
     tokenize_s = time.monotonic() - started
-    t = swap_cfg.train
-    print(f"\n### none / swap / retrofit / both: {args.corpus} ({words:,} words), {args.groups}\n")
+    groups = load_groups(spark, args.groups, cfg.tokenize)
+    hubs = sum(1 for g in groups if g.hub)
+    t, a = cfg.train, cfg.augment
+    print(f"\n### Ways to bring groups together: {args.corpus} ({words:,} words), {args.groups}\n")
     print(
-        f"{t.backend}, {t.num_partitions} partitions, {t.vector_size} dims, window {t.window}, min_count "
-        f"{t.min_count}, {t.epochs} epochs, seed {t.seed}; retrofitting {swap_cfg.augment.retrofit_iterations} "
-        f"iterations, weight {swap_cfg.augment.retrofit_weight}; tokenising {tokenize_s:.0f} s (shared, not counted); "
-        f"load average at start {loads[0]:.1f}\n"
+        f"{len(groups)} groups ({hubs} hubs); {t.backend}, {t.num_partitions} partitions, {t.vector_size} dims, "
+        f"window {t.window}, min_count {t.min_count}, {t.epochs} epochs, seed {t.seed}; retrofitting "
+        f"{a.retrofit_iterations} iterations, weight {a.retrofit_weight}; tokenising {tokenize_s:.0f} s (shared, not "
+        f"counted); load average at start {load_at_start:.1f}. A benchmark cell is the score and (the share of it in "
+        "the vocabulary).\n"
     )
     print(
-        "| method | members with all mates in top 10 | median in-group rank | WS-353 | SimLex-999 | seconds | vs none |"
+        "| method | hub first | all mates in top 10 | median in-group rank | WS-353 | SimLex-999 | analogies | "
+        "least cosine to trained | seconds | vs none |"
     )
-    print("|---|---|---|---|---|---|---|", flush=True)
+    print("|---|---|---|---|---|---|---|---|---|---|", flush=True)
     none_s: list[float] = []
 
-    def row(name: str, vectors, groups, seconds: float) -> None:
-        m = evaluate(vectors, groups, swap_cfg.evaluate.max_vocab).metrics
+    def row(name: str, vectors, seconds: float, least_cosine: float | None = None) -> None:
+        m = evaluate(vectors, groups, cfg.evaluate.max_vocab).metrics
         if not none_s:  # the first row is "none": every cost is relative to it
             none_s.append(seconds)
+        cells = [score_cell(m, key, "{:.3f}", f"{key}_oov_pct") for key in ("ws353", "simlex999", "analogy")]
+        cells.append("-" if least_cosine is None else f"{least_cosine:.3f}")
         print(
-            f"| {name} | {m['group_share_top10']:.3f} | {m['group_median_rank']:.1f} | {m['ws353']:.3f} | "
-            f"{m['simlex999']:.3f} | {seconds:.0f} | {seconds / none_s[0]:.2f} |",
+            f"| {name} | {m['group_hub_first']:.3f} | {m['group_share_top10']:.3f} | {m['group_median_rank']:.1f} | "
+            f"{' | '.join(cells)} | {seconds:.0f} | {seconds / none_s[0]:.2f} |",
             flush=True,
         )
 
-    def timed(fn, *a):
-        t = time.monotonic()
-        out = fn(*a)
-        return out, time.monotonic() - t
+    def timed(fn, *args, **kwargs):
+        t0 = time.monotonic()
+        out = fn(*args, **kwargs)
+        return out, time.monotonic() - t0
 
+    keep = group_words(groups)
     # The corpus as it is: what `swapvec run` trains as its baseline, and what retrofitting alone starts from.
-    result = RunResult("bench", "run")
-    retrofit_cfg = swap_cfg.model_copy(update={"augment": swap_cfg.augment.model_copy(update={"method": "retrofit"})})
-    (plain, groups), augment_s = timed(stage_augment, spark, retrofit_cfg, sentences, result)
-    trained, train_s = timed(stage_train, spark, swap_cfg, plain, groups, result)
-    plain.unpersist()
-    row("none", trained, groups, train_s)
-    fitted, retrofit_s = timed(stage_retrofit, swap_cfg, trained, groups, result)
-    row("retrofit", fitted, groups, train_s + retrofit_s)
+    (trained, _), train_s = timed(train, spark, sentences.withColumn("copy", F.lit(0)), cfg, group_words=keep)
+    trained = trained.localCheckpoint(eager=True)
+    row("none", trained, train_s)
+    fitted, retrofit_s = timed(lambda: retrofit(trained, groups, a.retrofit_iterations, a.retrofit_weight))
+    row("retrofit", fitted, train_s + retrofit_s)
+    (placed, stats), guarantee_s = timed(guarantee, trained, groups)
+    row("guarantee", placed, train_s + guarantee_s, stats.metrics["guarantee_least_cosine"])
     # Swapped copies.
-    result = RunResult("bench", "run")
-    (augmented, groups), augment_s = timed(stage_augment, spark, swap_cfg, sentences, result)
+    (augmented, augment_stats), augment_s = timed(augment_corpus, sentences, groups, a, t.seed)
     sentences.unpersist()
-    trained, train_s = timed(stage_train, spark, swap_cfg, augmented, groups, result)
+    (trained, _), train_s = timed(train, spark, augmented, cfg, group_words=keep)
+    trained = trained.localCheckpoint(eager=True)
     augmented.unpersist()
-    row("swap", trained, groups, augment_s + train_s)
-    fitted, retrofit_s = timed(stage_retrofit, swap_cfg, trained, groups, result)
-    row("both", fitted, groups, augment_s + train_s + retrofit_s)
+    row("swap", trained, augment_s + train_s)
+    (placed, stats), guarantee_s = timed(guarantee, trained, groups)
+    least = stats.metrics["guarantee_least_cosine"]
+    row("swap + guarantee (default)", placed, augment_s + train_s + guarantee_s, least)
+    fitted, retrofit_s = timed(lambda: retrofit(trained, groups, a.retrofit_iterations, a.retrofit_weight))
+    row("both (swap + retrofit)", fitted, augment_s + train_s + retrofit_s)
     print(
-        f"\n{len(groups)} groups; swap added x{result.metrics['augmentation_factor']:.2f} words; load average at end "
+        f"\nswap added x{augment_stats.metrics['augmentation_factor']:.2f} words; load average at end "
         f"{os.getloadavg()[0]:.1f}"
     )
 

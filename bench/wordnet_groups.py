@@ -1,10 +1,12 @@
-"""Draw held-out synonym groups from WordNet for a corpus: a groups file for swapvec.
+"""Draw held-out groups from WordNet for a corpus: a groups file for swapvec.
 
-Groups are WordNet synsets (from Debian's ``wordnet-base``: ``apt-get install wordnet-base``) whose single-word,
-lower-case lemmas occur at least ``--min-count`` times in the corpus, 2 to 4 words each, no word in two groups,
-drawn with a seed so that the same command gives the same groups.
+Plain groups are WordNet synsets (from Debian's ``wordnet-base``: ``apt-get install wordnet-base``) whose
+single-word, lower-case lemmas occur at least ``--min-count`` times in the corpus, 2 to 4 words each. With
+``--hubs N`` the file also gets N hub groups: a noun synset's first lemma as the hub and the first lemmas of 2 to 4
+of its hyponyms as members (``animal: dog cat horse``). No word is in two groups; a seed draws them, so the same
+command gives the same groups.
 
-    python bench/wordnet_groups.py /work/data/gcide.txt bench/groups-gcide.txt --groups 60 --seed 7
+    python bench/wordnet_groups.py /work/data/gcide.txt bench/groups-gcide.txt --groups 60 --hubs 30 --seed 7
 """
 
 from __future__ import annotations
@@ -19,16 +21,52 @@ WORDNET = Path("/usr/share/wordnet")
 WORD = re.compile(r"[a-z]+")
 
 
+def _records(wordnet: Path, part: str):
+    """Yield ``(offset, lemmas, hyponym offsets)`` of each synset of one part of speech."""
+    for line in (wordnet / f"data.{part}").read_text(encoding="latin-1").splitlines():
+        if line.startswith("  "):  # licence header
+            continue
+        fields = line.split(" ")
+        count = int(fields[3], 16)
+        lemmas = [re.sub(r"\(.*\)$", "", fields[4 + 2 * i]).lower() for i in range(count)]
+        at = 4 + 2 * count
+        pointers = [fields[at + 1 + 4 * i : at + 5 + 4 * i] for i in range(int(fields[at]))]
+        hyponyms = [offset for symbol, offset, pos, _ in pointers if symbol == "~" and pos == "n"]
+        yield fields[0], [w for w in dict.fromkeys(lemmas) if WORD.fullmatch(w)], hyponyms
+
+
 def synsets(wordnet: Path = WORDNET):
     """Yield each synset's lemmas (lower-case, single words) from WordNet's data files."""
     for part in ("noun", "verb", "adj", "adv"):
-        for line in (wordnet / f"data.{part}").read_text(encoding="latin-1").splitlines():
-            if line.startswith("  "):  # licence header
-                continue
-            fields = line.split(" ")
-            count = int(fields[3], 16)
-            lemmas = [re.sub(r"\(.*\)$", "", fields[4 + 2 * i]).lower() for i in range(count)]
-            yield [w for w in dict.fromkeys(lemmas) if WORD.fullmatch(w)]
+        for _, lemmas, _ in _records(wordnet, part):
+            yield lemmas
+
+
+def hubs(counts: collections.Counter[str], min_count: int, wordnet: Path = WORDNET):
+    """Yield ``[hub, member, ...]``: a noun synset's first lemma and its hyponyms' first lemmas, 2 to 4 of them, every
+    word at least ``min_count`` times in the corpus."""
+    nouns = {offset: (lemmas, hyponyms) for offset, lemmas, hyponyms in _records(wordnet, "noun")}
+    for lemmas, hyponyms in nouns.values():
+        if not lemmas or counts[lemmas[0]] < min_count:
+            continue
+        members = [nouns[h][0][0] for h in hyponyms if nouns[h][0] and counts[nouns[h][0][0]] >= min_count]
+        members = [m for m in dict.fromkeys(members) if m != lemmas[0]]
+        if 2 <= len(members) <= 4:
+            yield [lemmas[0], *members]
+
+
+def _draw(candidates: list[list[str]], n: int, seed: int, used: set[str]) -> list[list[str]]:
+    """Up to ``n`` of the candidates, shuffled by ``seed``, none sharing a word with another or with ``used``
+    (which gains their words)."""
+    random.Random(seed).shuffle(candidates)
+    chosen = []
+    for words in candidates:
+        if len(chosen) == n:
+            break
+        if used.isdisjoint(words):
+            chosen.append(words)
+            used.update(words)
+    return chosen
 
 
 def main() -> None:
@@ -37,6 +75,7 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("--groups", type=int, default=60)
     parser.add_argument("--min-count", type=int, default=5)
+    parser.add_argument("--hubs", type=int, default=0)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     counts: collections.Counter[str] = collections.Counter()
@@ -48,18 +87,18 @@ def main() -> None:
         words = [w for w in lemmas if counts[w] >= args.min_count]
         if 2 <= len(words) <= 4:
             candidates.append(words)
-    random.Random(args.seed).shuffle(candidates)
     used: set[str] = set()
-    chosen = []
-    for words in candidates:
-        if used.isdisjoint(words):
-            chosen.append(words)
-            used.update(words)
-        if len(chosen) == args.groups:
-            break
-    header = f"# {len(chosen)} WordNet synonym groups for {Path(args.corpus).name}, seed {args.seed}\n"
-    Path(args.out).write_text(header + "".join(" ".join(g) + "\n" for g in chosen), encoding="utf-8")
+    chosen = _draw(candidates, args.groups, args.seed, used)
+    hub_candidates = list(hubs(counts, args.min_count)) if args.hubs else []
+    hub_groups = _draw(hub_candidates, args.hubs, args.seed, used)
+    header = (
+        f"# {len(chosen)} WordNet synonym groups and {len(hub_groups)} hypernym hubs for {Path(args.corpus).name}, "
+        f"seed {args.seed}\n"
+    )
+    lines = [" ".join(g) for g in chosen] + [f"{g[0]}: {' '.join(g[1:])}" for g in hub_groups]
+    Path(args.out).write_text(header + "".join(line + "\n" for line in lines), encoding="utf-8")
     print(f"{len(chosen)} groups of {sum(map(len, chosen))} words from {len(candidates)} candidate synsets")
+    print(f"{len(hub_groups)} hub groups from {len(hub_candidates)} candidates")
 
 
 if __name__ == "__main__":
