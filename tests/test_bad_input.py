@@ -52,6 +52,11 @@ def test_corpus_without_words(spark, earlier, tmp_path):
     _refused(spark, earlier, f"input.path={tmp_path / 'punct.txt'}", match="has no tokens")
 
 
+def test_a_corpus_without_spaces_between_words_is_refused_as_such(spark, earlier, tmp_path):
+    (tmp_path / "zh.txt").write_text("我喜欢看电影，她喜欢看书。\n他们在电影院看电影。\n" * 20, encoding="utf-8")
+    _refused(spark, earlier, f"input.path={tmp_path / 'zh.txt'}", match="has no spaces between words")
+
+
 def test_missing_path(spark, earlier, tmp_path):
     _refused(spark, earlier, f"input.path={tmp_path / 'nope'}", match="input.path does not exist")
 

@@ -62,6 +62,14 @@ def test_seed_case_hub_is_every_members_nearest_word(spark, seed_case, backend, 
     assert run["status"] == "succeeded" and run["command"] == "run"
     assert metrics["group_share_top10"] == 1.0 and metrics["augmentation_factor"] > 1.0
     assert json.loads(run["config"])["train"]["backend"] == backend
+    # The run's row names the versions it wrote: one run's complete set, whatever was written since.
+    versions = json.loads(run["details"])["table_versions"]
+    for table in ("vectors", "similarities"):
+        if fmt == "delta":
+            written = DeltaTable(f"{out}/{table}", version=versions[table]).to_pyarrow_table()
+        else:
+            written = pq.read_table(f"{out}/_versions/{table}/{versions[table]}")
+        assert set(written.column("run_id").to_pylist()) == {result.run_id}
     assert dict(run["row_counts"])["sentences"] == 200
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,46 @@ def test_files_at_a_table_path_are_refused_and_an_empty_folder_is_not(spark, see
     with pytest.raises(BadInput, match="similarities holds data swapvec did not write"):
         execute(spark, cfg, "run")
     assert (out / "similarities" / "notes.txt").read_text() == "mine"
+
+
+def _record(n: int):
+    from swapvec.runs import RunRecord
+
+    return RunRecord(run_id=f"run-{n}", command="tokenize", status="succeeded")
+
+
+def test_concurrent_parquet_appends_to_runs_lose_no_row(spark, tmp_path):
+    import threading
+
+    import pyarrow.parquet as pq
+
+    from swapvec import runs
+
+    cfg = load_config(None, [f"output.path={tmp_path / 'out'}", "output.format=parquet"])
+    store = Store(cfg.output, spark)
+    runs.append(store, cfg, _record(0))
+    threads = [threading.Thread(target=runs.append, args=(store, cfg, _record(n))) for n in range(1, 5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ids = sorted(pq.read_table(tmp_path / "out" / "runs").column("run_id").to_pylist())
+    assert ids == [f"run-{n}" for n in range(5)]  # each append its own file; none rewrites another's
+    assert sorted(r.run_id for r in store.read("runs").collect()) == ids
+
+
+def test_a_parquet_runs_table_of_the_old_layout_keeps_its_rows_when_appended_to(spark, tmp_path):
+    from swapvec import runs
+    from swapvec.store import parquet
+
+    cfg = load_config(None, [f"output.path={tmp_path / 'out'}", "output.format=parquet"])
+    store = Store(cfg.output, spark)
+    runs.append(store, cfg, _record(0))
+    old = store.read("runs").localCheckpoint(eager=True)
+    # As swapvec wrote it before: a version folder, rewritten at each append; no log.
+    (tmp_path / "out" / "runs").unlink()
+    shutil.rmtree(tmp_path / "out" / "_versions" / "runs")
+    parquet.write(old, tmp_path / "out" / "runs", "overwrite")
+    runs.append(store, cfg, _record(1))
+    assert sorted(r.run_id for r in store.read("runs").collect()) == ["run-0", "run-1"]
+    assert (tmp_path / "out" / "runs").resolve().name == "log"

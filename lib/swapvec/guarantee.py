@@ -45,6 +45,7 @@ _log = get_logger("guarantee")
 CANDIDATES = 32
 #: Levels 0, 1/16, ..., 1, then level 1 with ``t_min`` halved this many times.
 STEPS, HALVINGS = 16, 12
+MAX_LEVEL = STEPS + HALVINGS
 #: A mate must beat every other word by this much cosine (the vectors are stored as float32).
 MARGIN = 1e-5
 #: Rounds of search and whole-vocabulary check before the step gives up and reports what still misses.
@@ -167,17 +168,14 @@ class _Frame:
         return np.cos(angles)[:, None] * self.center[None, :] + np.sin(angles)[:, None] * directions
 
 
-MAX_LEVEL = STEPS + HALVINGS
-
-
 @dataclass
 class Placement:
-    """Where the group words ended: ``vectors`` (unit) of the words moved, each group's level, the unmet groups."""
+    """Where the group words ended: the moved words' ``vectors`` (trained lengths), each group's level, the unmet
+    groups."""
 
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
     levels: dict[int, int] = field(default_factory=dict)
     unmet: list[Group] = field(default_factory=list)
-    rounds: int = 0
 
 
 class _Solver:
@@ -300,7 +298,6 @@ def place(groups: list[Group], vectors: dict[str, np.ndarray], nearest_outside: 
         vectors={w: v * norms[w] for w, v in moved.items()},
         levels=dict(solver.levels),
         unmet=[f.group for f in unmet],
-        rounds=rounds,
     )
     stats = Stats(
         metrics={

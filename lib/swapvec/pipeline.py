@@ -36,7 +36,7 @@ from swapvec.runs import Resume, RunRecord
 from swapvec.similarity import similarities
 from swapvec.stats import Stats
 from swapvec.store import Store, check_input, read_corpus
-from swapvec.tokenize import check_pattern, tokenize
+from swapvec.tokenize import check_pattern, check_spaced, tokenize
 from swapvec.train import train
 
 _log = get_logger("pipeline")
@@ -101,7 +101,9 @@ class _Command:
 # ------------------------------------------------------------------------------------ stages, as the commands use them
 def _sentences(c: _Command) -> DataFrame:
     check_pattern(c.spark, c.cfg.tokenize)
-    return tokenize(read_corpus(c.spark, c.cfg.input), c.cfg.tokenize)
+    sentences = tokenize(read_corpus(c.spark, c.cfg.input), c.cfg.tokenize)
+    check_spaced(sentences, c.cfg.tokenize)
+    return sentences
 
 
 def _train(c: _Command, sentences: DataFrame, groups: list[Group]) -> DataFrame:
@@ -115,9 +117,8 @@ def _retrofit(c: _Command, vectors: DataFrame, groups: list[Group]) -> DataFrame
     """The group words retrofitted (``augment.method`` retrofit or both); the trained vectors otherwise."""
     if c.cfg.augment.method == "swap" or not groups:
         return vectors
-    started = time.monotonic()
-    fitted = retrofit(vectors, groups, c.cfg.augment.retrofit_iterations, c.cfg.augment.retrofit_weight)
-    fitted = fitted.localCheckpoint(eager=True)
+    started, a = time.monotonic(), c.cfg.augment
+    fitted = retrofit(vectors, groups, a.retrofit_iterations, a.retrofit_weight).localCheckpoint(eager=True)
     c.record.add(Stats(metrics={"retrofit_seconds": time.monotonic() - started}))
     return fitted
 

@@ -155,16 +155,20 @@ def resume(store: Store, command: str, run_key: str | None, outputs: tuple[str, 
 
 def write_output(store: Store, df: DataFrame, table: str, record: RunRecord, run_key: str | None) -> None:
     """Write a command's output table with the run's id; with a run key, idempotently (Delta)."""
-    # Nullable, as Delta declares every column: a literal alone would be "not null" in Parquet only (run ids are
-    # never empty, so nullif changes no value).
-    rows = df.withColumn("run_id", F.nullif(F.lit(record.run_id), F.lit("")))
+    # Nullable, as Delta declares every column: a literal alone is written "not null" to Parquet. The condition is
+    # always true, but not foldable (the optimiser would fold any constant one back into the literal).
+    rows = df.withColumn("run_id", F.when(F.spark_partition_id() >= 0, F.lit(record.run_id)))
     txn = None
     if run_key is not None:
         metadata = {"run_id": record.run_id, "run_key": run_key}
         txn = Txn(app_id=f"swapvec:{table}", version=run_key_version(run_key), metadata=metadata)
-    if not store.write(rows, table, txn=txn):
+    written = store.write(rows, table, txn=txn)
+    if written is None:
         # A concurrent attempt with this key, or a later key, committed the table after resume() looked.
         keep(record, table)
+    else:
+        # What a reader needs to read this run's tables together (Delta: versionAsOf), whatever was written since.
+        record.details.setdefault("table_versions", {})[table] = written
 
 
 def keep(record: RunRecord, table: str) -> None:

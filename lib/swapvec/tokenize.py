@@ -48,6 +48,32 @@ def python_tokens(text: str, cfg: TokenizeConfig) -> list[str] | None:
     return [t for t in tokens if len(t) >= cfg.min_length]
 
 
+#: Scripts written without spaces between words, where the default pattern takes a whole phrase for one word.
+UNSPACED_SCRIPTS = ("CJK", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHMER", "MYANMAR", "TIBETAN")
+
+
+def check_spaced(sentences: DataFrame, cfg: TokenizeConfig, sample: int = 1000) -> None:
+    """Refuse, under the default pattern, a corpus whose words are not separated by spaces (Chinese, Japanese, Thai):
+    each phrase would be one "word", and the run would end with an empty vocabulary or a meaningless one. A sample
+    of the first tokens decides (one small Spark job).
+
+    Raises
+    ------
+    BadInput
+        Most letters of the sample are of a script written without spaces.
+    """
+    if cfg.pattern != DEFAULT_TOKEN_PATTERN:
+        return
+    tokens = [r.t for r in sentences.select(F.explode("tokens").alias("t")).limit(sample).collect()]
+    letters = [c for t in tokens for c in t if c.isalpha()]
+    unspaced = sum(unicodedata.name(c, "").startswith(UNSPACED_SCRIPTS) for c in letters)
+    if letters and unspaced > len(letters) / 2:
+        raise BadInput(
+            "the corpus's text has no spaces between words (as Chinese, Japanese or Thai): tokenize.pattern would take "
+            "whole phrases as words; segment it into space-separated words first"
+        )
+
+
 def check_pattern(spark: SparkSession, cfg: TokenizeConfig) -> None:
     """Refuse a pattern Java cannot compile, with Java's own reason, before the corpus is touched."""
     try:

@@ -171,8 +171,8 @@ class Store:
 
     def write(
         self, df: DataFrame, table: str, *, mode: str = "overwrite", txn: Txn | None = None, evolve_schema: bool = False
-    ) -> bool:
-        """Write ``df`` as ``table`` atomically (``overwrite`` or ``append``).
+    ) -> int | str | None:
+        """Write ``df`` as ``table`` atomically (``overwrite`` or ``append``) and return the version written.
 
         Parameters
         ----------
@@ -183,26 +183,29 @@ class Store:
 
         Returns
         -------
-        bool
-            False when Delta skipped the write because ``txn``'s app id already committed its version or a later one.
+        int, str or None
+            The Delta version of the commit (readable with ``versionAsOf``), or the Parquet version folder's name;
+            None when Delta skipped the write because ``txn``'s app id already committed its version or a later one.
         """
         started = time.monotonic()
         path = self.path(table)
         if self.format == "delta":
-            if not delta.write(df, path, mode, txn, self.output.retention_hours, evolve_schema):
+            written = delta.write(df, path, mode, txn, self.output.retention_hours, evolve_schema)
+            if written is None:
                 event(_log, "table.kept", table=table, reason="it holds this run key's output or a later one's")
-                return False
+                return None
         else:
-            parquet.write(df, Path(path), mode)
+            written = parquet.write(df, Path(path), mode)
         event(
             _log,
             "table.written",
             table=table,
             format=self.format,
             mode=mode,
+            version=written,
             seconds=round(time.monotonic() - started, 2),
         )
-        return True
+        return written
 
     def last_write_metadata(self, table: str) -> dict | None:
         """The metadata of the keyed write that made a Delta table's current version (``Txn.metadata``), or None:

@@ -104,9 +104,10 @@ def last_write_metadata(spark: SparkSession, path: str) -> dict | None:
 
 def write(
     df: DataFrame, path: str, mode: str, txn: Txn | None, retention_hours: float, evolve_schema: bool = False
-) -> bool:
-    """Write ``df`` as one commit; False when Delta skipped it because ``txn``'s app id already committed its version
-    or a later one. An overwrite replaces the schema; ``evolve_schema`` lets an append add columns.
+) -> int | None:
+    """Write ``df`` as one commit and return its version; None when Delta skipped it because ``txn``'s app id
+    already committed its version or a later one. An overwrite replaces the schema; ``evolve_schema`` lets an append
+    add columns.
 
     Raises
     ------
@@ -128,11 +129,13 @@ def write(
         before = version(spark, path)
         writer = writer.options(txnAppId=txn.app_id, txnVersion=str(txn.version), userMetadata=json.dumps(txn.metadata))
     writer.save(path)
-    if before is not None and version(spark, path) == before:
-        return False
+    # Read before VACUUM, which commits too (a writer in between would be named instead: a window of a log read).
+    written = version(spark, path)
+    if before is not None and written == before:
+        return None
     if mode == "overwrite":
         vacuum(spark, path, retention_hours)
-    return True
+    return written
 
 
 def vacuum(spark: SparkSession, path: str, hours: float) -> None:

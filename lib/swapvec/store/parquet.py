@@ -4,14 +4,22 @@
 pandas) read it as ordinary Parquet. ``rename(2)`` of a link is atomic on a local or POSIX-mounted file system, so a
 reader sees the old version or the new one. Object stores have no atomic rename: swapvec refuses Parquet output on
 a URI (use Delta there).
+
+An append (the ``runs`` log) never rewrites: the link points at one folder, ``_versions/<table>/log``, and each append
+renames its own new file into it. Concurrent appends cannot lose each other's rows (there is no read-modify-write),
+and nothing is pruned from the log. A table from before this layout (a version folder) is moved into the log once,
+under an exclusive lock.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -37,30 +45,74 @@ def foreign(link: Path) -> bool:
 
 
 def read(spark: SparkSession, link: Path) -> DataFrame:
-    # The version folder, not the link: a swap during a long read must not mix two versions.
-    return spark.read.parquet(str(link.resolve()))
+    # The version folder, not the link: a swap during a long read must not mix two versions. The log's files may
+    # come from versions with more columns (mergeSchema).
+    return spark.read.option("mergeSchema", "true").parquet(str(link.resolve()))
 
 
-def write(df: DataFrame, link: Path, mode: str) -> None:
-    """Write ``df`` as a new version and switch ``link`` to it; ``append`` writes the old rows plus the new ones."""
+def write(df: DataFrame, link: Path, mode: str) -> str:
+    """``overwrite``: write ``df`` as a new version and switch ``link`` to it; returns the version's folder name
+    (under ``_versions/<table>``). ``append``: add ``df``'s rows to the table's log (module docstring); returns the
+    new file's name."""
     versions = link.parent / "_versions" / link.name
     if foreign(link):
         raise BadInput(foreign_table_message(str(link)))
     if mode not in ("append", "overwrite"):
         raise ValueError(f"mode {mode!r}")
-    target = versions / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     versions.mkdir(parents=True, exist_ok=True)
-    if mode == "append" and link.exists():
-        old = read(df.sparkSession, link)
-        df = old.unionByName(df, allowMissingColumns=True)
+    if mode == "append":
+        return _append(df, link, versions)
+    target = versions / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     df.write.parquet(str(target))
+    _switch(link, target)
+    _prune(versions, keep=target)
+    return target.name
+
+
+def _switch(link: Path, target: Path) -> None:
     tmp_link = link.parent / f".{link.name}.{uuid.uuid4().hex[:8]}.tmp"
     os.symlink(os.path.relpath(target, link.parent), tmp_link)
     os.replace(tmp_link, link)  # rename(2): readers see the old target or the new one
-    _prune(versions, keep=target)
+
+
+def _append(df: DataFrame, link: Path, versions: Path) -> str:
+    """Add ``df``'s rows to the table's log folder as new files; returns the name of the first file added."""
+    log = versions / "log"
+    if not (link.is_symlink() and link.resolve() == log.resolve() and log.is_dir()):
+        with _locked(versions):  # one writer moves an older layout's rows into the log, the others wait
+            if link.exists() and link.resolve() != log.resolve():
+                _add_files(read(df.sparkSession, link).unionByName(df.limit(0), allowMissingColumns=True), log)
+            log.mkdir(exist_ok=True)
+            if not (link.is_symlink() and link.resolve() == log.resolve()):
+                _switch(link, log)
+    return _add_files(df, log)[0]
+
+
+def _add_files(df: DataFrame, log: Path) -> list[str]:
+    """Write ``df`` beside the log, then rename each of its files into it (one rename a file: atomic)."""
+    staging = log.parent / f".append-{uuid.uuid4().hex}"
+    df.coalesce(1).write.parquet(str(staging))
+    log.mkdir(exist_ok=True)
+    names = []
+    for part in sorted(staging.glob("part-*.parquet")):
+        name = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"
+        os.replace(part, log / name)
+        names.append(name)
+    shutil.rmtree(staging, ignore_errors=True)
+    return names
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    with open(folder / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _prune(versions: Path, keep: Path) -> None:
-    old = sorted(p for p in versions.iterdir() if p.is_dir() and p != keep)
+    old = sorted(p for p in versions.iterdir() if p.is_dir() and p != keep and not p.name.startswith("."))
     for stale in old[: max(0, len(old) - VERSIONS_KEPT)]:
         shutil.rmtree(stale, ignore_errors=True)
