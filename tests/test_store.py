@@ -163,3 +163,14 @@ def test_a_parquet_runs_table_of_the_old_layout_keeps_its_rows_when_appended_to(
     runs.append(store, cfg, _record(1))
     assert sorted(r.run_id for r in store.read("runs").collect()) == ["run-0", "run-1"]
     assert (tmp_path / "out" / "runs").resolve().name == "log"
+
+
+def test_parquet_versions_a_reader_may_hold_stay_until_the_retention(spark, tmp_path):
+    from swapvec.store import parquet
+
+    df = spark.range(3).localCheckpoint(eager=True)
+    for hours, table in ((168.0, "kept"), (0.0, "pruned")):
+        names = [parquet.write(df, tmp_path / table, "overwrite", hours) for _ in range(5)]
+        left = sorted(p.name for p in (tmp_path / "_versions" / table).iterdir())
+        # Younger than the retention: every version stays readable; past it, the current one and the last two.
+        assert left == (sorted(names) if hours else sorted(names[-3:]))

@@ -195,7 +195,7 @@ class Store:
                 event(_log, "table.kept", table=table, reason="it holds this run key's output or a later one's")
                 return None
         else:
-            written = parquet.write(df, Path(path), mode)
+            written = parquet.write(df, Path(path), mode, self.output.retention_hours)
         event(
             _log,
             "table.written",

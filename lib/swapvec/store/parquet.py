@@ -27,7 +27,9 @@ from pyspark.sql import DataFrame, SparkSession
 from swapvec.errors import BadInput
 from swapvec.store.delta import foreign_table_message
 
-#: Versions kept besides the current one, so that readers that resolved the link just before a swap finish.
+#: Versions always kept besides the current one; older ones go once they are older than ``output.retention_hours``
+#: (as Delta's VACUUM), so that a reader that resolved the link before a swap, or reads a run's set by its
+#: ``table_versions``, finishes.
 VERSIONS_KEPT = 2
 
 
@@ -50,7 +52,7 @@ def read(spark: SparkSession, link: Path) -> DataFrame:
     return spark.read.option("mergeSchema", "true").parquet(str(link.resolve()))
 
 
-def write(df: DataFrame, link: Path, mode: str) -> str:
+def write(df: DataFrame, link: Path, mode: str, retention_hours: float = 168.0) -> str:
     """``overwrite``: write ``df`` as a new version and switch ``link`` to it; returns the version's folder name
     (under ``_versions/<table>``). ``append``: add ``df``'s rows to the table's log (module docstring); returns the
     new file's name."""
@@ -65,7 +67,7 @@ def write(df: DataFrame, link: Path, mode: str) -> str:
     target = versions / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     df.write.parquet(str(target))
     _switch(link, target)
-    _prune(versions, keep=target)
+    _prune(versions, keep=target, hours=retention_hours)
     return target.name
 
 
@@ -112,7 +114,11 @@ def _locked(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _prune(versions: Path, keep: Path) -> None:
-    old = sorted(p for p in versions.iterdir() if p.is_dir() and p != keep and not p.name.startswith("."))
+def _prune(versions: Path, keep: Path, hours: float) -> None:
+    old = sorted(
+        p for p in versions.iterdir() if p.is_dir() and p != keep and p.name[0] not in "._" and p.name != "log"
+    )
+    cutoff = time.time() - hours * 3600
     for stale in old[: max(0, len(old) - VERSIONS_KEPT)]:
-        shutil.rmtree(stale, ignore_errors=True)
+        if stale.stat().st_mtime < cutoff:
+            shutil.rmtree(stale, ignore_errors=True)
