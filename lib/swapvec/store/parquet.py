@@ -14,6 +14,7 @@ under an exclusive lock.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import os
 import shutil
@@ -64,11 +65,17 @@ def write(df: DataFrame, link: Path, mode: str, retention_hours: float = 168.0) 
     versions.mkdir(parents=True, exist_ok=True)
     if mode == "append":
         return _append(df, link, versions)
-    target = versions / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    target = versions / _version_name()
     df.write.parquet(str(target))
     _switch(link, target)
     _prune(versions, keep=target, hours=retention_hours)
     return target.name
+
+
+def _version_name() -> str:
+    """A name that sorts in the order of writing (microseconds; the older rule, to the second, sorted two writes of
+    one second by their random suffix, and pruning could take the newer one)."""
+    return f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S.%f')}-{uuid.uuid4().hex[:8]}"
 
 
 def _switch(link: Path, target: Path) -> None:
@@ -97,7 +104,7 @@ def _add_files(df: DataFrame, log: Path) -> list[str]:
     log.mkdir(exist_ok=True)
     names = []
     for part in sorted(staging.glob("part-*.parquet")):
-        name = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"
+        name = f"{_version_name()}.parquet"
         os.replace(part, log / name)
         names.append(name)
     shutil.rmtree(staging, ignore_errors=True)
