@@ -20,7 +20,7 @@ choice is the same on every run and every retry, and different sentences keep di
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,18 +120,43 @@ def read_groups_file(path: str) -> list[tuple[int, str | None, list[str]]]:
     return parsed
 
 
-def _not_one_token(source: str, number: int, raw: str, tokens: list[str]) -> BadInput:
-    # c++ would become c and be swapped wherever the letter c stands alone; "animal," would quietly become animal.
-    shape = "no token" if not tokens else f"{len(tokens)} tokens {tokens}" if len(tokens) > 1 else f"{tokens[0]!r}"
-    return BadInput(
-        f"{source}:{number}: {raw!r} is {shape} under tokenize.pattern; a group word must be one token as written "
-        "(words are separated by spaces, not commas)"
-    )
+def _checked(
+    parsed: list[tuple[int, str | None, list[str]]],
+    source: str,
+    cfg: TokenizeConfig,
+    tokens_of: Callable[[str], list[str] | None],
+) -> list[Group]:
+    """The groups of parsed lines, each word checked: one token as written under ``tokens_of`` (None: not known
+    here), and in one group only.
 
-
-def _twice(source: str, number: int, word: str, first: int) -> BadInput:
-    where = "twice on that line" if first == number else f"also on line {first}"
-    return BadInput(f"{source}:{number}: {word!r} is {where}; a word belongs to one group")
+    Raises
+    ------
+    BadInput
+        The first word that fails, with its line number.
+    """
+    seen: dict[str, int] = {}
+    groups = []
+    for number, hub, members in parsed:
+        words = []
+        for raw in ([hub] if hub else []) + members:
+            written = raw.lower() if cfg.lowercase else raw
+            tokens = tokens_of(raw)
+            if tokens is not None and tokens != [written]:
+                # c++ would become c and be swapped wherever the letter c stands alone; "animal," would be animal.
+                shape = f"{tokens[0]!r}" if len(tokens) == 1 else f"{len(tokens)} tokens {tokens}"
+                raise BadInput(
+                    f"{source}:{number}: {raw!r} is {shape if tokens else 'no token'} under tokenize.pattern; a group "
+                    "word must be one token as written (words are separated by spaces, not commas)"
+                )
+            if written in seen:
+                where = "twice on that line" if seen[written] == number else f"also on line {seen[written]}"
+                raise BadInput(f"{source}:{number}: {written!r} is {where}; a word belongs to one group")
+            seen[written] = number
+            words.append(written)
+        groups.append(
+            Group(hub=words[0], members=tuple(words[1:]), line=number) if hub else Group(tuple(words), line=number)
+        )
+    return groups
 
 
 def check_groups_file(path: str, tokenize_cfg: TokenizeConfig) -> None:
@@ -143,17 +168,7 @@ def check_groups_file(path: str, tokenize_cfg: TokenizeConfig) -> None:
     BadInput
         The first problem, with its line number.
     """
-    source = Path(path).name
-    seen: dict[str, int] = {}
-    for number, hub, members in read_groups_file(path):
-        for raw in ([hub] if hub else []) + members:
-            written = raw.lower() if tokenize_cfg.lowercase else raw
-            tokens = python_tokens(raw, tokenize_cfg)
-            if tokens is not None and tokens != [written]:
-                raise _not_one_token(source, number, raw, tokens)
-            if written in seen:
-                raise _twice(source, number, written, seen[written])
-            seen[written] = number
+    _checked(read_groups_file(path), Path(path).name, tokenize_cfg, lambda raw: python_tokens(raw, tokenize_cfg))
 
 
 def load_groups(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfig) -> list[Group]:
@@ -165,30 +180,10 @@ def load_groups(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfig) ->
         What :func:`read_groups_file` refuses, a word that is not one token as written (after lower-casing), or a
         word in two groups.
     """
-    file = Path(path)
     parsed = read_groups_file(path)
     raw_words = [w for _, hub, members in parsed for w in ([hub] if hub else []) + members]
     tokens = iter(tokenize_words(spark, raw_words, tokenize_cfg))
-    seen: dict[str, int] = {}
-    groups = []
-    for number, hub, members in parsed:
-        normalised = []
-        for raw in ([hub] if hub else []) + members:
-            toks = next(tokens)
-            written = raw.lower() if tokenize_cfg.lowercase else raw
-            if toks != [written]:
-                raise _not_one_token(file.name, number, raw, toks)
-            word = toks[0]
-            if word in seen:
-                raise _twice(file.name, number, word, seen[word])
-            seen[word] = number
-            normalised.append(word)
-        groups.append(
-            Group(hub=normalised[0], members=tuple(normalised[1:]), line=number)
-            if hub
-            else Group(members=tuple(normalised), line=number)
-        )
-    return groups
+    return _checked(parsed, Path(path).name, tokenize_cfg, lambda raw: next(tokens))
 
 
 def substitutions(groups: list[Group]) -> dict[str, tuple[str, ...]]:

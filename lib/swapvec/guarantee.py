@@ -141,7 +141,7 @@ class _Frame:
     def of(cls, group: Group, trained: dict[str, np.ndarray]) -> _Frame | None:
         """The frame of a group whose words have vectors; None when too few of them do (nothing to promise)."""
         members = [w for w in (group.members if group.hub else group.words) if w in trained]
-        if group.hub is not None and group.hub not in trained or len(members) < (1 if group.hub else 2):
+        if (group.hub is not None and group.hub not in trained) or len(members) < (1 if group.hub else 2):
             return None
         units = np.array([trained[w] for w in members], dtype=np.float64)
         center = trained[group.hub] if group.hub else _unit(units.mean(axis=0))
