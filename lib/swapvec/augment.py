@@ -310,7 +310,8 @@ def augment_corpus(
         stats.row_counts["groups"] = len(groups)
     subs = substitutions(groups) if cfg.method != "retrofit" else {}
     augmented = augment(sentences, subs, cfg.max_copies_per_sentence, seed).persist(StorageLevel.MEMORY_AND_DISK)
-    after = count_words(augmented, corpus)
+    # No substitutions, no copies: the corpus's counts are the augmented ones (a pass over the corpus saved).
+    after = count_words(augmented, corpus) if subs else stats
     before_words = stats.row_counts["words"]
     stats.row_counts.update(
         augmented_sentences=after.row_counts["sentences"], augmented_words=after.row_counts["words"]
