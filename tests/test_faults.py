@@ -160,3 +160,32 @@ def test_runs_in_a_row_grow_one_version_each_with_bounded_files(spark, seed_file
     assert len(data_files) == files_per_version  # older versions' files vacuumed
     runs = DeltaTable(str(root / "out" / "runs")).to_pyarrow_table()
     assert runs.num_rows == RUNS_IN_A_ROW + 1 and set(runs.column("status").to_pylist()) == {"succeeded"}
+
+
+def test_ctrl_c_during_training_exits_130_in_one_line(seed_files):
+    """Ctrl-C reaches the whole process group; pyspark cancels the jobs, and a round blocked on its job's result
+    raised the cancellation (exit 1, "failed: Py4JJavaError", a retry's code) instead of the interrupt."""
+    import threading
+
+    root = seed_files
+    settings = [*_settings(root, "delta"), "train.sync_rounds=30", "evaluate.baseline=false"]
+    proc = subprocess.Popen(
+        [str(BIN / "swapvec"), "run", *[a for s in settings for a in ("--set", s)]],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 300
+    while not any("stage.start stage=train" in line for line in lines) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # inside the rounds
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    assert proc.wait(timeout=300) == 130, "".join(lines)[-2000:]
+    reader.join(timeout=30)
+    said = [line for line in lines if line.startswith("swapvec: ")]
+    assert said == ["swapvec: interrupted\n"] and "Traceback" not in "".join(lines), "".join(lines)[-2000:]

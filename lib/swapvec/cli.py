@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,6 +75,7 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
     if args.command is None:
         args = build_parser().parse_args(["run", *args_list])
     debug = os.environ.get("SWAPVEC_DEBUG") == "1"
+    interrupted = threading.Event()
     try:
         if args.command == "package":
             return _package(args)
@@ -87,6 +90,7 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
         preflight(cfg, args.command)  # bad input is refused before a JVM starts
 
         spark = get_spark(cfg.spark)
+        interrupted = _note_interrupts()
         result = execute(spark, cfg, args.command)
     except BadInput as exc:
         if debug:
@@ -99,6 +103,9 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
     except Exception as exc:
         if debug:
             traceback.print_exc()
+        if interrupted.is_set():  # the cancelled job's error, raised where the KeyboardInterrupt was expected
+            print("swapvec: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
         print(f"swapvec: failed: {type(exc).__name__}: {one_line(exc, 500)}", file=sys.stderr)
         return exc.exit_code if isinstance(exc, SwapvecError) else EXIT_FAILED
     if result.summary:
@@ -106,6 +113,29 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
     print(f"swapvec: {args.command} done, run_id {result.run_id}, tables under {cfg.output.path}")
     logging.shutdown()
     return EXIT_OK
+
+
+def _note_interrupts() -> threading.Event:
+    """An event set by Ctrl-C (SIGINT), chained before pyspark's own handler, which cancels the jobs and raises
+    KeyboardInterrupt: a thread blocked on a job's result then raises the job's cancellation instead, and the run
+    would read as a failure worth retrying (exit 1) rather than as interrupted (130)."""
+    seen = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        return seen
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: object) -> None:
+        seen.set()
+        # The run is stopping at the user's word: what the libraries log while their calls are cut short (py4j's
+        # "KeyboardInterrupt while sending command" and its traceback) is noise, not news.
+        logging.getLogger().setLevel(logging.CRITICAL + 1)
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    return seen
 
 
 def _package(args: argparse.Namespace) -> int:
