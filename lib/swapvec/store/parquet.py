@@ -48,9 +48,14 @@ def foreign(link: Path) -> bool:
 
 
 def read(spark: SparkSession, link: Path) -> DataFrame:
-    # The version folder, not the link: a swap during a long read must not mix two versions. The log's files may
-    # come from versions with more columns (mergeSchema).
-    return spark.read.option("mergeSchema", "true").parquet(str(link.resolve()))
+    # The version folder, not the link: a swap during a long read must not mix two versions.
+    target = link.resolve()
+    reader = spark.read
+    if target.name == "log":
+        # Only an append log mixes files written by versions with more columns; merging schemas reads every file's
+        # footer, which a version folder (one write, one schema) does not need.
+        reader = reader.option("mergeSchema", "true")
+    return reader.parquet(str(target))
 
 
 def write(df: DataFrame, link: Path, mode: str, retention_hours: float = 168.0) -> str:
