@@ -1,8 +1,9 @@
 """spark-submit on a real standalone cluster (a master and two one-core workers on loopback), shipped the way
 clusters need: the environment built by ``swapvec package`` (``--archives``) and the package (``--py-files``).
 
-The pipeline runs once undisturbed, and once with a worker and its executor killed mid-training: the job must
-finish and write the same vectors, bit for bit.
+The pipeline runs on the cluster with a worker and its executor killed mid-training: the job must finish and write,
+bit for bit, the vectors that the same settings give on local Spark (the suite's session), where nothing was lost.
+One cluster run checks both the shipping and the recovery; the local run is the cheap reference.
 """
 
 from __future__ import annotations
@@ -72,22 +73,27 @@ def submit_command(cluster) -> list[str]:
     return [str(SPARK_HOME / "bin" / "spark-submit"), *command[1:]]
 
 
-def _run(command: list[str], out: Path, on_line: Callable[[str], None] = lambda line: None, timeout: float = 600):
-    """Run the job with output under ``out``; return its exit code and its output (also kept in ``out``.log).
-
-    spark-submit sends the Python driver's stderr, where swapvec logs its events, to its own stdout.
-    """
+def _settings(out: Path) -> list[str]:
+    """The run's settings beside conf/local.yaml: the Lee corpus and sample groups, two shards."""
     from gensim.test.utils import datapath
 
-    settings = [
+    return [
         f"input.path={datapath('lee_background.cor')}",
+        f"augment.groups_path={REPO / 'conf' / 'groups.txt'}",
         f"output.path={out}",
         "evaluate.baseline=false",
         "train.backend=gensim",
         "train.num_partitions=2",
         f"train.sync_rounds={ROUNDS}",
     ]
-    args = [*command, *[a for s in settings for a in ("--set", s)]]
+
+
+def _run(command: list[str], out: Path, on_line: Callable[[str], None] = lambda line: None, timeout: float = 600):
+    """Run the job with output under ``out``; return its exit code and its output (also kept in ``out``.log).
+
+    spark-submit sends the Python driver's stderr, where swapvec logs its events, to its own stdout.
+    """
+    args = [*command, *[a for s in _settings(out) for a in ("--set", s)]]
     # Sizes for two one-core executors (Spark's 200 shuffle partitions and Delta's 50 cost more than the job here).
     sizes = {
         "spark.sql.shuffle.partitions": 2,
@@ -130,37 +136,44 @@ def _float_bytes(table: pa.Table) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def undisturbed(cluster, submit_command, tmp_path_factory) -> pa.Table:
-    out = tmp_path_factory.mktemp("undisturbed") / "out"
-    code, log = _run(submit_command, out)
+def lost_executor(cluster, submit_command, tmp_path_factory) -> tuple[Path, str]:
+    """The job on the cluster, with worker 1 and its executor killed once round 2 is done (round 3's tasks are then
+    running on both executors); returns the output folder and the job's log."""
+    out = tmp_path_factory.mktemp("lost-executor") / "out"
+    killed = []
+
+    def kill_in_round_three(line: str) -> None:
+        if not killed and "train.round" in line and "round=2/" in line:
+            cluster.kill_worker(1)
+            killed.append(line)
+
+    code, log = _run(submit_command, out, on_line=kill_in_round_three)
+    assert killed, "training never reached round 2"
     assert code == 0, log[-4000:]
-    assert log.count("train.round") == ROUNDS
-    return _vectors(out)
+    return out, log
 
 
-def test_spark_submit_on_a_standalone_cluster_with_the_packed_environment(cluster, undisturbed):
-    assert undisturbed.num_rows > 1000
-    assert undisturbed.column("vector")[0].values.type == pa.float32()
+def test_spark_submit_on_a_standalone_cluster_with_the_packed_environment(cluster, lost_executor):
+    out, log = lost_executor
+    vectors = _vectors(out)
+    assert vectors.num_rows > 1000
+    assert vectors.column("vector")[0].values.type == pa.float32()
+    assert "troops -> military 1" in log  # the report the driver printed at the end
     # Each worker's executor unpacked the environment it ran its Python in.
     for worker in ("worker-0", "worker-1"):
         unpacked = list((cluster.root / "work" / worker).glob("app-*/*/environment/bin/python"))
         assert unpacked, f"{worker} never unpacked the environment"
 
 
-def test_an_executor_lost_mid_training_gives_the_same_vectors(cluster, submit_command, undisturbed, tmp_path):
-    killed = []
+def test_an_executor_lost_mid_training_gives_the_vectors_of_a_local_run(spark, lost_executor, tmp_path):
+    from swapvec.config import load_config
+    from swapvec.pipeline import execute
 
-    def kill_in_round_three(line: str) -> None:
-        if not killed and "train.round" in line and "round=2/" in line:
-            cluster.kill_worker(1)  # round 3's tasks are running on both executors
-            killed.append(line)
-
-    code, log = _run(submit_command, tmp_path / "out", on_line=kill_in_round_three)
-    assert killed, "training never reached round 2"
-    assert code == 0, log[-4000:]
+    out, log = lost_executor
     assert "Lost executor" in log, "the driver never noticed the lost executor"
     assert log.count("train.round") == ROUNDS
-    disturbed = _vectors(tmp_path / "out")
-    assert disturbed.column("word").equals(undisturbed.column("word"))
-    assert disturbed.column("count").equals(undisturbed.column("count"))
-    assert _float_bytes(disturbed) == _float_bytes(undisturbed)
+    execute(spark, load_config(str(REPO / "conf" / "local.yaml"), _settings(tmp_path / "local")), "run")
+    local, disturbed = _vectors(tmp_path / "local"), _vectors(out)
+    assert disturbed.column("word").equals(local.column("word"))
+    assert disturbed.column("count").equals(local.column("count"))
+    assert _float_bytes(disturbed) == _float_bytes(local)
