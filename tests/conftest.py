@@ -8,6 +8,7 @@ import pytest
 
 from swapvec.config import Config, SparkConfig, load_config
 from swapvec.log import setup_logging
+from tests.cluster import SHORT_JVM_OPTS
 
 SEED_LINES = [
     "entertainment films Movies cinema",
@@ -21,7 +22,7 @@ SEED_GROUPS = "# the seed's example\nentertainment: movies films cinema\n"
 # and the serial collector start them with less CPU on 2 cores (the seed's run from the console: 48.6 s -> 41.8 s).
 # spark-submit reads this for the driver JVM; users' runs are untouched. The suite's own long-lived session is
 # started without it (`spark`): MLlib's training there took 61 s instead of 6.5 with C1 alone.
-SHORT_JVM = ("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+SHORT_JVM = ("SPARK_SUBMIT_OPTS", SHORT_JVM_OPTS)
 os.environ.setdefault(*SHORT_JVM)
 
 

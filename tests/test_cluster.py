@@ -24,7 +24,7 @@ import pytest
 from deltalake import DeltaTable
 
 from swapvec.session import _delta_jars
-from tests.cluster import SPARK_HOME, Cluster, spark_env
+from tests.cluster import SHORT_JVM_OPTS, SPARK_HOME, Cluster, spark_env
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -100,13 +100,14 @@ def _run(command: list[str], out: Path, on_line: Callable[[str], None] = lambda 
         "spark.databricks.delta.snapshotPartitions": 2,
         "spark.ui.enabled": "false",
         "spark.log.level": "WARN",
+        "spark.executor.extraJavaOptions": SHORT_JVM_OPTS,
     }
     driver_conf = ["--driver-memory", "1g", *[a for k, v in sizes.items() for a in ("--conf", f"{k}={v}")]]
     args = [args[0], *driver_conf, *args[1:]]
     proc = subprocess.Popen(
         args,
         cwd=REPO,
-        env=spark_env(),
+        env=spark_env(SPARK_SUBMIT_OPTS=SHORT_JVM_OPTS),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
