@@ -48,11 +48,12 @@ def faulty(kind: str, fail_round: int, marks: str):
 
 
 def main(corpus: str) -> None:
+    """``corpus``: a text file, one sentence a line (a few hundred lines are enough)."""
     setup_logging("text", "WARNING")
     spark = get_spark(
         SparkConfig(master="local[2,3]", conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"})
     )
-    cfg = load_config(None, [f"input.path={corpus}", "train.min_count=2", "train.epochs=2", "train.sync_rounds=4"])
+    cfg = load_config(None, [f"input.path={corpus}", "train.min_count=2", "train.epochs=1", "train.sync_rounds=3"])
     sentences = tokenize(read_corpus(spark, cfg.input), cfg.tokenize).withColumn("copy", F.lit(0))
     sentences = sentences.localCheckpoint(eager=True)
 
@@ -65,7 +66,7 @@ def main(corpus: str) -> None:
     out = {"clean": digest()}
     marks = tempfile.mkdtemp(prefix="swapvec-faults-")
     for kind in ("raise", "worker_exit"):
-        gensim_avg._round_task = faulty(kind, fail_round=2, marks=marks)
+        gensim_avg._round_task = faulty(kind, fail_round=1, marks=marks)
         try:
             out[kind] = digest()
         finally:
