@@ -133,7 +133,7 @@ def test_two_writers_at_once_one_wins_cleanly(spark, seed_files, fmt):
 #: Runs in a row: past Delta's checkpoint interval, where a log that grows without bound or a VACUUM that misreads a
 #: checkpointed log would show. The interval is lowered from Delta's 10 commits to CHECKPOINT_INTERVAL for the test's
 #: tables, so that fewer runs (each a few seconds) get there.
-RUNS_IN_A_ROW, CHECKPOINT_INTERVAL = 5, 3
+RUNS_IN_A_ROW, CHECKPOINT_INTERVAL = 3, 2
 DEFAULT_INTERVAL = "spark.databricks.delta.properties.defaults.checkpointInterval"
 
 
