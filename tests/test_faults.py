@@ -67,40 +67,45 @@ def _run_ids(root: Path, table: str, fmt: str) -> set[str]:
     return set(_read(root, table, fmt).column("run_id").to_pylist())
 
 
+def _data_files(out: Path) -> set[Path]:
+    """The Parquet data files under the output, but the runs log's and Delta's own (checkpoints)."""
+    return {f for f in out.rglob("*.parquet") if "_delta_log" not in f.parts and "runs" not in f.relative_to(out).parts}
+
+
 @pytest.mark.parametrize("fmt", ["delta", "parquet"])
 def test_driver_killed_mid_write_leaves_each_table_old_or_new(spark, seed_files, fmt):
+    """SIGKILL to the process group as soon as the table's first new data file exists: inside the write, almost
+    always before its commit (a Delta log entry, or the rename of the Parquet link). Any command's table write is
+    this write; tokenize's is the cheapest to reach."""
     root = seed_files
-    first = execute(spark, load_config(None, _settings(root, fmt)), "run").run_id
-    versions = (
-        {t: DeltaTable(str(root / "out" / t)).version() for t in ("vectors", "similarities")} if fmt == "delta" else {}
-    )
-    args = [str(BIN / "swapvec"), "run", *[a for s in _settings(root, fmt) for a in ("--set", s)]]
-    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=root)
+    out = root / "out"
+    first = execute(spark, load_config(None, _settings(root, fmt)), "tokenize").run_id
+    version = DeltaTable(str(out / "sentences")).version() if fmt == "delta" else None
+    before = _data_files(out)
+    args = [str(BIN / "swapvec"), "tokenize", *[a for s in _settings(root, fmt) for a in ("--set", s)]]
+    proc = subprocess.Popen(args, stderr=subprocess.DEVNULL, start_new_session=True, cwd=root)
     killed = False
-    for line in proc.stderr:
-        if "stage=write" in line and "stage.start" in line:
-            time.sleep(1.0)  # inside the first table's write
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if _data_files(out) - before:
             os.killpg(proc.pid, signal.SIGKILL)
             killed = True
             break
+        time.sleep(0.01)
     proc.wait(timeout=120)
-    assert killed, "the run never reached its write stage"
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it was killed"
-    for table in ("vectors", "similarities"):
-        ids = _run_ids(root, table, fmt)
-        assert len(ids) == 1, (table, ids)  # one run's rows, never a mix
-        [run_id] = ids
-        rows = _read(root, table, fmt).num_rows
-        assert rows == (4 if table == "vectors" else 12), (table, rows)
-        if run_id == first and fmt == "delta":
-            assert DeltaTable(str(root / "out" / table)).version() == versions[table]
-    again = execute(spark, load_config(None, _settings(root, fmt)), "run").run_id
-    for table in ("vectors", "similarities"):
-        assert _run_ids(root, table, fmt) == {again}
-        if fmt == "delta":
-            history = DeltaTable(str(root / "out" / table)).history()
-            writes = [h for h in history if h.get("operation") == "WRITE"]
-            assert len(writes) in (2, 3)  # the first run, perhaps the killed run's commit, the re-run
+    assert killed and proc.returncode == -signal.SIGKILL, "the run ended before it wrote a data file"
+    ids = _run_ids(root, "sentences", fmt)
+    assert len(ids) == 1 and _read(root, "sentences", fmt).num_rows == 200  # one run's rows, never a mix
+    if ids == {first} and fmt == "delta":
+        assert DeltaTable(str(out / "sentences")).version() == version
+    runs = _read(root, "runs", fmt)  # appended after the write: at most the killed run's whole row
+    assert first in runs.column("run_id").to_pylist() and runs.num_rows in (1, 2)
+    again = execute(spark, load_config(None, _settings(root, fmt)), "tokenize").run_id
+    assert _run_ids(root, "sentences", fmt) == {again}
+    assert _read(root, "sentences", fmt).num_rows == 200
+    if fmt == "delta":
+        writes = [h for h in DeltaTable(str(out / "sentences")).history() if h.get("operation") == "WRITE"]
+        assert len(writes) in (2, 3)  # the first run, perhaps the killed run's commit, the re-run
 
 
 @pytest.mark.parametrize("fmt", ["delta", "parquet"])
