@@ -37,8 +37,9 @@ def _types(table) -> dict[str, str]:
     return {f.name: str(f.type).replace("<item: ", "<").replace("<element: ", "<") for f in table.schema}
 
 
-@pytest.mark.parametrize("fmt", ["delta", "parquet"])
-@pytest.mark.parametrize("backend", ["gensim", "mllib"])
+#: Each backend and each format once: what a backend gives does not depend on the format that stores it (the schema
+#: checks below see both backends' vectors), and a format stores every backend's the same way.
+@pytest.mark.parametrize(("backend", "fmt"), [("gensim", "delta"), ("mllib", "parquet")])
 def test_seed_case_hub_is_every_members_nearest_word(spark, seed_case, backend, fmt):
     cfg = seed_case(f"train.backend={backend}", f"output.format={fmt}")
     result = execute(spark, cfg, "run")
