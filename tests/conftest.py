@@ -33,7 +33,9 @@ def spark(tmp_path_factory):
     setup_logging("text", "WARNING")
     warehouse = tmp_path_factory.mktemp("spark-warehouse")
     cfg = SparkConfig(
-        master="local[2]",
+        # Two cores, and a task tried up to 3 times, as the product's own local[*,4] retries failed tasks (and as
+        # test_faults needs to inject failures).
+        master="local[2,3]",
         conf={
             "spark.sql.shuffle.partitions": "2",
             "spark.default.parallelism": "2",

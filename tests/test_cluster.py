@@ -28,7 +28,7 @@ from tests.cluster import SHORT_JVM_OPTS, SPARK_HOME, Cluster, spark_env
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-ROUNDS = 6
+ROUNDS = 4
 
 
 @pytest.fixture(scope="module")
