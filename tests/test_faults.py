@@ -21,9 +21,13 @@ from tests.conftest import SEED_GROUPS, SEED_LINES
 BIN = Path(sys.executable).parent
 
 
-def _failing_once(original, kind: str, fail_round: int, marks: Path):
-    """``gensim_avg._round_task`` wrapped so that in round ``fail_round`` the first attempt of partition 0 raises
-    (``raise``) or kills its Python worker (``worker_exit``), leaving a marker file named ``kind`` in ``marks``."""
+#: The injected faults: (kind, round, partition). A raise, and a Python worker's death, in different rounds.
+FAULTS = (("raise", 1, 0), ("worker_exit", 2, 1))
+
+
+def _failing_once(original, marks: Path):
+    """``gensim_avg._round_task`` wrapped so that each of :data:`FAULTS` strikes the first attempt of its round's
+    partition: ``raise`` raises, ``worker_exit`` kills the task's Python worker; each leaves a marker file."""
 
     def wrapped(*args):
         inner = original(*args)
@@ -33,11 +37,12 @@ def _failing_once(original, kind: str, fail_round: int, marks: Path):
             from pyspark import TaskContext
 
             ctx = TaskContext.get()
-            if round_index == fail_round and ctx.partitionId() == 0 and ctx.attemptNumber() == 0:
-                (marks / kind).touch()
-                if kind == "worker_exit":
-                    os._exit(17)
-                raise RuntimeError("injected failure on the first attempt")
+            for kind, fail_round, partition in FAULTS:
+                if (round_index, ctx.partitionId(), ctx.attemptNumber()) == (fail_round, partition, 0):
+                    (marks / kind).touch()
+                    if kind == "worker_exit":
+                        os._exit(17)
+                    raise RuntimeError("injected failure on the first attempt")
             yield from inner(batches)
 
         return run
@@ -46,9 +51,9 @@ def _failing_once(original, kind: str, fail_round: int, marks: Path):
 
 
 def test_retried_tasks_give_the_same_vectors(spark, tmp_path, monkeypatch):
-    """The suite's session tries a task up to 3 times (local[2,3]). A failure on a round's first attempt, raised or
-    a Python worker's death, must give a clean run's vectors: a fault that never fired (the round task renamed, a
-    round that never ran) would make the comparison vacuous, so each leaves a mark."""
+    """The suite's session tries a task up to 3 times (local[2,3]). Failures on first attempts, raised or a Python
+    worker's death, must give a clean run's vectors: a fault that never fired (the round task renamed, a round that
+    never ran) would make the comparison vacuous, so each leaves a mark."""
     import hashlib
 
     from gensim.test.utils import datapath
@@ -59,7 +64,9 @@ def test_retried_tasks_give_the_same_vectors(spark, tmp_path, monkeypatch):
     from swapvec.train import gensim_avg, train
 
     settings = ["train.min_count=2", "train.epochs=1", "train.sync_rounds=3", "train.backend=gensim"]
-    cfg = load_config(None, [f"input.path={datapath('lee_background.cor')}", *settings])
+    corpus = tmp_path / "lee-half.txt"  # half of the Lee corpus, trained twice
+    corpus.write_text("".join(Path(datapath("lee_background.cor")).read_text().splitlines(keepends=True)[:150]))
+    cfg = load_config(None, [f"input.path={corpus}", *settings])
     sentences = tokenize(read_corpus(spark, cfg.input), cfg.tokenize).withColumn("copy", F.lit(0))
     sentences = sentences.localCheckpoint(eager=True)
 
@@ -69,11 +76,11 @@ def test_retried_tasks_give_the_same_vectors(spark, tmp_path, monkeypatch):
         return hashlib.sha256(json.dumps([(r.word, list(r.vector)) for r in rows]).encode()).hexdigest()
 
     clean = digest()
-    original = gensim_avg._round_task
-    for kind in ("raise", "worker_exit"):
-        monkeypatch.setattr(gensim_avg, "_round_task", _failing_once(original, kind, fail_round=1, marks=tmp_path))
-        assert digest() == clean, kind
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name in ("raise", "worker_exit")) == ["raise", "worker_exit"]
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setattr(gensim_avg, "_round_task", _failing_once(gensim_avg._round_task, marks))
+    assert digest() == clean
+    assert sorted(p.name for p in marks.iterdir()) == ["raise", "worker_exit"]
 
 
 @pytest.fixture
