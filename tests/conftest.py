@@ -42,8 +42,6 @@ def spark(tmp_path_factory):
             "spark.ui.enabled": "false",
             "spark.sql.warehouse.dir": str(warehouse),
             "spark.driver.memory": "2g",
-            # The serial collector: G1's concurrent threads compete for the 2 cores that two of these sessions share.
-            "spark.driver.extraJavaOptions": "-XX:+UseSerialGC",
         },
     )
     opts = os.environ.pop(SHORT_JVM[0], None)
