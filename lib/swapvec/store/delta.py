@@ -64,14 +64,18 @@ def version(spark: SparkSession, path: str) -> int | None:
     return DeltaTable.forPath(spark, path).history(1).first()["version"]
 
 
+def _sql_name(path: str) -> str:
+    """The Delta table at ``path`` as SQL names it: ``delta.`path` ``, a backtick in the path doubled."""
+    return "delta.`" + path.replace("`", "``") + "`"
+
+
 def owned(spark: SparkSession, path: str) -> bool:
     """True when the Delta table at ``path`` carries swapvec's :data:`OWNER_PROPERTY`.
 
     Read with SHOW TBLPROPERTIES, which needs only the table's metadata: ``DeltaTable.detail()`` also counts the
     files of the current version, a job over the whole log that an append never needs (a second per table).
     """
-    quoted = path.replace("`", "``")
-    properties = spark.sql(f"SHOW TBLPROPERTIES delta.`{quoted}`").collect()
+    properties = spark.sql(f"SHOW TBLPROPERTIES {_sql_name(path)}").collect()
     return any(row["key"] == OWNER_PROPERTY for row in properties)
 
 
@@ -191,7 +195,7 @@ def foreign_table_message(path: str, unmarked_delta: bool = False) -> str:
     )
     if unmarked_delta:
         message += (
-            f" (a table swapvec wrote before it marked its tables can be claimed: ALTER TABLE delta.`{path}` "
+            f" (a table swapvec wrote before it marked its tables can be claimed: ALTER TABLE {_sql_name(path)} "
             f"SET TBLPROPERTIES ('{OWNER_PROPERTY}' = 'swapvec'))"
         )
     return message
