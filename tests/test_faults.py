@@ -15,6 +15,7 @@ import pytest
 from deltalake import DeltaTable
 
 from swapvec.config import load_config
+from swapvec.log import setup_logging
 from swapvec.pipeline import execute
 from tests.conftest import SEED_GROUPS, SEED_LINES
 
@@ -152,28 +153,72 @@ def test_driver_killed_mid_write_leaves_each_table_old_or_new(spark, seed_files,
         assert len(writes) in (2, 3)  # the first run, perhaps the killed run's commit, the re-run
 
 
+def _meeting_in_the_write(original, meeting: Path, table: str):
+    """``store.delta.write`` or ``store.parquet.write`` wrapped so that the two writes of ``table`` meet inside
+    their jobs: partition 0 of each waits until the other's has arrived. A Delta write has read its snapshot before
+    its job starts, so both transactions are open at once and the second to commit must conflict with the first."""
+
+    def wrapped(df, path, *args, **kwargs):
+        if Path(str(path)).name != table:
+            return original(df, path, *args, **kwargs)
+
+        def meet(batches):
+            import uuid
+
+            from pyspark import TaskContext
+
+            if TaskContext.get().partitionId() == 0:
+                (meeting / uuid.uuid4().hex).touch()
+                deadline = time.monotonic() + 120
+                while len(list(meeting.iterdir())) < 2 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            yield from batches
+
+        return original(df.mapInArrow(meet, df.schema), path, *args, **kwargs)
+
+    return wrapped
+
+
 @pytest.mark.parametrize("fmt", ["delta", "parquet"])
-def test_two_writers_at_once_one_wins_cleanly(spark, seed_files, fmt):
+def test_two_writers_at_once_one_wins_cleanly(spark, seed_files, fmt, monkeypatch, capsys):
+    """Two `swapvec tokenize` at once on one output (two jobs on one driver: the commit protocol is the storage's,
+    the same for two drivers), their writes made to overlap. Delta: exactly one commits, the other fails in one line
+    with exit 1 (a retry's code). Parquet, which has no log: both succeed, the table holds one run's rows."""
+    import threading
+
+    from swapvec import cli, session
+    from swapvec.store import delta, parquet
+
     root = seed_files
     # The table exists before the race (two writers creating a Delta table at once conflict by design). Any
     # command's table would do: tokenize's is the cheapest to race.
     execute(spark, load_config(None, _settings(root, fmt)), "tokenize")
-    args = [str(BIN / "swapvec"), "tokenize", *[a for s in _settings(root, fmt) for a in ("--set", s)]]
-    procs = [
-        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=root) for _ in range(2)
-    ]
-    outcomes = [(p.wait(timeout=600), p.stdout.read(), p.stderr.read()) for p in procs]
-    succeeded = [o for o in outcomes if o[0] == 0]
-    assert succeeded, [o[2][-1500:] for o in outcomes]
-    for code, _, err in outcomes:
-        if code != 0:  # the loser says why in one line and may be retried (exit 1)
-            assert code == 1 and "Concurrent" in err and "Traceback" not in err, err[-1500:]
-    winners = {
-        line.split("run_id ")[1].split(",")[0]
-        for _, out, _ in succeeded
-        for line in out.splitlines()
-        if "run_id" in line
-    }
+    meeting = root / "meeting"
+    meeting.mkdir()
+    module = delta if fmt == "delta" else parquet
+    monkeypatch.setattr(module, "write", _meeting_in_the_write(module.write, meeting, "sentences"))
+    monkeypatch.setattr(session, "get_spark", lambda *args, **kwargs: spark)
+    monkeypatch.chdir(root)
+    args = ["tokenize", *[a for s in _settings(root, fmt) for a in ("--set", s)]]
+    codes: list[int] = []
+    writers = [threading.Thread(target=lambda: codes.append(cli.main(args))) for _ in range(2)]
+    for writer in writers:
+        writer.start()
+    try:
+        for writer in writers:
+            writer.join(timeout=600)
+    finally:
+        setup_logging("text", "WARNING")  # as the suite's session set it; main set the run's level
+    said = capsys.readouterr()
+    assert len(list(meeting.iterdir())) == 2, "the two writes never met"
+    errors = [line for line in said.err.splitlines() if line.startswith("swapvec: ")]
+    if fmt == "delta":
+        assert sorted(codes) == [0, 1], said.err[-3000:]
+        assert len(errors) == 1 and "Concurrent" in errors[0], said.err[-3000:]  # the loser says why in one line
+    else:
+        assert codes == [0, 0] and not errors, said.err[-3000:]
+    assert "Traceback" not in said.err
+    winners = {line.split("run_id ")[1].split(",")[0] for line in said.out.splitlines() if "run_id" in line}
     ids = _run_ids(root, "sentences", fmt)
     assert len(ids) == 1 and ids <= winners
     assert _read(root, "sentences", fmt).num_rows == 200
