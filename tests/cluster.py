@@ -18,13 +18,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyspark
+from tests.jvm import SPARK_HOME, short_jvm_opts
 
-SPARK_HOME = Path(pyspark.__file__).resolve().parent
 LOOPBACK = "127.0.0.1"
-#: Options for the cluster's short-lived JVMs (master, workers, executors, the submitting driver): the C1 compiler
-#: alone and the serial collector, as for the suite's other short-lived drivers (conftest), cost less CPU on 2 cores.
-SHORT_JVM_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
 def free_port() -> int:
@@ -57,7 +53,7 @@ class Cluster:
                 env=spark_env(
                     SPARK_LOG_DIR=str(self.root),
                     SPARK_WORKER_DIR=str(self.root / "work"),
-                    SPARK_DAEMON_JAVA_OPTS=SHORT_JVM_OPTS,
+                    SPARK_DAEMON_JAVA_OPTS=short_jvm_opts(),
                 ),
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from swapvec.config import Config, SparkConfig, load_config
 from swapvec.log import setup_logging
-from tests.cluster import SHORT_JVM_OPTS
+from tests.jvm import archive_opts, ensure_archive, short_jvm_opts
 
 SEED_LINES = [
     "entertainment films Movies cinema",
@@ -18,12 +19,16 @@ SEED_LINES = [
 ]
 SEED_GROUPS = "# the seed's example\nentertainment: movies films cinema\n"
 
-# The suite starts dozens of short-lived driver JVMs (every `swapvec` it runs as a user would): the C1 compiler alone
-# and the serial collector start them with less CPU on 2 cores (the seed's run from the console: 48.6 s -> 41.8 s).
-# spark-submit reads this for the driver JVM; users' runs are untouched. The suite's own long-lived session is
-# started without it (`spark`): MLlib's training there took 61 s instead of 6.5 with C1 alone.
-SHORT_JVM = ("SPARK_SUBMIT_OPTS", SHORT_JVM_OPTS)
-os.environ.setdefault(*SHORT_JVM)
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    """Before any JVM: the class-data archive (made once, by the controller when tests run in workers), then the
+    options every short-lived driver the suite runs as ``swapvec`` starts with (spark-submit reads
+    ``SPARK_SUBMIT_OPTS``; users' runs are untouched)."""
+    if not hasattr(config, "workerinput"):
+        ensure_archive(REPO)
+    os.environ.setdefault("SPARK_SUBMIT_OPTS", short_jvm_opts())
 
 
 @pytest.fixture(scope="session")
@@ -44,12 +49,15 @@ def spark(tmp_path_factory):
             "spark.driver.memory": "2g",
         },
     )
-    opts = os.environ.pop(SHORT_JVM[0], None)
+    # Long-lived: the archive, but C2 and the default collector (MLlib's training took 61 s instead of 6.5 with C1).
+    opts, os.environ["SPARK_SUBMIT_OPTS"] = os.environ.get("SPARK_SUBMIT_OPTS"), archive_opts()
     try:
         return get_spark(cfg, app_name="swapvec-tests")
     finally:
-        if opts is not None:
-            os.environ[SHORT_JVM[0]] = opts
+        if opts is None:
+            del os.environ["SPARK_SUBMIT_OPTS"]
+        else:
+            os.environ["SPARK_SUBMIT_OPTS"] = opts
 
 
 @pytest.fixture

@@ -24,7 +24,8 @@ import pytest
 from deltalake import DeltaTable
 
 from swapvec.session import _delta_jars
-from tests.cluster import SHORT_JVM_OPTS, SPARK_HOME, Cluster, spark_env
+from tests.cluster import Cluster, spark_env
+from tests.jvm import SPARK_HOME, short_jvm_opts
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -100,14 +101,14 @@ def _run(command: list[str], out: Path, on_line: Callable[[str], None] = lambda 
         "spark.databricks.delta.snapshotPartitions": 2,
         "spark.ui.enabled": "false",
         "spark.log.level": "WARN",
-        "spark.executor.extraJavaOptions": SHORT_JVM_OPTS,
+        "spark.executor.extraJavaOptions": short_jvm_opts(),
     }
     driver_conf = ["--driver-memory", "1g", *[a for k, v in sizes.items() for a in ("--conf", f"{k}={v}")]]
     args = [args[0], *driver_conf, *args[1:]]
     proc = subprocess.Popen(
         args,
         cwd=REPO,
-        env=spark_env(SPARK_SUBMIT_OPTS=SHORT_JVM_OPTS),
+        env=spark_env(SPARK_SUBMIT_OPTS=short_jvm_opts()),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
