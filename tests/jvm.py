@@ -6,7 +6,7 @@ of Spark's and Delta's classes. A dynamic class-data-sharing archive (JDK 13 and
 instead: a cold ``swapvec tokenize`` of the seed's case went from 21 s to 15 s on 2 cores.
 
 The archive is made once per machine and versions, by one run of the seed's case before the tests start
-(:func:`ensure_archive`, about 40 s), and kept in the user's cache as the cluster test keeps its packed environment.
+(:func:`ensure_archive`, under a minute), and kept in the user's cache as the cluster test keeps its packed environment.
 Its name holds what it depends on (Java, Spark's folder, Delta's jars), so a change makes a new one. A missing,
 stale or unreadable archive only costs that time back: the JVM then loads its classes as usual (its warning
 silenced). Users' runs are untouched: only the suite passes these options.
