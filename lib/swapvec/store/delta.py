@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 
 from swapvec.compat import jvm_console_silenced
 from swapvec.errors import BadInput
@@ -49,24 +49,46 @@ _DELTA_RETENTION_HOURS = 168
 OWNER_PROPERTY = "swapvec.owner"
 
 
-def is_table(spark: SparkSession, path: str) -> bool:
-    from delta.tables import DeltaTable
+#: What Delta answers for a path that holds no Delta table (nothing there, or other files).
+_NOT_A_TABLE = {"DELTA_TABLE_ONLY_OPERATION", "DELTA_MISSING_DELTA_TABLE"}
 
-    return DeltaTable.isDeltaTable(spark, path)
+
+def _last_commit(spark: SparkSession, path: str) -> Row | None:
+    """The table's newest commit (``DESCRIBE HISTORY``'s first row), or None when there is no Delta table at
+    ``path``.
+
+    Every Delta operation here is SQL or the DataFrame reader and writer, never the ``DeltaTable`` API: on a Spark
+    Connect server that API needs Delta's Connect plugin, which a server with only Delta's jars and SQL extension
+    lacks.
+    """
+    from pyspark.errors import AnalysisException
+
+    try:
+        return spark.sql(f"DESCRIBE HISTORY {_sql_name(path)} LIMIT 1").first()
+    except AnalysisException as exc:
+        if exc.getCondition() in _NOT_A_TABLE:
+            return None
+        raise
+
+
+def is_table(spark: SparkSession, path: str) -> bool:
+    return _last_commit(spark, path) is not None
 
 
 def version(spark: SparkSession, path: str) -> int | None:
     """The table's current version; None when there is no table."""
-    from delta.tables import DeltaTable
+    last = _last_commit(spark, path)
+    return None if last is None else last["version"]
 
-    if not is_table(spark, path):
-        return None
-    return DeltaTable.forPath(spark, path).history(1).first()["version"]
+
+def _quoted(name: str) -> str:
+    """A name quoted for SQL: in backticks, a backtick in it doubled."""
+    return "`" + name.replace("`", "``") + "`"
 
 
 def _sql_name(path: str) -> str:
-    """The Delta table at ``path`` as SQL names it: ``delta.`path` ``, a backtick in the path doubled."""
-    return "delta.`" + path.replace("`", "``") + "`"
+    """The Delta table at ``path`` as SQL names it: ``delta.`path` ``."""
+    return f"delta.{_quoted(path)}"
 
 
 def owned(spark: SparkSession, path: str) -> bool:
@@ -81,13 +103,15 @@ def owned(spark: SparkSession, path: str) -> bool:
 
 def _create(df: DataFrame, path: str) -> None:
     """Create an empty table with ``df``'s schema and the owner mark, so that its data never exists unmarked."""
-    from delta.tables import DeltaTable
-
     spark = df.sparkSession
+    columns = ", ".join(
+        f"{_quoted(f.name)} {f.dataType.simpleString()}{'' if f.nullable else ' NOT NULL'}" for f in df.schema.fields
+    )
     try:
-        DeltaTable.createIfNotExists(spark).location(path).addColumns(df.schema).property(
-            OWNER_PROPERTY, "swapvec"
-        ).execute()
+        spark.sql(
+            f"CREATE TABLE IF NOT EXISTS {_sql_name(path)} ({columns}) USING DELTA "
+            f"TBLPROPERTIES ('{OWNER_PROPERTY}' = 'swapvec')"
+        )
     except Exception:
         # Another writer created it first; what matters is whose it is, checked next.
         if not is_table(spark, path):
@@ -97,9 +121,7 @@ def _create(df: DataFrame, path: str) -> None:
 def last_write_metadata(spark: SparkSession, path: str) -> dict | None:
     """The ``userMetadata`` (a JSON object) of the write that made the table's current version, or None when the
     last commit is not a write or carries none (another writer's table, or a write without a Txn)."""
-    from delta.tables import DeltaTable
-
-    last = DeltaTable.forPath(spark, path).history(1).select("operation", "userMetadata").first()
+    last = _last_commit(spark, path)
     if last is None or last["operation"] != "WRITE" or not last["userMetadata"]:
         return None
     try:
@@ -153,15 +175,13 @@ def vacuum(spark: SparkSession, path: str, hours: float) -> None:
     than ``hours`` is skipped: VACUUM deletes no file younger than the retention, and it costs seconds even on a
     tiny table (it lists every file), where reading the log's first commit costs a fraction of one.
     """
-    from delta.tables import DeltaTable
-
     if _younger_than(spark, path, hours):
         return
     settings = dict(_VACUUM_CONF)
     if hours < _DELTA_RETENTION_HOURS:
         settings["spark.databricks.delta.retentionDurationCheck.enabled"] = "false"
     with session_conf(spark, settings), jvm_console_silenced(spark):
-        DeltaTable.forPath(spark, path).vacuum(hours)
+        spark.sql(f"VACUUM {_sql_name(path)} RETAIN {hours!r} HOURS").collect()
 
 
 #: Margin on a table's age: its first files were written before its first commit, by up to a job's length.
@@ -171,12 +191,10 @@ _AGE_MARGIN_SECONDS = 3600
 def _younger_than(spark: SparkSession, path: str, hours: float) -> bool:
     """True when the table's log still starts at version 0 and that commit is younger than ``hours``: then every
     file of the table is younger than ``hours`` too (a log cleaned of its first commits says nothing, so False)."""
-    from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
     first = (
-        DeltaTable.forPath(spark, path)
-        .history()
+        spark.sql(f"DESCRIBE HISTORY {_sql_name(path)}")
         .agg(
             F.min("version").alias("version"),
             (F.unix_timestamp(F.current_timestamp()) - F.unix_timestamp(F.min("timestamp"))).alias("age"),
