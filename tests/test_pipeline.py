@@ -74,7 +74,7 @@ def test_seed_case_hub_is_every_members_nearest_word(spark, seed_case, backend, 
     assert dict(run["row_counts"])["sentences"] == 200
 
 
-def test_stage_commands_meet_in_tables(spark, seed_case):
+def test_stage_commands_meet_in_tables_and_similarity_recomputes_alone(spark, seed_case):
     cfg = seed_case("train.backend=mllib", "train.epochs=1")
     ids = [execute(spark, cfg, c).run_id for c in ("tokenize", "augment", "train", "similarity", "evaluate")]
     out = cfg.output.path
@@ -93,14 +93,10 @@ def test_stage_commands_meet_in_tables(spark, seed_case):
     sims = DeltaTable(f"{out}/similarities").to_pyarrow_table()
     assert set(sims.column("run_id").to_pylist()) == {ids[3]}
 
-
-def test_similarity_alone_recomputes_from_the_vectors_table(spark, seed_case):
-    cfg = seed_case("train.backend=mllib", "train.epochs=1")
-    execute(spark, cfg, "run")
-    before = DeltaTable(f"{cfg.output.path}/similarities")
-    version = before.version()
+    # `similarity` alone, with another top_k: recomputed from the vectors table, one new version.
+    version = DeltaTable(f"{out}/similarities").version()
     execute(spark, cfg.model_copy(update={"similarity": cfg.similarity.model_copy(update={"top_k": 2})}), "similarity")
-    after = DeltaTable(f"{cfg.output.path}/similarities")
+    after = DeltaTable(f"{out}/similarities")
     assert after.version() == version + 1
     assert sorted(set(after.to_pyarrow_table().column("rank").to_pylist())) == [1, 2]
 

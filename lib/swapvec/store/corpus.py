@@ -8,7 +8,7 @@ from pyspark.sql import types as T
 
 from swapvec.config import InputConfig
 from swapvec.errors import BadInput, one_line
-from swapvec.store.paths import is_uri, local_path
+from swapvec.store.paths import absolute, is_uri, local_path
 
 #: ``input.path: sample:NAME``: real text that ships with gensim, for demos and tests.
 SAMPLES = {"lee": "lee_background.cor"}
@@ -52,8 +52,8 @@ def check_no_pattern(path: str, key: str) -> None:
 
 
 def check_input(path: str | None) -> str:
-    """Refuse a missing ``input.path`` before a session starts (URIs are left to Spark); return the path to read,
-    with ``sample:NAME`` resolved.
+    """Refuse a missing ``input.path`` before a session starts (URIs are left to Spark); return the path to read:
+    ``sample:NAME`` resolved, a local path absolute.
 
     Raises
     ------
@@ -67,7 +67,7 @@ def check_input(path: str | None) -> str:
         if not local_path(resolved).exists():
             raise BadInput(f"input.path does not exist: {path}")
         check_no_pattern(resolved, "input.path")
-    return resolved
+    return absolute(resolved)
 
 
 def infer_format(path: str) -> str:

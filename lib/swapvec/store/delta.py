@@ -144,8 +144,10 @@ def write(
         A table swapvec does not own is at ``path`` (it is left as it was).
     """
     spark = df.sparkSession
-    if not is_table(spark, path):
+    last = _last_commit(spark, path)
+    if last is None:
         _create(df, path)
+        last = _last_commit(spark, path)
     if not owned(spark, path):
         raise BadInput(foreign_table_message(path, unmarked_delta=True))
     writer = df.write.format("delta").mode(mode)
@@ -155,7 +157,7 @@ def write(
         writer = writer.option("mergeSchema", "true")
     before = None
     if txn is not None:
-        before = version(spark, path)
+        before = last["version"]
         writer = writer.options(txnAppId=txn.app_id, txnVersion=str(txn.version), userMetadata=json.dumps(txn.metadata))
     writer.save(path)
     # Read before VACUUM, which commits too (a writer in between would be named instead: a window of a log read).

@@ -31,7 +31,12 @@ def local_path(path: str) -> Path:
     return Path(re.sub(r"^file:(//)?", "", path)).absolute()
 
 
+def absolute(path: str) -> str:
+    """What Spark is given: a URI as it is, a local path absolute against this process's working directory (a
+    Spark Connect server would read a relative path against its own)."""
+    return path if is_uri(path) else str(local_path(path))
+
+
 def table_path(base: str, table: str) -> str:
     """``<base>/<table>``: a URI stays a URI, a local path becomes absolute."""
-    base = base.rstrip("/")
-    return f"{base}/{table}" if is_uri(base) else str(local_path(base) / table)
+    return f"{absolute(base).rstrip('/')}/{table}"

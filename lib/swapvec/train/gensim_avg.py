@@ -37,6 +37,7 @@ from swapvec.config import Config
 from swapvec.errors import one_line
 from swapvec.log import event, get_logger
 from swapvec.partitioning import spread_key
+from swapvec.store.paths import absolute, table_path
 from swapvec.train.averaging import (
     MAX_SHARDS,
     Combiner,
@@ -146,7 +147,7 @@ def train_gensim(
     # Sampling (frequent words, noise words) follows what is trained on, as gensim on the augmented corpus would.
     counts = np.fromiter((r["train_count"] for r in vocab_rows), dtype=np.int64, count=len(vocab_rows))
     mode = resolve_mode(spark, t.weights_transport)
-    staging = t.staging_path or f"{cfg.output.path.rstrip('/')}/_staging"
+    staging = absolute(t.staging_path) if t.staging_path else table_path(cfg.output.path, "_staging")
     event(
         _log,
         "train.start",
