@@ -72,6 +72,14 @@ def test_secrets_are_redacted_in_the_logged_config():
     assert "redacted" in text
 
 
+def test_the_run_key_is_no_secret_in_config_nor_in_events():
+    from swapvec.log import redact
+
+    assert '"key": "2026-11-25"' in load_config(None, ["run.key=2026-11-25"]).to_json()
+    redacted = redact({"run_key": "2026-11-25", "api_key": "k"})
+    assert redacted["run_key"] == "2026-11-25" and redacted["api_key"] != "k"
+
+
 HADOOP_AND_HIVE_SECRETS = [
     "spark.hadoop.fs.s3a.encryption.key",  # S3 SSE-C
     "spark.hadoop.fs.s3a.server-side-encryption.key",

@@ -19,8 +19,8 @@ from typing import Any, TextIO
 #: ``apikey``, ``accessKeySecret``). Whole parts, so that ``tokenize.lowercase`` is no secret.
 _SECRET_PART = re.compile(r"(?i)^(sk|ak|sas|dsn|pwd|passwd|passphrase|credentials?)$|(key|secret|password|token)$")
 _CONNECTION_STRING = re.compile(r"(?i)connection[._-]?string")
-#: swapvec's own settings named like a secret that are not one: the run key is an idempotency key.
-_NOT_SECRET = ("run.key",)
+#: swapvec's own settings and event fields named like a secret that are not one: the run key is an idempotency key.
+_NOT_SECRET = ("run.key", "run_key")
 _PARTS = re.compile(r"[._\-\s/]+|(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -30,7 +30,7 @@ def is_secret_key(key: str) -> bool:
 
     Examples
     --------
-    >>> [is_secret_key(k) for k in ("spark.hadoop.fs.s3a.encryption.key", "fs.obs.sk", "run.key", "train.epochs")]
+    >>> [is_secret_key(k) for k in ("spark.hadoop.fs.s3a.encryption.key", "fs.obs.sk", "run_key", "train.epochs")]
     [True, True, False, False]
     """
     if any(key == own or key.endswith("." + own) for own in _NOT_SECRET):
