@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from deltalake import DeltaTable
 
 from swapvec.config import Config, SparkConfig, load_config
 from swapvec.log import setup_logging
@@ -20,6 +23,11 @@ SEED_LINES = [
 SEED_GROUPS = "# the seed's example\nentertainment: movies films cinema\n"
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def read_independently(path: str | Path, fmt: str) -> pa.Table:
+    """A table read without Spark: delta-rs for Delta, pyarrow for Parquet."""
+    return DeltaTable(str(path)).to_pyarrow_table() if fmt == "delta" else pq.read_table(path)
 
 
 def pytest_configure(config):

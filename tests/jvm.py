@@ -3,7 +3,7 @@
 The suite starts about a dozen JVMs: each pytest worker's session, the ``swapvec`` processes it runs as a user
 would, a standalone cluster's master, workers and executors. Before its first job each loads and verifies thousands
 of Spark's and Delta's classes. A dynamic class-data-sharing archive (JDK 13 and later) of those classes maps them in
-instead: a cold ``swapvec tokenize`` of the seed's case went from 21 s to 15 s on 2 cores.
+instead: a cold ``swapvec tokenize`` of the seed's case went from 23.6 s to 18.0 s on 2 cores (three each).
 
 The archive is made once per machine and versions, by one run of the seed's case before the tests start
 (:func:`ensure_archive`, under a minute), and kept in the user's cache as the cluster test keeps its packed environment.

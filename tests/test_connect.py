@@ -21,13 +21,11 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from deltalake import DeltaTable
 
 from swapvec.session import _delta_jars
 from tests.cluster import LOOPBACK, free_port, spark_env
-from tests.conftest import SEED_GROUPS, SEED_LINES
+from tests.conftest import SEED_GROUPS, SEED_LINES, read_independently
 from tests.jvm import SPARK_HOME, short_jvm_opts
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,13 +89,11 @@ def _listening(port: int) -> bool:
 def _swapvec_run(remote: str, settings: list[str], cwd: Path) -> tuple[int, str, str]:
     """``swapvec run`` with ``SPARK_REMOTE``, its stderr a terminal (as a user's), so that progress is drawn;
     returns the exit code, stdout and what the terminal showed."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_", "SPARK_"))}
-    env["SPARK_REMOTE"] = remote
     terminal, child_end = pty.openpty()
     proc = subprocess.Popen(
         [str(BIN / "swapvec"), "run", *[a for s in settings for a in ("--set", s)]],
         cwd=cwd,
-        env=env,
+        env=spark_env(SPARK_REMOTE=remote),
         stdout=subprocess.PIPE,
         stderr=child_end,
         text=True,
@@ -119,16 +115,12 @@ def _swapvec_run(remote: str, settings: list[str], cwd: Path) -> tuple[int, str,
     return code, out, shown.decode(errors="replace")
 
 
-def _read(out: Path, table: str, fmt: str) -> pa.Table:
-    return DeltaTable(str(out / table)).to_pyarrow_table() if fmt == "delta" else pq.read_table(out / table)
-
-
 def _check_tables(out: Path, fmt: str) -> pa.Table:
     """The run's tables as an independent reader sees them; returns ``vectors``."""
-    vectors = _read(out, "vectors", fmt)
+    vectors = read_independently(out / "vectors", fmt)
     assert pa.types.is_float32(vectors.column("vector").type.value_type)
-    assert _read(out, "similarities", fmt).num_rows > 0
-    assert _read(out, "runs", fmt).column("status").to_pylist() == ["succeeded"]
+    assert read_independently(out / "similarities", fmt).num_rows > 0
+    assert read_independently(out / "runs", fmt).column("status").to_pylist() == ["succeeded"]
     return vectors
 
 

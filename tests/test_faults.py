@@ -10,14 +10,13 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
 from swapvec.config import load_config
 from swapvec.log import setup_logging
 from swapvec.pipeline import execute
-from tests.conftest import SEED_GROUPS, SEED_LINES
+from tests.conftest import SEED_GROUPS, SEED_LINES, read_independently
 
 BIN = Path(sys.executable).parent
 
@@ -104,8 +103,7 @@ def _settings(root: Path, fmt: str) -> list[str]:
 
 
 def _read(root: Path, table: str, fmt: str):
-    path = str(root / "out" / table)
-    return DeltaTable(path).to_pyarrow_table() if fmt == "delta" else pq.read_table(path)
+    return read_independently(root / "out" / table, fmt)
 
 
 def _run_ids(root: Path, table: str, fmt: str) -> set[str]:

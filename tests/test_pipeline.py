@@ -10,6 +10,7 @@ import pytest
 from deltalake import DeltaTable
 
 from swapvec.pipeline import execute
+from tests.conftest import read_independently
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,13 +25,6 @@ EXPECTED_SCHEMAS = {
         "run_id": "string",
     },
 }
-
-
-def read_independently(path: str, fmt: str):
-    """A pyarrow Table read without Spark: delta-rs for Delta, pyarrow for Parquet."""
-    if fmt == "delta":
-        return DeltaTable(path).to_pyarrow_table()
-    return pq.read_table(path)
 
 
 def _types(table) -> dict[str, str]:

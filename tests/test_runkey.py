@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import os
 
-import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 from pyspark.sql import types as T
@@ -14,6 +13,7 @@ from pyspark.sql import types as T
 from swapvec.errors import BadInput
 from swapvec.pipeline import execute
 from swapvec.store import Store
+from tests.conftest import read_independently
 
 FAST = ("train.backend=mllib", "train.epochs=1")
 OUTPUTS = ("vectors", "similarities")
@@ -24,7 +24,7 @@ def _versions(out: str) -> dict[str, int]:
 
 
 def _runs(out: str, fmt: str = "delta") -> list[dict]:
-    table = DeltaTable(f"{out}/runs").to_pyarrow_table() if fmt == "delta" else pq.read_table(f"{out}/runs")
+    table = read_independently(f"{out}/runs", fmt)
     return sorted(table.to_pylist(), key=lambda r: r["started_at"])
 
 
