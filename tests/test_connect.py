@@ -124,32 +124,33 @@ def _check_tables(out: Path, fmt: str) -> pa.Table:
     return vectors
 
 
-@pytest.mark.parametrize("fmt", ["delta", "parquet"])
-def test_the_seed_case_through_spark_connect(remote, tmp_path, fmt):
+def test_the_seed_case_through_spark_connect_into_delta(remote, tmp_path):
+    """Delta through SQL alone: the tables are created, marked and written without Delta's Connect plugin."""
     (tmp_path / "corpus.txt").write_text("\n".join(SEED_LINES * 50) + "\n")
     (tmp_path / "groups.txt").write_text(SEED_GROUPS)
     settings = ["input.path=corpus.txt", "augment.groups_path=groups.txt", "output.path=out", "train.min_count=1"]
-    code, out, shown = _swapvec_run(remote, [*settings, f"output.format={fmt}"], tmp_path)
+    code, out, shown = _swapvec_run(remote, [*settings, "output.format=delta"], tmp_path)
     assert code == 0, shown[-3000:]
     for member in ("movies", "films", "cinema"):
         assert f"{member} -> entertainment 1" in out, out
     assert "transport=files" in shown  # no broadcast on Connect: the weights went through files
     assert "Traceback" not in shown
-    assert _check_tables(tmp_path / "out", fmt).num_rows == 4
+    assert _check_tables(tmp_path / "out", "delta").num_rows == 4
 
 
-@pytest.mark.parametrize("fmt", ["delta", "parquet"])
-def test_the_lee_sample_through_spark_connect_with_progress_on_the_terminal(remote, tmp_path, fmt):
+def test_the_lee_sample_through_spark_connect_into_parquet_with_progress_on_the_terminal(remote, tmp_path):
+    """A real corpus in rounds (each round's weights in files the tasks read), Parquet's versions and link."""
     settings = [
         "input.path=sample:lee",
         f"augment.groups_path={REPO / 'conf' / 'groups.txt'}",
         "output.path=out",
-        f"output.format={fmt}",
+        "output.format=parquet",
         "train.sync_rounds=2",
     ]
     code, out, shown = _swapvec_run(remote, settings, tmp_path)
     assert code == 0, shown[-3000:]
     assert "hub members whose nearest word is the hub                 1.000" in out, out
-    assert _check_tables(tmp_path / "out", fmt).num_rows > 1000
+    assert "transport=files" in shown and "Traceback" not in shown
+    assert _check_tables(tmp_path / "out", "parquet").num_rows > 1000
     # The Connect progress handler drew the tasks of a stage's operation on the line (a carriage return, no newline).
     assert "\rtrain: " in shown and "tasks " in shown, shown[-3000:]
