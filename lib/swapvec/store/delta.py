@@ -72,7 +72,7 @@ def _last_commit(spark: SparkSession, path: str) -> Row | None:
 
 
 def is_table(spark: SparkSession, path: str) -> bool:
-    return _last_commit(spark, path) is not None
+    return _properties(spark, path) is not None
 
 
 def version(spark: SparkSession, path: str) -> int | None:
@@ -91,14 +91,26 @@ def _sql_name(path: str) -> str:
     return f"delta.{_quoted(path)}"
 
 
-def owned(spark: SparkSession, path: str) -> bool:
-    """True when the Delta table at ``path`` carries swapvec's :data:`OWNER_PROPERTY`.
+def _properties(spark: SparkSession, path: str) -> dict[str, str] | None:
+    """The table's properties, or None when there is no Delta table at ``path``.
 
     Read with SHOW TBLPROPERTIES, which needs only the table's metadata: ``DeltaTable.detail()`` also counts the
     files of the current version, a job over the whole log that an append never needs (a second per table).
     """
-    properties = spark.sql(f"SHOW TBLPROPERTIES {_sql_name(path)}").collect()
-    return any(row["key"] == OWNER_PROPERTY for row in properties)
+    from pyspark.errors import AnalysisException
+
+    try:
+        rows = spark.sql(f"SHOW TBLPROPERTIES {_sql_name(path)}").collect()
+    except AnalysisException as exc:
+        if exc.getCondition() in _NOT_A_TABLE:
+            return None
+        raise
+    return {row["key"]: row["value"] for row in rows}
+
+
+def owned(spark: SparkSession, path: str) -> bool:
+    """True when there is a Delta table at ``path`` and it carries swapvec's :data:`OWNER_PROPERTY`."""
+    return OWNER_PROPERTY in (_properties(spark, path) or {})
 
 
 def _create(df: DataFrame, path: str) -> None:
@@ -144,11 +156,11 @@ def write(
         A table swapvec does not own is at ``path`` (it is left as it was).
     """
     spark = df.sparkSession
-    last = _last_commit(spark, path)
-    if last is None:
+    properties = _properties(spark, path)
+    if properties is None:
         _create(df, path)
-        last = _last_commit(spark, path)
-    if not owned(spark, path):
+        properties = _properties(spark, path) or {}
+    if OWNER_PROPERTY not in properties:
         raise BadInput(foreign_table_message(path, unmarked_delta=True))
     writer = df.write.format("delta").mode(mode)
     if mode == "overwrite":
@@ -157,28 +169,25 @@ def write(
         writer = writer.option("mergeSchema", "true")
     before = None
     if txn is not None:
-        before = last["version"]
+        before = version(spark, path)
         writer = writer.options(txnAppId=txn.app_id, txnVersion=str(txn.version), userMetadata=json.dumps(txn.metadata))
     writer.save(path)
     # Read before VACUUM, which commits too (a writer in between would be named instead: a window of a log read).
-    written = version(spark, path)
-    if before is not None and written == before:
+    log = _log_span(spark, path)
+    if before is not None and log.latest == before:
         return None
-    if mode == "overwrite":
+    if mode == "overwrite" and not log.younger_than(retention_hours):
         vacuum(spark, path, retention_hours)
-    return written
+    return log.latest
 
 
 def vacuum(spark: SparkSession, path: str, hours: float) -> None:
     """Delete the files that no version younger than ``hours`` needs: a table's file count stays bounded across runs.
 
     The user chose ``hours`` (``output.retention_hours``): below Delta's default its retention check is switched off
-    for this VACUUM only, and the session's own setting is restored after. A table whose first commit is younger
-    than ``hours`` is skipped: VACUUM deletes no file younger than the retention, and it costs seconds even on a
-    tiny table (it lists every file), where reading the log's first commit costs a fraction of one.
+    for this VACUUM only, and the session's own setting is restored after. :func:`write` calls it after an overwrite
+    unless the table is younger than ``hours`` (:meth:`_LogSpan.younger_than`).
     """
-    if _younger_than(spark, path, hours):
-        return
     settings = dict(_VACUUM_CONF)
     if hours < _DELTA_RETENTION_HOURS:
         settings["spark.databricks.delta.retentionDurationCheck.enabled"] = "false"
@@ -190,20 +199,36 @@ def vacuum(spark: SparkSession, path: str, hours: float) -> None:
 _AGE_MARGIN_SECONDS = 3600
 
 
-def _younger_than(spark: SparkSession, path: str, hours: float) -> bool:
-    """True when the table's log still starts at version 0 and that commit is younger than ``hours``: then every
-    file of the table is younger than ``hours`` too (a log cleaned of its first commits says nothing, so False)."""
+@dataclass(frozen=True)
+class _LogSpan:
+    """What one read of a table's history says: its newest version, its oldest one still in the log, and the age
+    of that oldest commit in seconds."""
+
+    latest: int
+    first: int
+    age: int
+
+    def younger_than(self, hours: float) -> bool:
+        """True when the log still starts at version 0 and that commit is younger than ``hours``: then every file of
+        the table is younger than ``hours`` too, and VACUUM could delete none (it costs seconds even on a tiny
+        table: it lists every file). A log cleaned of its first commits says nothing, so False."""
+        return self.first == 0 and self.age + _AGE_MARGIN_SECONDS < hours * 3600
+
+
+def _log_span(spark: SparkSession, path: str) -> _LogSpan:
+    """The table's :class:`_LogSpan`, from one ``DESCRIBE HISTORY``."""
     from pyspark.sql import functions as F
 
-    first = (
+    row = (
         spark.sql(f"DESCRIBE HISTORY {_sql_name(path)}")
         .agg(
-            F.min("version").alias("version"),
+            F.max("version").alias("latest"),
+            F.min("version").alias("first"),
             (F.unix_timestamp(F.current_timestamp()) - F.unix_timestamp(F.min("timestamp"))).alias("age"),
         )
         .first()
     )
-    return first is not None and first.version == 0 and first.age + _AGE_MARGIN_SECONDS < hours * 3600
+    return _LogSpan(latest=row.latest, first=row.first, age=row.age)
 
 
 def foreign_table_message(path: str, unmarked_delta: bool = False) -> str:
