@@ -28,9 +28,10 @@ import time
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
-from swapvec.augment import augment_corpus, group_words, load_groups
+from swapvec.augment import augment_corpus
 from swapvec.config import load_config
 from swapvec.evaluate import evaluate, score_cell
+from swapvec.groups import group_words, load_groups
 from swapvec.guarantee import guarantee
 from swapvec.log import setup_logging
 from swapvec.retrofit import retrofit

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from swapvec.augment import Group, augment, load_groups, parse_groups, substitutions
+from swapvec.augment import augment, substitutions
 from swapvec.config import TokenizeConfig
 from swapvec.errors import BadInput
+from swapvec.groups import Group, load_groups, parse_groups
 
 
 def _sentences(spark, *token_lists):

@@ -44,6 +44,10 @@ def workdir(tmp_path):
             ["run", "--set", "input.path=corpus.txt", "--set", "augment.groups_path=lonely.txt"],
             "lonely.txt:1: a group needs at least two words",
         ),
+        (
+            ["run", "--set", "input.path=corpus.txt", "--set", "augment.groups_path=repel.txt"],
+            "repel.txt:2: a repel line ('!=') needs augment.method specialize or swap+specialize, not swap",
+        ),
         (["similarity", "--set", "output.path=empty"], "run `swapvec train` first"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["run", "--config", "missing.yaml"], "config file not found: missing.yaml"),
@@ -51,6 +55,7 @@ def workdir(tmp_path):
 )
 def test_bad_input_is_one_line_and_exit_2(workdir, args, message):
     (workdir / "lonely.txt").write_text("alone\n")
+    (workdir / "repel.txt").write_text("movies films\ncheap != expensive\n")
     assert_one_line_error(swapvec(*args, cwd=workdir), 2, message)
 
 

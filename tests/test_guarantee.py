@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from swapvec.augment import Group
+from swapvec.groups import Group
 from swapvec.guarantee import CANDIDATES, guarantee, nearest, place
 
 HUB = Group(hub="w0", members=("w1", "w2", "w3"), line=1)

@@ -8,9 +8,9 @@ import numpy as np
 import pyarrow.parquet as pq
 from gensim.models import KeyedVectors
 
-from swapvec.augment import Group
 from swapvec.config import load_config
 from swapvec.evaluate import Evaluation, benchmarks, group_closeness, summary
+from swapvec.groups import Group
 from swapvec.pipeline import execute
 from swapvec.report import build_report, project
 

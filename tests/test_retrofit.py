@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from swapvec.augment import Group
+from swapvec.groups import Group
 from swapvec.retrofit import retrofit, retrofit_matrix
 
 

@@ -1,16 +1,12 @@
-"""Word groups and swap-augmentation.
+"""Swap-augmentation: copies of the sentences that hold group words, with those words swapped (groups file syntax:
+``swapvec.groups``).
 
-A groups file has one group a line; ``#`` starts a comment.
-
-* ``a b c`` is a plain group: every member is swapped with every other.
-* ``hub: a b c`` is a hub group: every sentence holding the hub gets a copy with the hub replaced by each member,
+* A plain group ``a b c``: every member is swapped with every other.
+* A hub group ``hub: a b c``: every sentence holding the hub gets a copy with the hub replaced by each member,
   so each member inherits the hub's contexts and the hub becomes every member's nearest word. Members are not
   swapped with each other, nor copied into the hub: measured on the seed's example, swapping both ways makes the
   hub a centroid of its members and the members' nearest words each other (rank 1 for the hub on 0 of 10 seeds,
   against 10 of 10 this way, with gensim's negative sampling and with hierarchical softmax alike).
-
-A word may belong to one group only: a word in two groups is refused with both line numbers (merging them silently
-would join groups the user kept apart; write one line if they belong together).
 
 Augmentation keeps every original sentence (``copy`` 0) and adds, for each sentence holding group words, copies
 in which one group word is replaced by one of its substitutes everywhere in the sentence (``copy`` 1, 2, ...).
@@ -20,170 +16,19 @@ choice is the same on every run and every retry, and different sentences keep di
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from swapvec.config import AugmentConfig, TokenizeConfig
+from swapvec.config import AugmentConfig
 from swapvec.errors import BadInput
+from swapvec.groups import Group, group_words
 from swapvec.log import event, get_logger
 from swapvec.stats import Stats
-from swapvec.tokenize import python_tokens, tokenize_words
 
 _log = get_logger("augment")
-
-
-@dataclass(frozen=True)
-class Group:
-    """One line of a groups file, its words already tokenised. ``hub`` is None for a plain group."""
-
-    members: tuple[str, ...]
-    hub: str | None = None
-    line: int = 0
-
-    @property
-    def words(self) -> tuple[str, ...]:
-        return ((self.hub,) if self.hub else ()) + self.members
-
-    def mates(self, word: str) -> tuple[str, ...]:
-        """The words ``word`` should land next to: its group-mates (for a hub group, members' mate is the hub)."""
-        if self.hub is None:
-            return tuple(w for w in self.members if w != word)
-        return self.members if word == self.hub else (self.hub,)
-
-
-def group_words(groups: list[Group]) -> list[str]:
-    """Every word of the groups (hubs and members), sorted: the words swapvec must learn, protect and evaluate."""
-    return sorted({w for g in groups for w in g.words})
-
-
-def parse_groups(text: str, source: str = "groups") -> list[tuple[int, str | None, list[str]]]:
-    """Parse a groups file's text into ``(line, hub or None, raw member words)``; words are not yet tokenised.
-
-    Raises
-    ------
-    BadInput
-        An empty hub, a hub without members, or a group of fewer than two words.
-    """
-    parsed = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        hub: str | None = None
-        if line.count(":") > 1:
-            raise BadInput(f"{source}:{number}: a second ':' (a line holds one group: 'hub: member member ...')")
-        if ":" in line:
-            head, _, rest = line.partition(":")
-            hub = head.strip()
-            if not hub:
-                raise BadInput(f"{source}:{number}: empty hub before ':'")
-            if len(hub.split()) > 1:
-                raise BadInput(f"{source}:{number}: a hub is one word, got {hub!r}")
-            members = rest.split()
-            if not members:
-                raise BadInput(f"{source}:{number}: hub {hub!r} has no members after ':'")
-        else:
-            members = line.split()
-            if len(members) < 2:
-                raise BadInput(f"{source}:{number}: a group needs at least two words, got {line!r}")
-        parsed.append((number, hub, members))
-    return parsed
-
-
-def read_groups_file(path: str) -> list[tuple[int, str | None, list[str]]]:
-    """Read and parse a groups file (:func:`parse_groups`), without Spark: preflight runs it before a session starts.
-
-    A UTF-8 byte-order mark (as Windows editors save) is skipped.
-
-    Raises
-    ------
-    BadInput
-        A missing file, a folder, a file that is not UTF-8 text, a malformed line, or no group at all.
-    """
-    file = Path(path)
-    if file.is_dir():
-        raise BadInput(f"augment.groups_path: {path} is a folder, not a groups file")
-    if not file.is_file():
-        raise BadInput(f"augment.groups_path: file not found: {path}")
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise BadInput(f"augment.groups_path: {path} is not UTF-8 text") from None
-    parsed = parse_groups(text, source=file.name)
-    if not parsed:
-        raise BadInput(f"augment.groups_path: {path} holds no groups")
-    return parsed
-
-
-def _checked(
-    parsed: list[tuple[int, str | None, list[str]]],
-    source: str,
-    cfg: TokenizeConfig,
-    tokens_of: Callable[[str], list[str] | None],
-) -> list[Group]:
-    """The groups of parsed lines, each word checked: one token as written under ``tokens_of`` (None: not known
-    here), and in one group only.
-
-    Raises
-    ------
-    BadInput
-        The first word that fails, with its line number.
-    """
-    seen: dict[str, int] = {}
-    groups = []
-    for number, hub, members in parsed:
-        words = []
-        for raw in ([hub] if hub else []) + members:
-            written = raw.lower() if cfg.lowercase else raw
-            tokens = tokens_of(raw)
-            if tokens is not None and tokens != [written]:
-                # c++ would become c and be swapped wherever the letter c stands alone; "animal," would be animal.
-                shape = f"{tokens[0]!r}" if len(tokens) == 1 else f"{len(tokens)} tokens {tokens}"
-                raise BadInput(
-                    f"{source}:{number}: {raw!r} is {shape if tokens else 'no token'} under tokenize.pattern; a group "
-                    "word must be one token as written (words are separated by spaces, not commas)"
-                )
-            if written in seen:
-                where = "twice on that line" if seen[written] == number else f"also on line {seen[written]}"
-                raise BadInput(f"{source}:{number}: {written!r} is {where}; a word belongs to one group")
-            seen[written] = number
-            words.append(written)
-        groups.append(
-            Group(hub=words[0], members=tuple(words[1:]), line=number) if hub else Group(tuple(words), line=number)
-        )
-    return groups
-
-
-def check_groups_file(path: str, tokenize_cfg: TokenizeConfig) -> None:
-    """Everything about a groups file that needs no Spark: :func:`read_groups_file`, a word in two groups, and (under
-    the default ``tokenize.pattern``) a word that is not one token as written. Preflight runs it.
-
-    Raises
-    ------
-    BadInput
-        The first problem, with its line number.
-    """
-    _checked(read_groups_file(path), Path(path).name, tokenize_cfg, lambda raw: python_tokens(raw, tokenize_cfg))
-
-
-def load_groups(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfig) -> list[Group]:
-    """Read a groups file and pass its words through the corpus tokeniser.
-
-    Raises
-    ------
-    BadInput
-        What :func:`read_groups_file` refuses, a word that is not one token as written (after lower-casing), or a
-        word in two groups.
-    """
-    parsed = read_groups_file(path)
-    raw_words = [w for _, hub, members in parsed for w in ([hub] if hub else []) + members]
-    tokens = iter(tokenize_words(spark, raw_words, tokenize_cfg))
-    return _checked(parsed, Path(path).name, tokenize_cfg, lambda raw: next(tokens))
 
 
 def substitutions(groups: list[Group]) -> dict[str, tuple[str, ...]]:
@@ -277,7 +122,8 @@ def augment_corpus(
 ) -> tuple[DataFrame, Stats]:
     """The augment stage: the sentences plus the groups' swapped copies (persisted: training reads them often).
 
-    With ``augment.method`` ``retrofit`` no copies are made (the groups are pulled together after training).
+    With ``augment.method`` ``retrofit`` or ``specialize`` no copies are made (the groups are pulled together after
+    training).
 
     Returns
     -------
@@ -308,7 +154,7 @@ def augment_corpus(
             event(_log, "groups.absent_from_corpus", words=absent, note="learned from swapped copies only, if at all")
         stats.details["groups_absent_from_corpus"] = absent
         stats.row_counts["groups"] = len(groups)
-    subs = substitutions(groups) if cfg.method != "retrofit" else {}
+    subs = substitutions(groups) if cfg.copies else {}
     augmented = augment(sentences, subs, cfg.max_copies_per_sentence, seed).persist(StorageLevel.MEMORY_AND_DISK)
     # No substitutions, no copies: the corpus's counts are the augmented ones (a pass over the corpus saved).
     after = count_words(augmented, corpus) if subs else stats

@@ -80,10 +80,12 @@ class TokenizeConfig(_Section):
 
 class AugmentConfig(_Section):
     groups_path: str | None = Field(None, description="Groups file; no augmentation when unset.")
-    method: Literal["swap", "retrofit", "both"] = Field(
+    method: Literal["swap", "retrofit", "both", "specialize", "swap+specialize"] = Field(
         "swap",
         description="swap: swapped copies; retrofit: no copies, group words pulled together after training "
-        "(Faruqui et al., 2015); both: swapped copies, then retrofitting.",
+        "(Faruqui et al., 2015); both: swapped copies, then retrofitting; specialize: no copies, groups pulled "
+        "together and repel lines ('a != b') pushed apart after training (Attract-Repel, Mrksic et al., 2017); "
+        "swap+specialize: swapped copies, then specialisation.",
     )
     retrofit_iterations: int = Field(10, ge=1, le=1000, description="Retrofitting passes (Faruqui et al. use 10).")
     retrofit_weight: float = Field(
@@ -101,6 +103,18 @@ class AugmentConfig(_Section):
         description="After training, move the group words that miss the promise (hub nearest to each member, "
         "plain mates in each other's top 10), only as far as it needs; false: the trained vectors as they are.",
     )
+
+    @property
+    def copies(self) -> bool:
+        """True when the method swap-augments the corpus."""
+        return self.method in ("swap", "both", "swap+specialize")
+
+    @property
+    def after_training(self) -> str | None:
+        """What the method does to the trained vectors: ``retrofit``, ``specialize``, or None."""
+        if self.method in ("retrofit", "both"):
+            return "retrofit"
+        return "specialize" if self.method in ("specialize", "swap+specialize") else None
 
 
 class TrainConfig(_Section):

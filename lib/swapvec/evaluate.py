@@ -5,6 +5,9 @@ the nearest word). A plain group's members are all its words and their mates are
 members are the words after ``:`` and their one mate is the hub. ``group_share_top10`` is the share of members
 whose mates are all within their top 10; ``group_hub_first`` the share of hub groups' members whose nearest word is
 the hub; ``group_median_rank`` is the median rank over every (member, mate) pair.
+
+Repel lines (``left != right``) are scored per pair of a left and a right word: ``repel_share_in_top10`` is the
+share of pairs of which one word is within the other's top 10, ``repel_mean_cosine`` their mean cosine.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from swapvec.augment import Group, group_words
+from swapvec.groups import Group, Repel, constrained_words
 from swapvec.stats import Stats
 
 TOP = 10
@@ -32,11 +35,16 @@ class Evaluation:
 
     metrics: dict[str, float] = field(default_factory=dict)
     groups: list[dict[str, Any]] = field(default_factory=list)
+    repels: list[dict[str, Any]] = field(default_factory=list)
 
     def stats(self, baseline: Evaluation | None = None) -> Stats:
-        """The evaluate stage's stats: the metrics, the baseline's as ``baseline_<metric>``, the groups' ranks."""
+        """The evaluate stage's stats: the metrics, the baseline's as ``baseline_<metric>``, the groups' ranks (and
+        the repelled pairs')."""
         before = {f"baseline_{k}": v for k, v in baseline.metrics.items()} if baseline is not None else {}
-        return Stats(metrics={**self.metrics, **before}, details={"groups": self.groups})
+        details: dict[str, Any] = {"groups": self.groups}
+        if self.repels:
+            details["repels"] = self.repels
+        return Stats(metrics={**self.metrics, **before}, details=details)
 
 
 def collect_vectors(vectors: DataFrame, max_vocab: int, extra_words: list[str]):
@@ -147,12 +155,39 @@ def group_closeness(kv, groups: list[Group], top: int = TOP) -> Evaluation:
     return Evaluation(metrics=metrics, groups=details)
 
 
-def evaluate(vectors: DataFrame, groups: list[Group], max_vocab: int) -> Evaluation:
-    """Benchmarks and group closeness of a vectors table (``word, vector, count``)."""
-    kv = collect_vectors(vectors, max_vocab, group_words(groups))
+def repel_distance(kv, repels: list[Repel]) -> Evaluation:
+    """Per repel line, each (left, right) pair's ranks both ways and cosine; summary metrics over all pairs (see
+    the module docstring)."""
+    normed = kv.get_normed_vectors() if len(kv) else np.empty((0, 0), np.float32)
+    inside, cosines, details = 0, [], []
+    for rep in repels:
+        entry: dict[str, Any] = {"line": rep.line, "left": list(rep.left), "right": list(rep.right), "pairs": []}
+        entry["missing"] = [w for w in rep.words if w not in kv.key_to_index]
+        for a, b in rep.pairs():
+            if a in entry["missing"] or b in entry["missing"]:
+                continue
+            rank, back = _rank_of(kv, normed, a, (b,))[b], _rank_of(kv, normed, b, (a,))[a]
+            cosine = float(normed[kv.key_to_index[a]] @ normed[kv.key_to_index[b]])
+            entry["pairs"].append({"words": [a, b], "rank": rank, "rank_back": back, "cosine": round(cosine, 4)})
+            inside += min(rank, back) <= TOP
+            cosines.append(cosine)
+        details.append(entry)
+    metrics = {
+        "repel_pairs_scored": float(len(cosines)),
+        "repel_share_in_top10": inside / len(cosines) if cosines else math.nan,
+        "repel_mean_cosine": float(np.mean(cosines)) if cosines else math.nan,
+    }
+    return Evaluation(metrics=metrics, repels=details)
+
+
+def evaluate(vectors: DataFrame, groups: list[Group], max_vocab: int, repels: list[Repel] = ()) -> Evaluation:
+    """Benchmarks, group closeness and (with repel lines) repel distance of a vectors table (``word, vector,
+    count``)."""
+    kv = collect_vectors(vectors, max_vocab, constrained_words(groups, list(repels)))
     closeness = group_closeness(kv, groups)
     metrics = {**benchmarks(kv), **closeness.metrics, "evaluated_words": float(len(kv))}
-    return Evaluation(metrics=metrics, groups=closeness.groups)
+    distance = repel_distance(kv, list(repels)) if repels else Evaluation()
+    return Evaluation(metrics={**metrics, **distance.metrics}, groups=closeness.groups, repels=distance.repels)
 
 
 #: The scores a person reads, in order: label, metric, format, which way is better, and the metric of the share of
@@ -161,10 +196,18 @@ SCORES = (
     ("members with all group-mates in top 10", "group_share_top10", "{:.3f}", "higher", None),
     ("hub members whose nearest word is the hub", "group_hub_first", "{:.3f}", "higher", None),
     ("median rank of a group-mate", "group_median_rank", "{:.1f}", "lower", None),
+    ("repelled pairs inside each other's top 10", "repel_share_in_top10", "{:.3f}", "lower", None),
+    ("mean cosine of repelled pairs", "repel_mean_cosine", "{:.3f}", "lower", None),
     ("WS-353 (Spearman)", "ws353", "{:.3f}", "higher", "ws353_oov_pct"),
     ("SimLex-999 (Spearman)", "simlex999", "{:.3f}", "higher", "simlex999_oov_pct"),
     ("Google analogies (accuracy)", "analogy", "{:.3f}", "higher", "analogy_oov_pct"),
 )
+
+
+def scores(*evaluations: Evaluation | None) -> list[tuple[str, str, str, str, str | None]]:
+    """The :data:`SCORES` rows that one of ``evaluations`` measured (the repel rows only where there are repel
+    lines)."""
+    return [row for row in SCORES if any(e is not None and row[1] in e.metrics for e in evaluations)]
 
 
 def format_score(value: float | None, pattern: str) -> str:
@@ -207,11 +250,11 @@ def summary(result: Evaluation, baseline: Evaluation | None = None) -> str:
     lines = []
     if baseline is not None:
         lines.append(f"{'':42} {'without groups':>20} {'with groups':>20}")
-        for label, key, pattern, _, oov in SCORES:
+        for label, key, pattern, _, oov in scores(baseline, result):
             before, after = (score_cell(m.metrics, key, pattern, oov) for m in (baseline, result))
             lines.append(f"{label:42} {before:>20} {after:>20}")
     else:
-        for label, key, pattern, _, oov in SCORES:
+        for label, key, pattern, _, oov in scores(result):
             lines.append(f"{label:42} {score_cell(result.metrics, key, pattern, oov):>20}")
     lines.append(
         f"(n%): the benchmark's pairs or questions in the vocabulary; under {MIN_COVERAGE:.0%} a score is not measured"
@@ -231,4 +274,25 @@ def summary(result: Evaluation, baseline: Evaluation | None = None) -> str:
                 lines.append(f"    {member} -> " + ", ".join(cells))
             if group["missing"]:
                 lines.append(f"    not in the vocabulary: {' '.join(group['missing'])}")
+    lines += _repel_lines(result, baseline)
     return "\n".join(lines)
+
+
+def _repel_lines(result: Evaluation, baseline: Evaluation | None) -> list[str]:
+    """The summary's section on repelled pairs: each pair's rank (the nearer way) and cosine, and before."""
+    if not result.repels:
+        return []
+    before = {(r["line"], *p["words"]): p for r in (baseline.repels if baseline else []) for p in r["pairs"]}
+    lines = ["", "repelled pairs (left != right: rank, cosine" + (", was)" if baseline else ")")]
+    for rep in result.repels:
+        lines.append(f"  line {rep['line']}: {' '.join(rep['left'])} != {' '.join(rep['right'])}")
+        for pair in rep["pairs"]:
+            a, b = pair["words"]
+            cell = f"    {a} != {b}: rank {min(pair['rank'], pair['rank_back'])}, cosine {pair['cosine']:.3f}"
+            was = before.get((rep["line"], a, b))
+            if was is not None:
+                cell += f" (was rank {min(was['rank'], was['rank_back'])}, cosine {was['cosine']:.3f})"
+            lines.append(cell)
+        if rep["missing"]:
+            lines.append(f"    not in the vocabulary: {' '.join(rep['missing'])}")
+    return lines

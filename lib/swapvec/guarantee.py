@@ -33,8 +33,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
-from swapvec.augment import Group, group_words
 from swapvec.evaluate import TOP
+from swapvec.groups import Group, group_words
 from swapvec.log import event, get_logger
 from swapvec.retrofit import replace_vectors
 from swapvec.stats import Stats

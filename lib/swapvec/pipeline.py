@@ -6,13 +6,16 @@
 console script, the jobs, the notebooks and the tests all call ``execute``.
 
 Stages are functions of DataFrames in their own modules (``tokenize``, ``augment``, ``train``, ``retrofit``,
-``similarity``, ``evaluate``, ``report``); each returns its result and a few stats. What a keyed run must still do
-is decided before any of them runs (``runs.resume``).
+``specialize``, ``guarantee``, ``similarity``, ``evaluate``, ``report``); each returns its result and a few stats.
+What a keyed run must still do is decided before any of them runs (``runs.resume``).
+
+This module is long because every command's chain of stages is here, so that one command reads in one file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -23,10 +26,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from swapvec import runs, tracking
-from swapvec.augment import Group, augment_corpus, check_groups_file, count_words, group_words, load_groups
+from swapvec.augment import augment_corpus, count_words
 from swapvec.config import Config
 from swapvec.errors import BadInput
 from swapvec.evaluate import Evaluation, evaluate, summary
+from swapvec.groups import Group, Repel, check_groups_file, group_words, load_constraints
 from swapvec.guarantee import guarantee
 from swapvec.log import event, get_logger
 from swapvec.progress import progress
@@ -34,6 +38,7 @@ from swapvec.report import write_report
 from swapvec.retrofit import retrofit
 from swapvec.runs import Resume, RunRecord
 from swapvec.similarity import similarities
+from swapvec.specialize import SpecializeParams, specialize
 from swapvec.stats import Stats
 from swapvec.store import Store, check_input, read_corpus
 from swapvec.tokenize import check_pattern, check_spaced, tokenize
@@ -93,9 +98,11 @@ class _Command:
         else:
             runs.write_output(self.store, df, table, self.record, self.cfg.run.key)
 
-    def groups(self) -> list[Group]:
+    @functools.cached_property
+    def constraints(self) -> tuple[list[Group], list[Repel]]:
+        """The groups file's groups and repel lines (none without a file), read once."""
         path = self.cfg.augment.groups_path
-        return load_groups(self.spark, path, self.cfg.tokenize) if path else []
+        return load_constraints(self.spark, path, self.cfg.tokenize) if path else ([], [])
 
 
 # ------------------------------------------------------------------------------------ stages, as the commands use them
@@ -113,26 +120,34 @@ def _train(c: _Command, sentences: DataFrame, groups: list[Group]) -> DataFrame:
     return vectors
 
 
-def _retrofit(c: _Command, vectors: DataFrame, groups: list[Group]) -> DataFrame:
-    """The group words retrofitted (``augment.method`` retrofit or both); the trained vectors otherwise."""
-    if c.cfg.augment.method == "swap" or not groups:
-        return vectors
-    started, a = time.monotonic(), c.cfg.augment
-    fitted = retrofit(vectors, groups, a.retrofit_iterations, a.retrofit_weight).localCheckpoint(eager=True)
-    c.record.add(Stats(metrics={"retrofit_seconds": time.monotonic() - started}))
-    return fitted
+def _placed(c: _Command, step: str, move: Callable[[], tuple[DataFrame, Stats]]) -> DataFrame:
+    """The vectors a step that moves words returns (retrofit, specialize, guarantee), materialised; its stats and
+    ``<step>_seconds`` recorded."""
+    started = time.monotonic()
+    moved, stats = move()
+    moved = moved.localCheckpoint(eager=True)
+    stats.metrics[f"{step}_seconds"] = time.monotonic() - started
+    c.record.add(stats)
+    return moved
+
+
+def _fit(c: _Command, vectors: DataFrame, groups: list[Group], repels: list[Repel]) -> DataFrame:
+    """The trained vectors retrofitted or specialised (``augment.method``); as they are otherwise."""
+    a, seed = c.cfg.augment, c.cfg.train.seed
+    if a.after_training == "retrofit" and groups:
+        return _placed(
+            c, "retrofit", lambda: (retrofit(vectors, groups, a.retrofit_iterations, a.retrofit_weight), Stats())
+        )
+    if a.after_training == "specialize" and (groups or repels):
+        return _placed(c, "specialize", lambda: specialize(vectors, groups, repels, SpecializeParams(), seed))
+    return vectors
 
 
 def _guarantee(c: _Command, vectors: DataFrame, groups: list[Group]) -> DataFrame:
     """The group words moved until the groups' promise holds (``augment.guarantee``); the vectors otherwise."""
     if not c.cfg.augment.guarantee or not groups:
         return vectors
-    started = time.monotonic()
-    placed, stats = guarantee(vectors, groups)
-    placed = placed.localCheckpoint(eager=True)
-    stats.metrics["guarantee_seconds"] = time.monotonic() - started
-    c.record.add(stats)
-    return placed
+    return _placed(c, "guarantee", lambda: guarantee(vectors, groups))
 
 
 def _similarities(c: _Command, vectors: DataFrame, vocab_size: int | None = None) -> DataFrame:
@@ -141,13 +156,14 @@ def _similarities(c: _Command, vectors: DataFrame, vocab_size: int | None = None
     return sims
 
 
-def _evaluate(c: _Command, vectors: DataFrame, groups: list[Group], baseline_vectors: DataFrame | None) -> None:
+def _evaluate(c: _Command, vectors: DataFrame, baseline_vectors: DataFrame | None) -> None:
     """Evaluate (against the run without groups when there is one), record it and write the report."""
+    groups, repels = c.constraints
     with c.stage("evaluate"):
         baseline = None
         if baseline_vectors is not None:
-            baseline = evaluate(baseline_vectors, groups, c.cfg.evaluate.max_vocab)
-        evaluation: Evaluation = evaluate(vectors, groups, c.cfg.evaluate.max_vocab)
+            baseline = evaluate(baseline_vectors, groups, c.cfg.evaluate.max_vocab, repels)
+        evaluation: Evaluation = evaluate(vectors, groups, c.cfg.evaluate.max_vocab, repels)
         c.record.add(evaluation.stats(baseline))
         c.record.summary = summary(evaluation, baseline)
     with c.stage("report"):
@@ -157,7 +173,7 @@ def _evaluate(c: _Command, vectors: DataFrame, groups: list[Group], baseline_vec
 
 # ------------------------------------------------------------------------------------------------------- commands
 def _run(c: _Command) -> None:
-    cfg, groups = c.cfg, c.groups()
+    cfg, (groups, repels) = c.cfg, c.constraints
     sentences = trained = None
     if c.kept("vectors"):
         vectors = c.read_kept("vectors")
@@ -172,12 +188,14 @@ def _run(c: _Command) -> None:
         with c.stage("train"):
             trained = _train(c, augmented, groups)
         augmented.unpersist()
-        with c.stage("retrofit"):
-            vectors = _retrofit(c, trained, groups)
+        vectors = trained
+        if cfg.augment.after_training:
+            with c.stage(cfg.augment.after_training):
+                vectors = _fit(c, trained, groups, repels)
         with c.stage("guarantee"):
             vectors = _guarantee(c, vectors, groups)
     baseline_vectors = None
-    if cfg.evaluate.baseline and groups:
+    if cfg.evaluate.baseline and (groups or repels):
         with c.stage("baseline"):
             baseline_vectors = _baseline(c, sentences, trained, groups)
     if sentences is not None:
@@ -191,7 +209,7 @@ def _run(c: _Command) -> None:
         c.write(sims, "similarities")
         if baseline_vectors is not None:  # so that a later `swapvec evaluate` can still compare with them
             c.write(baseline_vectors, "baseline_vectors")
-    _evaluate(c, vectors, groups, baseline_vectors)
+    _evaluate(c, vectors, baseline_vectors)
 
 
 def _baseline(c: _Command, sentences: DataFrame | None, trained: DataFrame | None, groups: list[Group]) -> DataFrame:
@@ -199,8 +217,9 @@ def _baseline(c: _Command, sentences: DataFrame | None, trained: DataFrame | Non
     comparison isolates the augmentation."""
     if c.kept("baseline_vectors"):
         return c.read_kept("baseline_vectors")
-    if c.cfg.augment.method == "retrofit" and trained is not None:
-        # Retrofitting alone trained on the corpus as it is: the trained vectors are the run without groups.
+    if not c.cfg.augment.copies and trained is not None:
+        # Retrofitting or specialising alone trained on the corpus as it is: the trained vectors are the run without
+        # groups.
         c.record.metrics["baseline_train_seconds"] = c.record.metrics.get("train_seconds", 0.0)
         return trained
     if sentences is None:  # the run's own vectors were kept from an earlier attempt
@@ -224,7 +243,7 @@ def _augment(c: _Command) -> None:
         return c.write(None, "augmented")
     sentences = c.store.read("sentences", needed_by="augment").drop("run_id")
     with c.stage("augment"):
-        augmented, stats = augment_corpus(sentences, c.groups(), c.cfg.augment, c.cfg.train.seed)
+        augmented, stats = augment_corpus(sentences, c.constraints[0], c.cfg.augment, c.cfg.train.seed)
         c.record.add(stats)
         c.write(augmented, "augmented")
         augmented.unpersist()
@@ -234,9 +253,9 @@ def _train_command(c: _Command) -> None:
     if c.kept("vectors"):
         return c.write(None, "vectors")
     augmented = c.store.read("augmented", needed_by="train").drop("run_id")
-    groups = c.groups()
+    groups, repels = c.constraints
     with c.stage("train"):
-        vectors = _guarantee(c, _retrofit(c, _train(c, augmented, groups), groups), groups)
+        vectors = _guarantee(c, _fit(c, _train(c, augmented, groups), groups, repels), groups)
         c.write(vectors, "vectors")
 
 
@@ -250,15 +269,14 @@ def _similarity(c: _Command) -> None:
 
 def _evaluate_command(c: _Command) -> None:
     vectors = c.store.read("vectors", needed_by="evaluate")
-    groups = c.groups()
     baseline_vectors = None
-    if c.cfg.evaluate.baseline and groups and c.store.exists("baseline_vectors"):
+    if c.cfg.evaluate.baseline and any(c.constraints) and c.store.exists("baseline_vectors"):
         # The vectors without groups that `swapvec run` trained beside the run's own: the before of the report.
         stored = c.store.read("baseline_vectors").localCheckpoint(eager=True)
         first = stored.select("run_id").first()
         c.record.details["baseline_of_run"] = first.run_id if first else None
         baseline_vectors = stored.drop("run_id")
-    _evaluate(c, vectors, groups, baseline_vectors)
+    _evaluate(c, vectors, baseline_vectors)
 
 
 _COMMANDS: dict[str, Callable[[_Command], None]] = {
@@ -286,7 +304,7 @@ def preflight(cfg: Config, command: str) -> None:
     if command in ("run", "tokenize"):
         store.check_apart_from(check_input(cfg.input.path))
     if cfg.augment.groups_path and command in ("run", "augment", "train", "evaluate"):
-        check_groups_file(cfg.augment.groups_path, cfg.tokenize)
+        check_groups_file(cfg.augment.groups_path, cfg.tokenize, cfg.augment.method)
     needed = NEEDS.get(command)
     if needed and store.local and not store.exists(needed):
         raise store.missing(needed, needed_by=command)

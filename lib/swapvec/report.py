@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 from pyspark.sql import DataFrame
 
-from swapvec.augment import Group, group_words
 from swapvec.config import Config
-from swapvec.evaluate import MIN_COVERAGE, SCORES, Evaluation, collect_vectors, group_title, scope, score_cell
+from swapvec.evaluate import MIN_COVERAGE, Evaluation, collect_vectors, group_title, scope, score_cell, scores
+from swapvec.groups import Group, group_words
 from swapvec.log import event, get_logger
 from swapvec.store.paths import is_uri, local_path
 
@@ -218,7 +218,7 @@ def build_report(
     if baseline is not None:
         header = ["", "without groups", "with groups", "change"]
         rows = []
-        for label, key, pattern, better, oov in SCORES:
+        for label, key, pattern, better, oov in scores(baseline, evaluation):
             was, now = baseline.metrics.get(key), evaluation.metrics.get(key)
             change = "-"
             if was is not None and now is not None and not (math.isnan(was) or math.isnan(now)):
@@ -227,7 +227,7 @@ def build_report(
             rows.append([label, *cells, change])
     else:
         header = ["", "with groups"]
-        rows = [[label, score_cell(evaluation.metrics, key, pattern, oov)] for label, key, pattern, _, oov in SCORES]
+        rows = [[row[0], score_cell(evaluation.metrics, row[1], row[2], row[4])] for row in scores(evaluation)]
         parts.append(("p", "No run without groups to compare with: set evaluate.baseline (swapvec run) for one."))
     parts.append(("table", (header, rows)))
     after_pairs = _pairs(evaluation)

@@ -23,7 +23,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from swapvec.augment import Group, group_words
+from swapvec.groups import Group, group_words
 
 
 def retrofit_matrix(

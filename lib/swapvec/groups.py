@@ -1,0 +1,258 @@
+"""The groups file: word groups to pull together, and repel lines to push apart. ``#`` starts a comment.
+
+* ``a b c`` is a plain group: its words should be each other's neighbours.
+* ``hub: a b c`` is a hub group: the hub should be each member's nearest word.
+* ``a b != c d`` is a repel line: no word left of ``!=`` should be near a word right of it (antonyms, a product
+  and its competitor). Only ``augment.method`` ``specialize`` and ``swap+specialize`` can use them; with any other
+  method a file that holds one is refused.
+
+A word may belong to one group only: a word in two groups is refused with both line numbers (merging them silently
+would join groups the user kept apart; write one line if they belong together). A word may stand on many repel lines,
+and in a group and on repel lines, but never on both sides of one line nor across a line from its own group-mate.
+
+Every word must be one token as written under ``tokenize.pattern`` (after lower-casing): preflight checks it in
+Python under the default pattern, and :func:`load_constraints` with the corpus's own tokeniser in Spark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from pyspark.sql import SparkSession
+
+from swapvec.config import TokenizeConfig
+from swapvec.errors import BadInput
+from swapvec.tokenize import python_tokens, tokenize_words
+
+#: The methods that use repel lines.
+REPEL_METHODS = ("specialize", "swap+specialize")
+
+
+@dataclass(frozen=True)
+class Group:
+    """One line of a groups file, its words already tokenised. ``hub`` is None for a plain group."""
+
+    members: tuple[str, ...]
+    hub: str | None = None
+    line: int = 0
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return ((self.hub,) if self.hub else ()) + self.members
+
+    def mates(self, word: str) -> tuple[str, ...]:
+        """The words ``word`` should land next to: its group-mates (for a hub group, members' mate is the hub)."""
+        if self.hub is None:
+            return tuple(w for w in self.members if w != word)
+        return self.members if word == self.hub else (self.hub,)
+
+
+@dataclass(frozen=True)
+class Repel:
+    """One ``left != right`` line, its words already tokenised: every left word must stay away from every right
+    word."""
+
+    left: tuple[str, ...]
+    right: tuple[str, ...]
+    line: int = 0
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return self.left + self.right
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [(a, b) for a in self.left for b in self.right]
+
+
+class ParsedFile(NamedTuple):
+    """A groups file's lines, words not yet tokenised: ``(line, hub or None, members)`` and ``(line, left, right)``."""
+
+    groups: list[tuple[int, str | None, list[str]]]
+    repels: list[tuple[int, list[str], list[str]]]
+
+
+def group_words(groups: list[Group]) -> list[str]:
+    """Every word of the groups (hubs and members), sorted: the words swapvec must learn, protect and evaluate."""
+    return sorted({w for g in groups for w in g.words})
+
+
+def constrained_words(groups: list[Group], repels: list[Repel]) -> list[str]:
+    """Every word of the groups and of the repel lines, sorted."""
+    return sorted(set(group_words(groups)) | {w for r in repels for w in r.words})
+
+
+def _repel_line(number: int, line: str, source: str) -> tuple[int, list[str], list[str]]:
+    if ":" in line or line.count("!=") > 1:
+        raise BadInput(f"{source}:{number}: a repel line is 'word word != word word' (one '!=', no ':')")
+    head, _, tail = line.partition("!=")
+    left, right = head.split(), tail.split()
+    if not left or not right:
+        raise BadInput(f"{source}:{number}: a repel line needs words on both sides of '!='")
+    return number, left, right
+
+
+def parse_file(text: str, source: str = "groups") -> ParsedFile:
+    """Parse a groups file's text (:class:`ParsedFile`); words are not yet tokenised.
+
+    Raises
+    ------
+    BadInput
+        An empty hub, a hub without members, a group of fewer than two words, a repel line without words on both
+        sides; with the line number.
+    """
+    groups, repels = [], []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if "!=" in line:
+            repels.append(_repel_line(number, line, source))
+            continue
+        hub: str | None = None
+        if line.count(":") > 1:
+            raise BadInput(f"{source}:{number}: a second ':' (a line holds one group: 'hub: member member ...')")
+        if ":" in line:
+            head, _, rest = line.partition(":")
+            hub = head.strip()
+            if not hub:
+                raise BadInput(f"{source}:{number}: empty hub before ':'")
+            if len(hub.split()) > 1:
+                raise BadInput(f"{source}:{number}: a hub is one word, got {hub!r}")
+            members = rest.split()
+            if not members:
+                raise BadInput(f"{source}:{number}: hub {hub!r} has no members after ':'")
+        else:
+            members = line.split()
+            if len(members) < 2:
+                raise BadInput(f"{source}:{number}: a group needs at least two words, got {line!r}")
+        groups.append((number, hub, members))
+    return ParsedFile(groups, repels)
+
+
+def parse_groups(text: str, source: str = "groups") -> list[tuple[int, str | None, list[str]]]:
+    """The groups of a groups file's text (:func:`parse_file`), repel lines left out."""
+    return parse_file(text, source).groups
+
+
+def read_groups_file(path: str) -> ParsedFile:
+    """Read and parse a groups file (:func:`parse_file`), without Spark: preflight runs it before a session starts.
+
+    A UTF-8 byte-order mark (as Windows editors save) is skipped.
+
+    Raises
+    ------
+    BadInput
+        A missing file, a folder, a file that is not UTF-8 text, a malformed line, or no line at all.
+    """
+    file = Path(path)
+    if file.is_dir():
+        raise BadInput(f"augment.groups_path: {path} is a folder, not a groups file")
+    if not file.is_file():
+        raise BadInput(f"augment.groups_path: file not found: {path}")
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadInput(f"augment.groups_path: {path} is not UTF-8 text") from None
+    parsed = parse_file(text, source=file.name)
+    if not parsed.groups and not parsed.repels:
+        raise BadInput(f"augment.groups_path: {path} holds no groups")
+    return parsed
+
+
+def _one_token(raw: str, number: int, source: str, cfg: TokenizeConfig, tokens: list[str] | None) -> str:
+    """``raw`` as the tables spell it, refused unless it is one token as written (``tokens`` None: not known)."""
+    written = raw.lower() if cfg.lowercase else raw
+    if tokens is not None and tokens != [written]:
+        # c++ would become c and be swapped wherever the letter c stands alone; "animal," would be animal.
+        shape = f"{tokens[0]!r}" if len(tokens) == 1 else f"{len(tokens)} tokens {tokens}"
+        raise BadInput(
+            f"{source}:{number}: {raw!r} is {shape if tokens else 'no token'} under tokenize.pattern; a group "
+            "word must be one token as written (words are separated by spaces, not commas)"
+        )
+    return written
+
+
+def _checked(
+    parsed: ParsedFile, source: str, cfg: TokenizeConfig, tokens_of: Callable[[str], list[str] | None]
+) -> tuple[list[Group], list[Repel]]:
+    """The groups and repel lines of a parsed file, each word checked: one token as written under ``tokens_of``
+    (None: not known here), in one group only, and on one side of a repel line from its group-mates.
+
+    Raises
+    ------
+    BadInput
+        The first word that fails, with its line number.
+    """
+    seen: dict[str, int] = {}
+    groups = []
+    for number, hub, members in parsed.groups:
+        words = []
+        for raw in ([hub] if hub else []) + members:
+            written = _one_token(raw, number, source, cfg, tokens_of(raw))
+            if written in seen:
+                where = "twice on that line" if seen[written] == number else f"also on line {seen[written]}"
+                raise BadInput(f"{source}:{number}: {written!r} is {where}; a word belongs to one group")
+            seen[written] = number
+            words.append(written)
+        groups.append(
+            Group(hub=words[0], members=tuple(words[1:]), line=number) if hub else Group(tuple(words), line=number)
+        )
+    group_of = {w: g for g in groups for w in g.words}
+    repels = []
+    for number, left_raw, right_raw in parsed.repels:
+        left = tuple(_one_token(raw, number, source, cfg, tokens_of(raw)) for raw in left_raw)
+        right = tuple(_one_token(raw, number, source, cfg, tokens_of(raw)) for raw in right_raw)
+        for a in left:
+            for b in right:
+                if a == b:
+                    raise BadInput(f"{source}:{number}: {a!r} is on both sides of '!='")
+                if a in group_of and b in group_of[a].words:
+                    raise BadInput(
+                        f"{source}:{number}: {a!r} and {b!r} are in one group (line {group_of[a].line}); they "
+                        "cannot also repel"
+                    )
+        repels.append(Repel(left, right, line=number))
+    return groups, repels
+
+
+def check_groups_file(path: str, tokenize_cfg: TokenizeConfig, method: str) -> None:
+    """Everything about a groups file that needs no Spark: :func:`read_groups_file`, a word in two groups, a repel
+    line with a method that cannot use it, and (under the default ``tokenize.pattern``) a word that is not one
+    token as written. Preflight runs it.
+
+    Raises
+    ------
+    BadInput
+        The first problem, with its line number.
+    """
+    parsed = read_groups_file(path)
+    if parsed.repels and method not in REPEL_METHODS:
+        raise BadInput(
+            f"{Path(path).name}:{parsed.repels[0][0]}: a repel line ('!=') needs augment.method "
+            f"{' or '.join(REPEL_METHODS)}, not {method}"
+        )
+    _checked(parsed, Path(path).name, tokenize_cfg, lambda raw: python_tokens(raw, tokenize_cfg))
+
+
+def load_constraints(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfig) -> tuple[list[Group], list[Repel]]:
+    """Read a groups file and pass its words through the corpus tokeniser; returns its groups and repel lines.
+
+    Raises
+    ------
+    BadInput
+        What :func:`read_groups_file` refuses, a word that is not one token as written (after lower-casing), a word
+        in two groups, or a repel line across a group.
+    """
+    parsed = read_groups_file(path)
+    raw_words = [w for _, hub, members in parsed.groups for w in ([hub] if hub else []) + members]
+    raw_words += [w for _, left, right in parsed.repels for w in left + right]
+    tokens = dict(zip(raw_words, tokenize_words(spark, raw_words, tokenize_cfg), strict=True))
+    return _checked(parsed, Path(path).name, tokenize_cfg, tokens.get)
+
+
+def load_groups(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfig) -> list[Group]:
+    """The groups of a groups file (:func:`load_constraints`), repel lines left out."""
+    return load_constraints(spark, path, tokenize_cfg)[0]

@@ -1,0 +1,210 @@
+"""Specialisation (Attract-Repel, Mrksic et al., TACL 2017): after training, pull each group's words together and
+push the two sides of each repel line apart, moving only the words the constraints name.
+
+Constraints are pairs of words. Attract pairs come from the groups (every two words of a plain group; a hub and each
+of its members), repel pairs from ``left != right`` lines (every left word with every right word). Training runs
+over mini-batches of pairs, on unit vectors, and compares each pair ``(l, r)`` with *negative examples*: ``t_l``
+and ``t_r`` drawn from the candidates (below), the nearest to ``l`` and ``r`` for an attract pair, the farthest for
+a repel pair. Per pair, with ``x`` the unit vectors and ``max(0, .)`` the hinge::
+
+    attract:  max(0, d_att + x_l.t_l - x_l.x_r) + max(0, d_att + x_r.t_r - x_l.x_r)
+    repel:    max(0, d_rpl + x_l.x_r - x_l.t_l) + max(0, d_rpl + x_l.x_r - x_r.t_r)
+
+and each moved word is held to its trained direction by ``regularization * |x - x_trained|^2``. An attract pair
+ends more similar to each other than to any candidate by ``attract_margin``; a repel pair less similar to each
+other than each is to its farthest candidate.
+
+The candidates are the batch's other words, as in the paper, and :attr:`SpecializeParams.negatives` words drawn
+from the rest of the vocabulary by a seeded hash (their vectors are read, never moved), so that a file of a few
+lines has negatives too. AdaGrad with the paper's settings (margins 0.6 and 0.0, batches of 50 pairs, learning rate
+0.05, regularization 1e-9); attract and repel batches alternate in a seeded order, so a seed gives the same vectors.
+The moved vectors are scaled back to their trained lengths.
+
+Memory: the driver holds the constrained words' vectors three times in float64 (current, trained, AdaGrad's sums:
+24 bytes x words x vector_size) and the negatives' once; words outside the constraints are not read.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from swapvec.groups import Group, Repel, constrained_words
+from swapvec.retrofit import replace_vectors
+from swapvec.stats import Stats
+
+
+@dataclass(frozen=True)
+class SpecializeParams:
+    """Attract-Repel's settings; the defaults are the paper's, but for ``epochs`` and ``min_steps``."""
+
+    epochs: int = 5
+    batch_size: int = 50
+    attract_margin: float = 0.6
+    repel_margin: float = 0.0
+    regularization: float = 1e-9
+    learning_rate: float = 0.05
+    #: Vocabulary words drawn as negatives beside the batch's own words.
+    negatives: int = 100
+    #: At least this many batches of each kind: a few lines fill one batch, which five epochs would barely move.
+    min_steps: int = 100
+
+
+def attract_pairs(groups: list[Group], index: dict[str, int]) -> np.ndarray:
+    """``k x 2`` rows of ``index``: every two words of a plain group, a hub with each member (words in ``index``)."""
+    pairs = set()
+    for group in groups:
+        words = [w for w in group.words if w in index]
+        if group.hub is None:
+            pairs.update((index[a], index[b]) for i, a in enumerate(words) for b in words[i + 1 :])
+        elif group.hub in index:
+            pairs.update((index[group.hub], index[m]) for m in group.members if m in index)
+    return np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
+
+
+def repel_pairs(repels: list[Repel], index: dict[str, int]) -> np.ndarray:
+    """``k x 2`` rows of ``index``: every left word of a repel line with every right word (words in ``index``)."""
+    pairs = {(index[a], index[b]) for rep in repels for a in rep.left for b in rep.right if a in index and b in index}
+    return np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return v / np.where(norms > 0, norms, 1.0)
+
+
+def _batch_step(x, fixed, pairs, attract: bool, anchor, sums, p: SpecializeParams) -> None:
+    """One AdaGrad step on the words of one batch of pairs (rows of ``x``, changed in place)."""
+    words = np.unique(pairs)  # the batch's words: the only rows that move
+    left, right = np.searchsorted(words, pairs[:, 0]), np.searchsorted(words, pairs[:, 1])
+    xw = x[words]
+    candidates = np.vstack([xw, fixed])
+    xl, xr = xw[left], xw[right]
+    picked = []
+    for own, other in ((left, right), (right, left)):
+        sims = xw[own] @ candidates.T
+        blocked = np.full(sims.shape, False)
+        rows = np.arange(len(own))
+        blocked[rows, own] = blocked[rows, other] = True  # a pair is not its own negative
+        if attract:
+            picked.append(np.argmax(np.where(blocked, -np.inf, sims), axis=1))
+        else:
+            picked.append(np.argmin(np.where(blocked, np.inf, sims), axis=1))
+    tl, tr = candidates[picked[0]], candidates[picked[1]]
+    found = len(candidates) > 2  # one pair and no other word: no negative example, nothing to compare with
+    same = np.einsum("ij,ij->i", xl, xr)
+    sign = 1.0 if attract else -1.0
+    margin = p.attract_margin if attract else p.repel_margin
+    # attract: d + x_l.t_l - x_l.x_r; repel: d - x_l.t_l + x_l.x_r (and the same from r's side).
+    on_l = (found & (margin + sign * (np.einsum("ij,ij->i", xl, tl) - same) > 0))[:, None]
+    on_r = (found & (margin + sign * (np.einsum("ij,ij->i", xr, tr) - same) > 0))[:, None]
+    grad = np.zeros((len(candidates), x.shape[1]))
+    np.add.at(grad, left, sign * (on_l * (tl - xr) - on_r * xr))
+    np.add.at(grad, right, sign * (on_r * (tr - xl) - on_l * xl))
+    np.add.at(grad, picked[0], sign * on_l * xl)
+    np.add.at(grad, picked[1], sign * on_r * xr)
+    grad = grad[: len(words)] + 2 * p.regularization * (xw - anchor[words])  # the fixed negatives never move
+    sums[words] += grad**2
+    x[words] = _unit(xw - p.learning_rate * grad / (np.sqrt(sums[words]) + 1e-10))
+
+
+def specialize_matrix(
+    vectors: np.ndarray,
+    attract: np.ndarray,
+    repel: np.ndarray,
+    negatives: np.ndarray | None = None,
+    params: SpecializeParams = SpecializeParams(),
+    seed: int = 1,
+) -> np.ndarray:
+    """Specialise the rows of ``vectors`` under the pairs; the pure numpy core of :func:`specialize`.
+
+    Parameters
+    ----------
+    vectors
+        ``n x dim`` trained vectors of the constrained words.
+    attract, repel
+        ``k x 2`` row pairs of ``vectors`` to pull together and to push apart (either may be empty).
+    negatives
+        ``m x dim`` vectors of other words, candidates for negative examples only (never moved).
+    params, seed
+        Settings, and the seed of the batches' order.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n x dim`` float32, each row at its trained length.
+
+    Examples
+    --------
+    Two words at cosine 0.99, repelled, with three other words as negatives, end with a negative cosine:
+
+    >>> v = np.array([[1.0, 0.1, 0.0], [1.0, 0.0, 0.1]], dtype=np.float32)
+    >>> others = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [-1.0, 0.0, 0.0]], dtype=np.float32)
+    >>> out = specialize_matrix(v, np.empty((0, 2), np.int64), np.array([[0, 1]]), others)
+    >>> bool(out[0] @ out[1] < 0)
+    True
+    """
+    lengths = np.linalg.norm(vectors, axis=1, keepdims=True)
+    anchor = _unit(vectors.astype(np.float64))
+    x = anchor.copy()
+    fixed = _unit(np.asarray(negatives, np.float64)).reshape(-1, vectors.shape[1]) if negatives is not None else None
+    fixed = fixed if fixed is not None else np.empty((0, vectors.shape[1]))
+    sums = np.zeros_like(x)
+    rng = np.random.default_rng(seed)
+    kinds = [(True, np.asarray(attract, np.int64)), (False, np.asarray(repel, np.int64))]
+    per_epoch = max((-(-len(pairs) // params.batch_size) for _, pairs in kinds), default=0)
+    epochs = max(params.epochs, -(-params.min_steps // per_epoch)) if per_epoch else 0
+    for _ in range(epochs):
+        batches = []
+        for attract_kind, pairs in kinds:
+            order = rng.permutation(len(pairs))
+            starts = range(0, len(pairs), params.batch_size)
+            batches += [(attract_kind, pairs[order[i : i + params.batch_size]]) for i in starts]
+        for i in rng.permutation(len(batches)):
+            _batch_step(x, fixed, batches[i][1], batches[i][0], anchor, sums, params)
+    return (x * lengths).astype(np.float32)
+
+
+def specialize(
+    vectors: DataFrame, groups: list[Group], repels: list[Repel], params: SpecializeParams, seed: int
+) -> tuple[DataFrame, Stats]:
+    """The ``vectors`` table with its constrained words specialised (see the module docstring), and its stats:
+    ``specialize_words``, ``specialize_attract_pairs``, ``specialize_repel_pairs``, ``specialize_seconds``.
+
+    Only the constrained words' rows and :attr:`SpecializeParams.negatives` others are read to the driver.
+    """
+    started = time.monotonic()
+    wanted = constrained_words(groups, repels)
+    rows = vectors.where(F.col("word").isin(wanted)).select("word", "vector").orderBy("word").collect()
+    index = {r.word: i for i, r in enumerate(rows)}
+    attract, repel = attract_pairs(groups, index), repel_pairs(repels, index)
+    stats = Stats(
+        metrics={
+            "specialize_words": float(len(rows)),
+            "specialize_attract_pairs": float(len(attract)),
+            "specialize_repel_pairs": float(len(repel)),
+        }
+    )
+    if not len(attract) and not len(repel):
+        return vectors, stats
+    others = (
+        vectors.where(~F.col("word").isin(wanted))
+        .orderBy(F.xxhash64("word", F.lit(seed)), "word")
+        .limit(params.negatives)
+        .select("vector")
+        .collect()
+    )
+    moved = specialize_matrix(
+        np.array([r.vector for r in rows], dtype=np.float32),
+        attract,
+        repel,
+        np.array([r.vector for r in others], dtype=np.float32) if others else None,
+        params,
+        seed,
+    )
+    stats.metrics["specialize_seconds"] = time.monotonic() - started
+    return replace_vectors(vectors, {w: moved[i] for w, i in index.items()}), stats
