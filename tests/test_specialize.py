@@ -131,7 +131,8 @@ def test_a_run_specialises_and_reports_the_repelled_pairs_before_and_after(spark
     (tmp_path / "corpus.txt").write_text("\n".join(SEED_LINES * 50 + lines * 50) + "\n")
     (tmp_path / "groups.txt").write_text(SEED_GROUPS + "cheap != expensive\n")
     settings = [f"input.path={tmp_path / 'corpus.txt'}", f"augment.groups_path={tmp_path / 'groups.txt'}"]
-    settings += [f"output.path={tmp_path / 'out'}", "train.min_count=1", "train.backend=mllib", "train.epochs=1"]
+    settings += [f"output.path={tmp_path / 'out'}", "output.format=parquet", "train.min_count=1"]
+    settings += ["train.backend=mllib", "train.epochs=1"]
     record = execute(spark, load_config(None, [*settings, "augment.method=specialize", "evaluate.baseline=true"]))
     metrics = record.metrics
     # The baseline of specialisation alone is the trained vectors: the same training, before the constraints.
