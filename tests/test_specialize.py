@@ -143,3 +143,5 @@ def test_a_run_specialises_and_reports_the_repelled_pairs_before_and_after(spark
     shown = re.search(r"cheap != expensive: rank (\d+), cosine \S+ \(was rank (\d+),", record.summary)
     assert int(shown[1]) > int(shown[2])  # farther down each other's list than before
     assert record.details["repels"][0]["pairs"][0]["words"] == ["cheap", "expensive"]
+    report = (record.report_dir / "report.md").read_text()
+    assert "## Repelled pairs" in report and f"| 3 | cheap != expensive | {shown[1]} |" in report

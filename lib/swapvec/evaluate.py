@@ -278,21 +278,32 @@ def summary(result: Evaluation, baseline: Evaluation | None = None) -> str:
     return "\n".join(lines)
 
 
-def _repel_lines(result: Evaluation, baseline: Evaluation | None) -> list[str]:
-    """The summary's section on repelled pairs: each pair's rank (the nearer way) and cosine, and before."""
-    if not result.repels:
-        return []
+def repel_table(result: Evaluation, baseline: Evaluation | None = None) -> tuple[list[str], list[list[str]]]:
+    """The repelled pairs as a table (header, rows): line, pair, rank (the nearer of the two ways), cosine, and the
+    baseline's rank and cosine when there is one."""
     before = {(r["line"], *p["words"]): p for r in (baseline.repels if baseline else []) for p in r["pairs"]}
-    lines = ["", "repelled pairs (left != right: rank, cosine" + (", was)" if baseline else ")")]
+    header = ["line", "pair", "rank", "cosine"] + (["rank before", "cosine before"] if baseline else [])
+    rows = []
     for rep in result.repels:
-        lines.append(f"  line {rep['line']}: {' '.join(rep['left'])} != {' '.join(rep['right'])}")
         for pair in rep["pairs"]:
             a, b = pair["words"]
-            cell = f"    {a} != {b}: rank {min(pair['rank'], pair['rank_back'])}, cosine {pair['cosine']:.3f}"
-            was = before.get((rep["line"], a, b))
-            if was is not None:
-                cell += f" (was rank {min(was['rank'], was['rank_back'])}, cosine {was['cosine']:.3f})"
-            lines.append(cell)
-        if rep["missing"]:
-            lines.append(f"    not in the vocabulary: {' '.join(rep['missing'])}")
+            row = [str(rep["line"]), f"{a} != {b}", str(min(pair["rank"], pair["rank_back"])), f"{pair['cosine']:.3f}"]
+            if baseline:
+                was = before.get((rep["line"], a, b))
+                row += [str(min(was["rank"], was["rank_back"])), f"{was['cosine']:.3f}"] if was else ["-", "-"]
+            rows.append(row)
+    return header, rows
+
+
+def _repel_lines(result: Evaluation, baseline: Evaluation | None) -> list[str]:
+    """The summary's section on repelled pairs: each pair's rank and cosine, and before."""
+    if not result.repels:
+        return []
+    lines = ["", "repelled pairs (left != right: rank, cosine" + (", was)" if baseline else ")")]
+    for row in repel_table(result, baseline)[1]:
+        was = f" (was rank {row[4]}, cosine {row[5]})" if baseline else ""
+        lines.append(f"  line {row[0]}: {row[1]}: rank {row[2]}, cosine {row[3]}{was}")
+    missing = [w for rep in result.repels for w in rep["missing"]]
+    if missing:
+        lines.append(f"  not in the vocabulary: {' '.join(missing)}")
     return lines

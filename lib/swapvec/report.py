@@ -29,7 +29,16 @@ import numpy as np
 from pyspark.sql import DataFrame
 
 from swapvec.config import Config
-from swapvec.evaluate import MIN_COVERAGE, Evaluation, collect_vectors, group_title, scope, score_cell, scores
+from swapvec.evaluate import (
+    MIN_COVERAGE,
+    Evaluation,
+    collect_vectors,
+    group_title,
+    repel_table,
+    scope,
+    score_cell,
+    scores,
+)
 from swapvec.groups import Group, group_words
 from swapvec.log import event, get_logger
 from swapvec.store.paths import is_uri, local_path
@@ -268,6 +277,9 @@ def build_report(
                 parts.append(("img", (name, f"group on line {group.line}")))
         if len(groups) > MAX_GROUPS_PLOTTED:
             parts.append(("p", f"Plots for the first {MAX_GROUPS_PLOTTED} groups only."))
+    if evaluation.repels:
+        parts.append(("h2", "Repelled pairs"))
+        parts.append(("table", repel_table(evaluation, baseline)))
     md, body = [], []
     for kind, payload in parts:
         if kind in ("h1", "h2", "h3"):

@@ -184,8 +184,9 @@ def specialize(
     Only the constrained words' rows and :attr:`SpecializeParams.negatives` others are read to the driver.
     """
     started = time.monotonic()
-    wanted = constrained_words(groups, repels)
-    rows = vectors.where(F.col("word").isin(wanted)).select("word", "vector").orderBy("word").collect()
+    # A join, not isin: a lexicon names hundreds of thousands of words.
+    wanted = vectors.sparkSession.createDataFrame([(w,) for w in constrained_words(groups, repels)], "word string")
+    rows = vectors.join(F.broadcast(wanted), "word").select("word", "vector").orderBy("word").collect()
     index = {r.word: i for i, r in enumerate(rows)}
     attract, repel = attract_pairs(groups, index), repel_pairs(repels, index)
     stats = Stats(
@@ -198,7 +199,7 @@ def specialize(
     if not len(attract) and not len(repel):
         return vectors, stats
     others = (
-        vectors.where(~F.col("word").isin(wanted))
+        vectors.join(F.broadcast(wanted), "word", "left_anti")
         .orderBy(F.xxhash64("word", F.lit(seed)), "word")
         .limit(params.negatives)
         .select("vector")
