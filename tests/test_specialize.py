@@ -145,3 +145,19 @@ def test_a_run_specialises_and_reports_the_repelled_pairs_before_and_after(spark
     assert record.details["repels"][0]["pairs"][0]["words"] == ["cheap", "expensive"]
     report = (record.report_dir / "report.md").read_text()
     assert "## Repelled pairs" in report and f"| 3 | cheap != expensive | {shown[1]} |" in report
+
+
+def test_repelled_pairs_are_scored_and_a_word_outside_the_vocabulary_is_named_with_its_line():
+    from gensim.models import KeyedVectors
+
+    from swapvec.evaluate import _repel_lines, repel_distance
+
+    kv = KeyedVectors(vector_size=2)
+    kv.add_vectors(["up", "down", "left"], np.array([[1.0, 0.0], [0.9, 0.1], [-1.0, 0.0]], dtype=np.float32))
+    result = repel_distance(kv, [Repel(("up",), ("down",), line=3), Repel(("good",), ("bad",), line=4)])
+    assert result.metrics["repel_pairs_scored"] == 1 and result.metrics["repel_share_in_top10"] == 1.0
+    assert result.metrics["repel_mean_cosine"] > 0.99
+    assert _repel_lines(result, None)[2:] == [
+        "  line 3: up != down: rank 1, cosine 0.994",
+        "  line 4: good != bad: not in the vocabulary: good bad",
+    ]

@@ -303,7 +303,8 @@ def _repel_lines(result: Evaluation, baseline: Evaluation | None) -> list[str]:
     for row in repel_table(result, baseline)[1]:
         was = f" (was rank {row[4]}, cosine {row[5]})" if baseline else ""
         lines.append(f"  line {row[0]}: {row[1]}: rank {row[2]}, cosine {row[3]}{was}")
-    missing = [w for rep in result.repels for w in rep["missing"]]
-    if missing:
-        lines.append(f"  not in the vocabulary: {' '.join(missing)}")
+    for rep in result.repels:
+        if rep["missing"]:
+            pair = f"{' '.join(rep['left'])} != {' '.join(rep['right'])}"
+            lines.append(f"  line {rep['line']}: {pair}: not in the vocabulary: {' '.join(rep['missing'])}")
     return lines
