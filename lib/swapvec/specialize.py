@@ -36,6 +36,7 @@ from pyspark.sql import functions as F
 
 from swapvec.groups import Group, Repel, constrained_words
 from swapvec.retrofit import replace_vectors
+from swapvec.similarity.kernels import unit_rows
 from swapvec.stats import Stats
 
 
@@ -74,13 +75,8 @@ def attract_pairs(groups: list[Group], index: dict[str, int]) -> np.ndarray:
 
 def repel_pairs(repels: list[Repel], index: dict[str, int]) -> np.ndarray:
     """``k x 2`` rows of ``index``: every left word of a repel line with every right word (words in ``index``)."""
-    pairs = {(index[a], index[b]) for rep in repels for a in rep.left for b in rep.right if a in index and b in index}
+    pairs = {(index[a], index[b]) for rep in repels for a, b in rep.pairs() if a in index and b in index}
     return np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(v, axis=1, keepdims=True)
-    return v / np.where(norms > 0, norms, 1.0)
 
 
 def _batch_step(x, fixed, pairs, attract: bool, anchor, sums, p: SpecializeParams) -> None:
@@ -115,7 +111,7 @@ def _batch_step(x, fixed, pairs, attract: bool, anchor, sums, p: SpecializeParam
     np.add.at(grad, picked[1], sign * on_r * xr)
     grad = grad[: len(words)] + 2 * p.regularization * (xw - anchor[words])  # the fixed negatives never move
     sums[words] += grad**2
-    x[words] = _unit(xw - p.learning_rate * grad / (np.sqrt(sums[words]) + 1e-10))
+    x[words] = unit_rows(xw - p.learning_rate * grad / (np.sqrt(sums[words]) + 1e-10), np.float64)
 
 
 def specialize_matrix(
@@ -155,10 +151,10 @@ def specialize_matrix(
     True
     """
     lengths = np.linalg.norm(vectors, axis=1, keepdims=True)
-    anchor = _unit(vectors.astype(np.float64))
+    anchor = unit_rows(vectors, np.float64)
     x = anchor.copy()
-    fixed = _unit(np.asarray(negatives, np.float64)).reshape(-1, vectors.shape[1]) if negatives is not None else None
-    fixed = fixed if fixed is not None else np.empty((0, vectors.shape[1]))
+    dim = vectors.shape[1]
+    fixed = np.empty((0, dim)) if negatives is None else unit_rows(np.asarray(negatives).reshape(-1, dim), np.float64)
     sums = np.zeros_like(x)
     rng = np.random.default_rng(seed)
     kinds = [(True, np.asarray(attract, np.int64)), (False, np.asarray(repel, np.int64))]

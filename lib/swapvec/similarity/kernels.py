@@ -44,11 +44,11 @@ TRAIN_POINTS_PER_LIST = 64
 MAX_SCAN_SHARE = 0.25
 
 
-def unit_rows(matrix: np.ndarray) -> np.ndarray:
-    """``matrix`` as float32 rows of length 1 (a zero row stays zero), so that inner products are cosines."""
-    matrix = matrix.astype(np.float32)
+def unit_rows(matrix: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+    """``matrix`` as rows of length 1 in ``dtype`` (a zero row stays zero), so that inner products are cosines."""
+    matrix = matrix.astype(dtype)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    return (matrix / np.where(norms > 0, norms, 1.0)).astype(dtype)
 
 
 def rank_candidates(

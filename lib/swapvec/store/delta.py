@@ -53,9 +53,8 @@ OWNER_PROPERTY = "swapvec.owner"
 _NOT_A_TABLE = {"DELTA_TABLE_ONLY_OPERATION", "DELTA_MISSING_DELTA_TABLE"}
 
 
-def _last_commit(spark: SparkSession, path: str) -> Row | None:
-    """The table's newest commit (``DESCRIBE HISTORY``'s first row), or None when there is no Delta table at
-    ``path``.
+def _rows_of_table(spark: SparkSession, statement: str) -> list[Row] | None:
+    """The rows of a SQL statement about one Delta table, or None when there is no Delta table where it names.
 
     Every Delta operation here is SQL or the DataFrame reader and writer, never the ``DeltaTable`` API: on a Spark
     Connect server that API needs Delta's Connect plugin, which a server with only Delta's jars and SQL extension
@@ -64,11 +63,18 @@ def _last_commit(spark: SparkSession, path: str) -> Row | None:
     from pyspark.errors import AnalysisException
 
     try:
-        return spark.sql(f"DESCRIBE HISTORY {_sql_name(path)} LIMIT 1").first()
+        return spark.sql(statement).collect()
     except AnalysisException as exc:
         if exc.getCondition() in _NOT_A_TABLE:
             return None
         raise
+
+
+def _last_commit(spark: SparkSession, path: str) -> Row | None:
+    """The table's newest commit (``DESCRIBE HISTORY``'s first row), or None when there is no Delta table at
+    ``path``."""
+    rows = _rows_of_table(spark, f"DESCRIBE HISTORY {_sql_name(path)} LIMIT 1")
+    return rows[0] if rows else None
 
 
 def is_table(spark: SparkSession, path: str) -> bool:
@@ -97,15 +103,8 @@ def _properties(spark: SparkSession, path: str) -> dict[str, str] | None:
     Read with SHOW TBLPROPERTIES, which needs only the table's metadata: ``DeltaTable.detail()`` also counts the
     files of the current version, a job over the whole log that an append never needs (a second per table).
     """
-    from pyspark.errors import AnalysisException
-
-    try:
-        rows = spark.sql(f"SHOW TBLPROPERTIES {_sql_name(path)}").collect()
-    except AnalysisException as exc:
-        if exc.getCondition() in _NOT_A_TABLE:
-            return None
-        raise
-    return {row["key"]: row["value"] for row in rows}
+    rows = _rows_of_table(spark, f"SHOW TBLPROPERTIES {_sql_name(path)}")
+    return None if rows is None else {row["key"]: row["value"] for row in rows}
 
 
 def owned(spark: SparkSession, path: str) -> bool:
