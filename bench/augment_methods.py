@@ -33,6 +33,7 @@ from swapvec.config import load_config
 from swapvec.evaluate import evaluate, score_cell
 from swapvec.groups import group_words, load_groups
 from swapvec.guarantee import guarantee
+from swapvec.lexicon import Constraints
 from swapvec.log import setup_logging
 from swapvec.retrofit import retrofit
 from swapvec.session import get_spark
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     none_s: list[float] = []
 
     def row(name: str, vectors, seconds: float, least_cosine: float | None = None) -> None:
-        m = evaluate(vectors, groups, cfg.evaluate.max_vocab).metrics
+        m = evaluate(vectors, Constraints(groups), cfg.evaluate.max_vocab).metrics
         if not none_s:  # the first row is "none": every cost is relative to it
             none_s.append(seconds)
         cells = [score_cell(m, key, "{:.3f}", f"{key}_oov_pct") for key in ("ws353", "simlex999", "analogy")]

@@ -14,6 +14,14 @@ Each ``--variant`` (settings of ``SpecializeParams`` besides the defaults) adds 
 removed. One row a variant: SimLex-999 and WS-353 (Spearman), Google analogies (accuracy), the share of antonym
 pairs inside each other's top 10 and their mean cosine, SimLex-999 on the pairs whose words are in no constraint,
 and the seconds of specialising against the training's.
+
+Two rows measure the outside-the-lexicon option (``augment.specialize_outside``: the linear map of
+``swapvec.specialize.carry_map`` applied to every unconstrained word): with the benchmark pairs removed, and with
+every constraint that names a word of SimLex-999 or WS-353 removed ("benchmark words removed": no benchmark word
+moves under Attract-Repel, so the benchmarks measure the map alone), each beside the same constraints without it.
+
+``--write-lexicon PATH`` writes the constraints with the benchmark pairs removed as a lexicon file (one pair a
+line: ``a b`` to attract, ``a != b`` to repel) for ``augment.lexicon_path``.
 """
 
 from __future__ import annotations
@@ -31,7 +39,8 @@ from scipy.stats import spearmanr
 from wordnet_groups import WORD, WORDNET, synsets
 
 from swapvec.evaluate import TOP, benchmarks
-from swapvec.specialize import SpecializeParams, specialize_matrix
+from swapvec.similarity.kernels import unit_rows
+from swapvec.specialize import SpecializeParams, carry_map, specialize_matrix
 
 
 def antonyms(wordnet: Path = WORDNET) -> set[tuple[str, str]]:
@@ -101,6 +110,7 @@ def main() -> None:
     parser.add_argument("corpus")
     parser.add_argument("--vectors", help="KeyedVectors file: loaded when it exists, else trained and saved there")
     parser.add_argument("--variant", action="append", default=[], help="name=value,... of SpecializeParams")
+    parser.add_argument("--write-lexicon", help="write the constraints (benchmark pairs removed) as a lexicon here")
     args = parser.parse_args()
     train_s = float("nan")
     if args.vectors and os.path.exists(args.vectors):
@@ -143,32 +153,52 @@ def main() -> None:
             f"| {seconds:.1f} |"
         )
 
-    # Words in no constraint of the held-out set: the same words in every row (none of them moves).
+    # Words in no constraint of the held-out set: the same words in every row (they move only outside the lexicon).
     constrained_removed = {w for p in (synonyms | opposite) - held_out for w in p}
     row("none", kv, [], [], constrained_removed, 0.0)
-    variants = [("WordNet, benchmark pairs removed", False, {}), ("WordNet, benchmark pairs kept", True, {})]
+    if args.write_lexicon:
+        lines = [f"{a} {b}" for a, b in sorted(synonyms - held_out)] + [
+            f"{a} != {b}" for a, b in sorted(opposite - held_out)
+        ]
+        Path(args.write_lexicon).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        print(f"wrote {len(lines):,} lines to {args.write_lexicon}")
+    benchmark_words = {w for p in held_out for w in p}
+    removed = ("benchmark pairs removed", lambda p: p not in held_out)
+    disjoint = ("benchmark words removed", lambda p: not set(p) & benchmark_words)
+    variants = [
+        ("WordNet, benchmark pairs removed", removed[1], {}, False),
+        ("WordNet, benchmark pairs kept", lambda p: True, {}, False),
+        (f"WordNet, {removed[0]}, outside the lexicon", removed[1], {}, True),
+        (f"WordNet, {disjoint[0]}", disjoint[1], {}, False),
+        (f"WordNet, {disjoint[0]}, outside the lexicon", disjoint[1], {}, True),
+    ]
     for text in args.variant:
         settings = {k: type(getattr(SpecializeParams(), k))(v) for k, v in (kv_.split("=") for kv_ in text.split(","))}
-        variants.append((f"removed, {text}", False, settings))
-    for name, keep, settings in variants:
-        attract = sorted(p for p in synonyms if keep or p not in held_out)
-        repel = sorted(p for p in opposite if keep or p not in held_out)
+        variants.append((f"removed, {text}", removed[1], settings, False))
+    for name, kept, settings, outside in variants:
+        attract = sorted(p for p in synonyms if kept(p))
+        repel = sorted(p for p in opposite if kept(p))
         words = sorted({w for p in attract + repel for w in p})
         index = {w: i for i, w in enumerate(words)}
         others = [w for w in kv.index_to_key if w not in index]
         negatives = np.random.default_rng(1).choice(len(others), size=SpecializeParams().negatives, replace=False)
         started = time.monotonic()
+        trained = np.stack([kv[w] for w in words])
         moved = specialize_matrix(
-            np.stack([kv[w] for w in words]),
+            trained,
             np.array([[index[a], index[b]] for a, b in attract]).reshape(-1, 2),
             np.array([[index[a], index[b]] for a, b in repel]).reshape(-1, 2),
             np.stack([kv[others[i]] for i in negatives]),
             dataclasses.replace(SpecializeParams(), **settings),
         )
-        seconds = time.monotonic() - started
         out = KeyedVectors(vector_size=kv.vector_size)
         out.add_vectors(kv.index_to_key, kv.vectors.copy())
+        if outside:  # what the product's tasks do: each vector's direction mapped, its length kept
+            rows = [kv.key_to_index[w] for w in others]
+            lengths = np.linalg.norm(kv.vectors[rows], axis=1, keepdims=True)
+            out.vectors[rows] = unit_rows(unit_rows(kv.vectors[rows]) @ carry_map(trained, moved)) * lengths
         out.vectors[[kv.key_to_index[w] for w in words]] = moved
+        seconds = time.monotonic() - started
         out.fill_norms(force=True)
         row(name, out, attract, repel, constrained_removed, seconds)
 

@@ -10,8 +10,9 @@ import pytest
 from swapvec.config import TokenizeConfig, load_config
 from swapvec.errors import BadInput
 from swapvec.groups import Group, Repel, check_groups_file, load_constraints, parse_file
+from swapvec.lexicon import Pairs, check_lexicon_file, load_all, pairs_of
 from swapvec.pipeline import execute
-from swapvec.specialize import SpecializeParams, attract_pairs, repel_pairs, specialize, specialize_matrix
+from swapvec.specialize import SpecializeParams, specialize, specialize_matrix
 from tests.conftest import SEED_GROUPS, SEED_LINES
 
 
@@ -63,11 +64,49 @@ def test_a_repel_line_with_a_method_that_cannot_use_it_is_refused_before_spark(t
 
 
 def test_pairs_of_plain_and_hub_groups_and_of_repel_lines():
-    index = {w: i for i, w in enumerate(["hub", "a", "b", "x", "y", "z"])}
-    groups = [Group(members=("a", "b"), hub="hub"), Group(members=("x", "y", "z"))]
-    # a hub pairs with each member (members not with each other); a plain group's words all pair
-    assert attract_pairs(groups, index).tolist() == [[0, 1], [0, 2], [3, 4], [3, 5], [4, 5]]
-    assert repel_pairs([Repel(("a", "absent"), ("x", "y"))], index).tolist() == [[1, 3], [1, 4]]
+    groups = [Group(members=("a", "b"), hub="hub", line=1), Group(members=("x", "y", "z"), line=2)]
+    pairs = pairs_of(groups, [Repel(("a", "w"), ("x", "y"), line=3)])
+    # a hub pairs with each member (members not with each other); a plain group's words all pair; pairs are sorted
+    assert sorted(pairs.attract) == [("a", "hub"), ("b", "hub"), ("x", "y"), ("x", "z"), ("y", "z")]
+    assert sorted(pairs.repel) == [("a", "x"), ("a", "y"), ("w", "x"), ("w", "y")]
+    assert pairs.attract[("x", "z")] == ("groups", 2) and pairs.words == ["a", "b", "hub", "w", "x", "y", "z"]
+
+
+def test_a_lexicon_is_pairs_in_which_a_word_stands_on_many_lines(tmp_path):
+    file = tmp_path / "lexicon.txt"
+    file.write_text("Cheap inexpensive\ncheap economical\nbig: large huge\ncheap != expensive costly\n")
+    pairs = check_lexicon_file(str(file), TokenizeConfig())
+    assert sorted(pairs.attract) == [
+        ("big", "huge"), ("big", "large"), ("cheap", "economical"), ("cheap", "inexpensive")
+    ]  # fmt: skip
+    assert sorted(pairs.repel) == [("cheap", "costly"), ("cheap", "expensive")]
+    assert pairs.repel[("cheap", "costly")] == ("lexicon.txt", 4)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("cold warm\ncold != warm\n", "lexicon.txt:2: 'cold' and 'warm' are attracted on line 1"),
+        ("cold != warm\nwarm cold\n", "lexicon.txt:2: 'warm' and 'cold' are repelled on line 1"),
+        ("a b\nhot != hot\n", "lexicon.txt:2: 'hot' is on both sides of '!='"),
+        ("a b\nhot c++\n", "lexicon.txt:2: 'c\\+\\+' is 'c' under tokenize.pattern"),
+        ("# nothing\n", "augment.lexicon_path: .*lexicon.txt holds no groups"),
+    ],
+)
+def test_a_lexicon_line_that_cannot_be_honoured_is_refused_with_its_line(tmp_path, text, message):
+    (tmp_path / "lexicon.txt").write_text(text)
+    with pytest.raises(BadInput, match=message):
+        check_lexicon_file(str(tmp_path / "lexicon.txt"), TokenizeConfig())
+
+
+def test_a_lexicon_is_refused_with_a_method_that_cannot_use_it_and_across_the_groups_file(spark, tmp_path):
+    for key in ("augment.lexicon_path=lex.txt", "augment.specialize_outside=true"):
+        with pytest.raises(BadInput, match=f"config: augment: {key.split('.')[1].split('=')[0]} needs augment.method"):
+            load_config(None, [key, "augment.method=retrofit"])
+    (tmp_path / "groups.txt").write_text("entertainment: movies films\n")
+    (tmp_path / "lex.txt").write_text("cheap inexpensive\nentertainment != Movies\n")
+    with pytest.raises(BadInput, match="lex.txt:2: 'entertainment' and 'movies' are attracted on groups.txt:1"):
+        load_all(spark, str(tmp_path / "groups.txt"), str(tmp_path / "lex.txt"), TokenizeConfig())
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:
@@ -117,13 +156,41 @@ def test_only_constrained_words_move_in_the_table(spark, planted):
         [(w, [float(v) for v in matrix[i]], 100 - i) for i, w in enumerate(words)],
         "word string, vector array<float>, count bigint",
     )
-    repels = [Repel(("w0",), ("w10",))]
-    out, stats = specialize(vectors, [Group(members=("w20", "w30"))], repels, SpecializeParams(negatives=20), seed=1)
+    pairs = Pairs(attract={("w20", "w30"): ("g", 1)}, repel={("w0", "w10"): ("g", 2)})
+    out, stats = specialize(vectors, pairs, SpecializeParams(negatives=20), seed=1)
     rows = {r.word: np.array(r.vector, dtype=np.float32) for r in out.collect()}
     moved = {w for i, w in enumerate(words) if not np.array_equal(rows[w], matrix[i])}
     assert moved == {"w0", "w10", "w20", "w30"}
     assert stats.metrics["specialize_attract_pairs"] == 1 and stats.metrics["specialize_repel_pairs"] == 1
     assert out.schema == vectors.schema
+
+    # Outside the constraints: every other word moves by the map learnt from the four, at its own length; the four
+    # end where they did without it.
+    out, _ = specialize(vectors, pairs, SpecializeParams(negatives=20), seed=1, outside=True)
+    outside = {r.word: np.array(r.vector, dtype=np.float32) for r in out.collect()}
+    assert all(np.array_equal(outside[w], rows[w]) for w in moved)
+    assert all(not np.allclose(outside[w], matrix[i]) for i, w in enumerate(words) if w not in moved)
+    lengths = [np.linalg.norm(outside[w]) / np.linalg.norm(matrix[i]) for i, w in enumerate(words)]
+    assert np.allclose(lengths, 1.0, atol=1e-5) and out.schema == vectors.schema
+
+
+def test_lexicon_pairs_are_scored_as_ranking_each_word_would():
+    from gensim.models import KeyedVectors
+
+    from swapvec.evaluate import _rank_of, pair_scores
+
+    rng = np.random.default_rng(3)
+    kv = KeyedVectors(vector_size=8)
+    kv.add_vectors([f"w{i}" for i in range(200)], rng.normal(size=(200, 8)).astype(np.float32))
+    pairs = {(f"w{i}", f"w{j}"): ("lex", 1) for i, j in rng.integers(0, 200, size=(300, 2)) if i != j}
+    pairs[("w1", "absent")] = ("lex", 2)
+    scores = pair_scores(kv, pairs, "lexicon_repel")
+    normed = kv.get_normed_vectors()
+    inside = [
+        min(_rank_of(kv, normed, a, (b,))[b], _rank_of(kv, normed, b, (a,))[a]) <= 10 for a, b in pairs if b != "absent"
+    ]
+    assert scores["lexicon_repel_pairs_scored"] == len(pairs) - 1 > 250
+    assert scores["lexicon_repel_share_in_top10"] == pytest.approx(np.mean(inside)) and 0 < np.mean(inside) < 1
 
 
 def test_a_run_specialises_and_reports_the_repelled_pairs_before_and_after(spark, tmp_path):
@@ -133,10 +200,17 @@ def test_a_run_specialises_and_reports_the_repelled_pairs_before_and_after(spark
     settings = [f"input.path={tmp_path / 'corpus.txt'}", f"augment.groups_path={tmp_path / 'groups.txt'}"]
     settings += [f"output.path={tmp_path / 'out'}", "output.format=parquet", "train.min_count=1"]
     settings += ["train.backend=mllib", "train.epochs=1"]
+    # A lexicon beside the groups file: pairs only (a word on two lines), its words outside the corpus skipped.
+    (tmp_path / "lexicon.txt").write_text("ticket seat\nticket absentword\ntoday != seat\n")
+    settings += [f"augment.lexicon_path={tmp_path / 'lexicon.txt'}", "augment.specialize_outside=true"]
     record = execute(spark, load_config(None, [*settings, "augment.method=specialize", "evaluate.baseline=true"]))
     metrics = record.metrics
     # The baseline of specialisation alone is the trained vectors: the same training, before the constraints.
-    assert metrics["augmentation_factor"] == 1.0 and metrics["specialize_repel_pairs"] == 1
+    assert metrics["augmentation_factor"] == 1.0 and metrics["specialize_repel_pairs"] == 2
+    assert metrics["specialize_attract_pairs"] == 3 + 1  # the hub with its three members; ticket and seat
+    assert metrics["lexicon_repel_pairs_scored"] == 1 and metrics["lexicon_attract_pairs_scored"] == 1
+    assert metrics["lexicon_repel_mean_cosine"] < metrics["baseline_lexicon_repel_mean_cosine"]
+    assert metrics["specialize_outside"] == 1.0 and "mean cosine of lexicon repel pairs" in record.summary
     assert metrics["repel_mean_cosine"] < metrics["baseline_repel_mean_cosine"] - 0.2
     assert metrics["group_hub_first"] == 1.0
     assert "mean cosine of repelled pairs" in record.summary

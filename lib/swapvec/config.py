@@ -103,6 +103,23 @@ class AugmentConfig(_Section):
         description="After training, move the group words that miss the promise (hub nearest to each member, "
         "plain mates in each other's top 10), only as far as it needs; false: the trained vectors as they are.",
     )
+    lexicon_path: str | None = Field(
+        None,
+        description="A lexicon for specialisation: the groups file's syntax, but a list of pairs (a word may stand "
+        "on many lines): every two words of a line attract (a hub each member), '!=' lines repel. Thesaurus scale.",
+    )
+    specialize_outside: bool = Field(
+        False,
+        description="Specialisation also moves the words no constraint names, by a linear map learnt from the "
+        "constrained words (post-specialisation, Vulic et al., 2018).",
+    )
+
+    @model_validator(mode="after")
+    def _specialisation_only(self) -> AugmentConfig:
+        for key, value in (("lexicon_path", self.lexicon_path), ("specialize_outside", self.specialize_outside)):
+            if value and self.after_training != "specialize":
+                raise ValueError(f"{key} needs augment.method specialize or swap+specialize, not {self.method}")
+        return self
 
     @property
     def copies(self) -> bool:

@@ -7,7 +7,9 @@ whose mates are all within their top 10; ``group_hub_first`` the share of hub gr
 the hub; ``group_median_rank`` is the median rank over every (member, mate) pair.
 
 Repel lines (``left != right``) are scored per pair of a left and a right word: ``repel_share_in_top10`` is the
-share of pairs of which one word is within the other's top 10, ``repel_mean_cosine`` their mean cosine.
+share of pairs of which one word is within the other's top 10, ``repel_mean_cosine`` their mean cosine. A lexicon's
+pairs are scored the same way in aggregate (``lexicon_attract_*``, ``lexicon_repel_*``), over the pairs whose words
+are among the evaluated words, without a line per pair.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from swapvec.arrow import to_matrix
 from swapvec.groups import Group, Repel, constrained_words
+from swapvec.lexicon import Constraints
+from swapvec.similarity.kernels import exact_top_k
 from swapvec.stats import Stats
 
 TOP = 10
@@ -59,11 +64,10 @@ def collect_vectors(vectors: DataFrame, max_vocab: int, extra_words: list[str]):
         top = top.unionByName(vectors.where(F.col("word").isin(extra_words))).dropDuplicates(["word"])
     table = top.orderBy(F.desc("count"), F.asc("word")).select("word", "vector").toArrow()
     words = table.column("word").to_pylist()
-    flat = table.column("vector").combine_chunks()
-    dim = len(flat[0]) if len(flat) else 0
-    kv = KeyedVectors(vector_size=dim, count=0)
+    matrix = to_matrix(table.column("vector")) if words else np.empty((0, 0), np.float32)
+    kv = KeyedVectors(vector_size=matrix.shape[1], count=0)
     if words:
-        kv.add_vectors(words, flat.values.to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, dim))
+        kv.add_vectors(words, matrix)
     return kv
 
 
@@ -180,14 +184,46 @@ def repel_distance(kv, repels: list[Repel]) -> Evaluation:
     return Evaluation(metrics=metrics, repels=details)
 
 
-def evaluate(vectors: DataFrame, groups: list[Group], max_vocab: int, repels: list[Repel] = ()) -> Evaluation:
-    """Benchmarks, group closeness and (with repel lines) repel distance of a vectors table (``word, vector,
-    count``)."""
-    kv = collect_vectors(vectors, max_vocab, constrained_words(groups, list(repels)))
+def pair_scores(kv, pairs, name: str) -> dict[str, float]:
+    """Over the word pairs whose two words are among the evaluated words: ``<name>_pairs_scored``,
+    ``<name>_share_in_top10`` (one word within the other's top 10) and ``<name>_mean_cosine``.
+
+    Each pair's words are ranked with one top-10 search per word (faiss's fused kernel, in blocks), not a scan of
+    the vocabulary per pair: a lexicon holds hundreds of thousands of pairs.
+    """
+    index = kv.key_to_index
+    rows = np.array([(index[a], index[b]) for a, b in pairs if a in index and b in index], np.int64).reshape(-1, 2)
+    if not len(rows):
+        return {f"{name}_pairs_scored": 0.0}
+    normed = kv.get_normed_vectors()
+    cosines = np.einsum("ij,ij->i", normed[rows[:, 0]], normed[rows[:, 1]])
+    words = np.unique(rows)
+    # A pair is inside the top 10 when its cosine reaches the word's 10th nearest (rank = words above it + 1).
+    cut = np.full(len(words), -np.inf, np.float32)
+    if len(kv) > TOP:
+        cut = exact_top_k(normed[words], words, normed, TOP)[1][:, TOP - 1]
+    where = np.searchsorted(words, rows)
+    inside = (cosines >= cut[where[:, 0]]) | (cosines >= cut[where[:, 1]])
+    return {
+        f"{name}_pairs_scored": float(len(rows)),
+        f"{name}_share_in_top10": float(inside.mean()),
+        f"{name}_mean_cosine": float(cosines.mean()),
+    }
+
+
+def evaluate(vectors: DataFrame, constraints: Constraints, max_vocab: int) -> Evaluation:
+    """Benchmarks, group closeness, repel distance (with repel lines) and the lexicon's pair scores (with a lexicon,
+    over its pairs among the evaluated words) of a vectors table (``word, vector, count``)."""
+    groups, repels, lexicon = constraints.groups, constraints.repels, constraints.lexicon
+    kv = collect_vectors(vectors, max_vocab, constrained_words(groups, repels))
     closeness = group_closeness(kv, groups)
     metrics = {**benchmarks(kv), **closeness.metrics, "evaluated_words": float(len(kv))}
-    distance = repel_distance(kv, list(repels)) if repels else Evaluation()
-    return Evaluation(metrics={**metrics, **distance.metrics}, groups=closeness.groups, repels=distance.repels)
+    distance = repel_distance(kv, repels) if repels else Evaluation()
+    metrics.update(distance.metrics)
+    if lexicon:
+        metrics.update(pair_scores(kv, lexicon.attract, "lexicon_attract"))
+        metrics.update(pair_scores(kv, lexicon.repel, "lexicon_repel"))
+    return Evaluation(metrics=metrics, groups=closeness.groups, repels=distance.repels)
 
 
 #: The scores a person reads, in order: label, metric, format, which way is better, and the metric of the share of
@@ -198,6 +234,10 @@ SCORES = (
     ("median rank of a group-mate", "group_median_rank", "{:.1f}", "lower", None),
     ("repelled pairs inside each other's top 10", "repel_share_in_top10", "{:.3f}", "lower", None),
     ("mean cosine of repelled pairs", "repel_mean_cosine", "{:.3f}", "lower", None),
+    ("lexicon attract pairs inside each other's top 10", "lexicon_attract_share_in_top10", "{:.3f}", "higher", None),
+    ("mean cosine of lexicon attract pairs", "lexicon_attract_mean_cosine", "{:.3f}", "higher", None),
+    ("lexicon repel pairs inside each other's top 10", "lexicon_repel_share_in_top10", "{:.3f}", "lower", None),
+    ("mean cosine of lexicon repel pairs", "lexicon_repel_mean_cosine", "{:.3f}", "lower", None),
     ("WS-353 (Spearman)", "ws353", "{:.3f}", "higher", "ws353_oov_pct"),
     ("SimLex-999 (Spearman)", "simlex999", "{:.3f}", "higher", "simlex999_oov_pct"),
     ("Google analogies (accuracy)", "analogy", "{:.3f}", "higher", "analogy_oov_pct"),

@@ -137,10 +137,11 @@ def parse_groups(text: str, source: str = "groups") -> list[tuple[int, str | Non
     return parse_file(text, source).groups
 
 
-def read_groups_file(path: str) -> ParsedFile:
+def read_groups_file(path: str, key: str = "augment.groups_path") -> ParsedFile:
     """Read and parse a groups file (:func:`parse_file`), without Spark: preflight runs it before a session starts.
 
-    A UTF-8 byte-order mark (as Windows editors save) is skipped.
+    A UTF-8 byte-order mark (as Windows editors save) is skipped; ``key`` is the setting that named the file, for
+    the messages.
 
     Raises
     ------
@@ -149,20 +150,20 @@ def read_groups_file(path: str) -> ParsedFile:
     """
     file = Path(path)
     if file.is_dir():
-        raise BadInput(f"augment.groups_path: {path} is a folder, not a groups file")
+        raise BadInput(f"{key}: {path} is a folder, not a groups file")
     if not file.is_file():
-        raise BadInput(f"augment.groups_path: file not found: {path}")
+        raise BadInput(f"{key}: file not found: {path}")
     try:
         text = file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
-        raise BadInput(f"augment.groups_path: {path} is not UTF-8 text") from None
+        raise BadInput(f"{key}: {path} is not UTF-8 text") from None
     parsed = parse_file(text, source=file.name)
     if not parsed.groups and not parsed.repels:
-        raise BadInput(f"augment.groups_path: {path} holds no groups")
+        raise BadInput(f"{key}: {path} holds no groups")
     return parsed
 
 
-def _one_token(raw: str, number: int, source: str, cfg: TokenizeConfig, tokens: list[str] | None) -> str:
+def one_token(raw: str, number: int, source: str, cfg: TokenizeConfig, tokens: list[str] | None) -> str:
     """``raw`` as the tables spell it, refused unless it is one token as written (``tokens`` None: not known)."""
     written = raw.lower() if cfg.lowercase else raw
     if tokens is not None and tokens != [written]:
@@ -191,7 +192,7 @@ def _checked(
     for number, hub, members in parsed.groups:
         words = []
         for raw in ([hub] if hub else []) + members:
-            written = _one_token(raw, number, source, cfg, tokens_of(raw))
+            written = one_token(raw, number, source, cfg, tokens_of(raw))
             if written in seen:
                 where = "twice on that line" if seen[written] == number else f"also on line {seen[written]}"
                 raise BadInput(f"{source}:{number}: {written!r} is {where}; a word belongs to one group")
@@ -203,8 +204,8 @@ def _checked(
     group_of = {w: g for g in groups for w in g.words}
     repels = []
     for number, left_raw, right_raw in parsed.repels:
-        left = tuple(_one_token(raw, number, source, cfg, tokens_of(raw)) for raw in left_raw)
-        right = tuple(_one_token(raw, number, source, cfg, tokens_of(raw)) for raw in right_raw)
+        left = tuple(one_token(raw, number, source, cfg, tokens_of(raw)) for raw in left_raw)
+        right = tuple(one_token(raw, number, source, cfg, tokens_of(raw)) for raw in right_raw)
         for a in left:
             for b in right:
                 if a == b:

@@ -33,6 +33,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
+from swapvec.arrow import list_column, to_matrix
 from swapvec.evaluate import TOP
 from swapvec.groups import Group, group_words
 from swapvec.log import event, get_logger
@@ -83,8 +84,7 @@ def nearest(vectors: DataFrame, queries: np.ndarray, n: int) -> list[list[tuple[
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            matrix = batch.column("vector").flatten().to_numpy(zero_copy_only=False).astype(np.float32)
-            matrix = matrix.reshape(batch.num_rows, -1)
+            matrix = to_matrix(batch.column("vector"))
             norms = np.linalg.norm(matrix, axis=1)
             scores = np.concatenate(
                 [kept_scores, (units @ matrix.T) / np.where(norms > 0, norms, np.inf)[None, :]], axis=1
@@ -107,9 +107,7 @@ def nearest(vectors: DataFrame, queries: np.ndarray, n: int) -> list[list[tuple[
                 pa.array(queries_col),
                 pa.array([kept_words[i] for i in flat], pa.string()),
                 pa.array(np.take_along_axis(kept_scores, tops, axis=1).reshape(-1).astype(np.float64)),
-                pa.FixedSizeListArray.from_arrays(pa.array(kept_vectors[flat].reshape(-1)), units.shape[1]).cast(
-                    pa.list_(pa.float32())
-                ),
+                list_column(kept_vectors[flat]),
             ],
             schema=_NEAREST,
         )

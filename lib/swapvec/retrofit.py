@@ -19,10 +19,12 @@ Only the group words' rows are read to the driver: bounded by the number of grou
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from swapvec.arrow import list_column
 from swapvec.groups import Group, group_words
 
 
@@ -106,13 +108,20 @@ def retrofit(vectors: DataFrame, groups: list[Group], iterations: int = 10, weig
     return replace_vectors(vectors, {w: fitted[i] for w, i in index.items()})
 
 
+#: Up to this many replaced words are broadcast to the join; more (a lexicon's) are joined by a shuffle.
+BROADCAST_WORDS = 10_000
+
+
 def replace_vectors(vectors: DataFrame, new: dict[str, np.ndarray]) -> DataFrame:
-    """``vectors`` with the ``vector`` of the words in ``new`` replaced (a few words: they travel in the plan)."""
+    """``vectors`` with the ``vector`` of the words in ``new`` replaced; ``new`` travels in the plan as Arrow."""
     if not new:
         return vectors
     vector_type = vectors.schema["vector"].dataType
     schema = T.StructType([T.StructField("word", T.StringType()), T.StructField("_new", vector_type)])
-    rows = [(w, np.asarray(v, np.float32).tolist()) for w, v in new.items()]
-    table = vectors.sparkSession.createDataFrame(rows, schema)
+    matrix = np.stack([np.asarray(v, np.float32) for v in new.values()])
+    arrow = pa.table({"word": pa.array(list(new), pa.string()), "_new": list_column(matrix)})
+    table = vectors.sparkSession.createDataFrame(arrow, schema)
+    if len(new) <= BROADCAST_WORDS:
+        table = F.broadcast(table)
     columns = [F.coalesce("_new", "vector").alias("vector") if c == "vector" else F.col(c) for c in vectors.columns]
-    return vectors.join(F.broadcast(table), "word", "left").select(*columns)
+    return vectors.join(table, "word", "left").select(*columns)

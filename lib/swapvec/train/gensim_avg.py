@@ -32,6 +32,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from swapvec import progress
+from swapvec.arrow import list_column
 from swapvec.compat import Shipped, resolve_mode, ship
 from swapvec.config import Config
 from swapvec.errors import one_line
@@ -218,10 +219,7 @@ def train_gensim(
     table = pa.table(
         {
             "word": pa.array(words, pa.string()),
-            "vector": pa.ListArray.from_arrays(
-                pa.array(np.arange(0, (vocab_size + 1) * params.vector_size, params.vector_size, dtype=np.int32)),
-                pa.array(w_in.reshape(-1), pa.float32()),
-            ),
+            "vector": list_column(w_in),
             "count": pa.array([r["count"] for r in vocab_rows], pa.int64()),
         }
     )

@@ -1,0 +1,168 @@
+"""What every command shares: its context (:class:`Command`) and the steps that several commands chain.
+
+:mod:`swapvec.pipeline` holds the commands; each is a short chain of these steps, and each step calls one stage (a
+function of DataFrames in its own module: ``tokenize``, ``augment``, ``train``, ``retrofit``, ``specialize``,
+``guarantee``, ``similarity``, ``evaluate``, ``report``) and records the stats it returns on the run record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from swapvec import runs
+from swapvec.config import Config
+from swapvec.evaluate import Evaluation, evaluate, summary
+from swapvec.groups import group_words
+from swapvec.guarantee import guarantee
+from swapvec.lexicon import Constraints, load_all
+from swapvec.log import event, get_logger
+from swapvec.progress import progress
+from swapvec.report import write_report
+from swapvec.retrofit import retrofit
+from swapvec.runs import Resume, RunRecord
+from swapvec.similarity import similarities
+from swapvec.specialize import SpecializeParams, specialize
+from swapvec.stats import Stats
+from swapvec.store import Store, read_corpus
+from swapvec.tokenize import check_pattern, check_spaced, tokenize
+from swapvec.train import train
+
+_log = get_logger("pipeline")
+
+
+@dataclass
+class Command:
+    """One command's session, config, tables, record and resume decision, handed to the function that runs it."""
+
+    spark: SparkSession
+    cfg: Config
+    store: Store
+    record: RunRecord
+    resume: Resume
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time a stage, log its start and end as events, and show its progress on a terminal."""
+        started = time.monotonic()
+        event(_log, "stage.start", stage=name, run_id=self.record.run_id)
+        outcome = "stage.failed"
+        try:
+            with progress(self.spark, name, enabled=self.cfg.log.progress):
+                yield
+            outcome = "stage.done"
+        finally:
+            event(_log, outcome, stage=name, seconds=round(time.monotonic() - started, 2))
+
+    def kept(self, table: str) -> bool:
+        """True when ``table`` already holds this run key's output (or a later key's): read it, do not write it."""
+        return table in self.resume.kept
+
+    def read_kept(self, table: str) -> DataFrame:
+        self.record.details[f"{table}_of_run"] = self.resume.kept[table]
+        return self.store.read(table).drop("run_id").localCheckpoint(eager=True)
+
+    def write(self, df: DataFrame | None, table: str) -> None:
+        """Write one of the command's tables, or note that it was kept (``df`` is None only for a kept table)."""
+        if self.kept(table):
+            runs.keep(self.record, table)
+        else:
+            runs.write_output(self.store, df, table, self.record, self.cfg.run.key)
+
+    @functools.cached_property
+    def constraints(self) -> Constraints:
+        """The groups file's groups and repel lines and the lexicon's pairs (none without the files), read once."""
+        a = self.cfg.augment
+        return load_all(self.spark, a.groups_path, a.lexicon_path, self.cfg.tokenize)
+
+
+def sentences_of(c: Command) -> DataFrame:
+    """The corpus, read and tokenised."""
+    check_pattern(c.spark, c.cfg.tokenize)
+    sentences = tokenize(read_corpus(c.spark, c.cfg.input), c.cfg.tokenize)
+    check_spaced(sentences, c.cfg.tokenize)
+    return sentences
+
+
+def trained(c: Command, sentences: DataFrame) -> DataFrame:
+    """The vectors trained on ``sentences``; the group words exempt from subsampling."""
+    vectors, stats = train(c.spark, sentences, c.cfg, group_words=group_words(c.constraints.groups))
+    numbers = {f"train_{k}": float(v) for k, v in stats.items() if isinstance(v, int | float)}
+    c.record.add(Stats(row_counts={"vectors": int(stats["vocab_size"])}, metrics=numbers))
+    return vectors
+
+
+def _placed(c: Command, step: str, move: Callable[[], tuple[DataFrame, Stats]]) -> DataFrame:
+    """The vectors a step that moves words returns (retrofit, specialize, guarantee), materialised; its stats and
+    ``<step>_seconds`` recorded."""
+    started = time.monotonic()
+    moved, stats = move()
+    moved = moved.localCheckpoint(eager=True)
+    stats.metrics[f"{step}_seconds"] = time.monotonic() - started
+    c.record.add(stats)
+    return moved
+
+
+def fitted(c: Command, vectors: DataFrame) -> DataFrame:
+    """The trained vectors retrofitted or specialised (``augment.method``); as they are otherwise."""
+    a, constraints = c.cfg.augment, c.constraints
+    if a.after_training == "retrofit" and constraints.groups:
+        iterations, weight = a.retrofit_iterations, a.retrofit_weight
+        return _placed(c, "retrofit", lambda: (retrofit(vectors, constraints.groups, iterations, weight), Stats()))
+    if a.after_training == "specialize" and constraints.pairs:
+        params, seed, outside = SpecializeParams(), c.cfg.train.seed, a.specialize_outside
+        return _placed(c, "specialize", lambda: specialize(vectors, constraints.pairs, params, seed, outside))
+    return vectors
+
+
+def guaranteed(c: Command, vectors: DataFrame) -> DataFrame:
+    """The group words moved until the groups' promise holds (``augment.guarantee``); the vectors otherwise."""
+    if not c.cfg.augment.guarantee or not c.constraints.groups:
+        return vectors
+    return _placed(c, "guarantee", lambda: guarantee(vectors, c.constraints.groups))
+
+
+def similarities_of(c: Command, vectors: DataFrame, vocab_size: int | None = None) -> DataFrame:
+    """The ``similarities`` table of ``vectors``."""
+    sims, stats = similarities(c.spark, vectors.select("word", "vector"), c.cfg.similarity, vocab_size=vocab_size)
+    c.record.add(stats)
+    return sims
+
+
+def baseline_of(c: Command, sentences: DataFrame | None, trained_vectors: DataFrame | None) -> DataFrame:
+    """The run without the constraints: the same corpus without copies, the same words exempt from subsampling, so
+    that the comparison isolates the augmentation; with a lexicon, or without copies, the trained vectors (before
+    retrofitting or specialisation)."""
+    if c.kept("baseline_vectors"):
+        return c.read_kept("baseline_vectors")
+    if (not c.cfg.augment.copies or c.constraints.lexicon) and trained_vectors is not None:
+        c.record.metrics["baseline_train_seconds"] = c.record.metrics.get("train_seconds", 0.0)
+        return trained_vectors
+    if sentences is None:  # the run's own vectors were kept from an earlier attempt
+        sentences = sentences_of(c)
+    words = group_words(c.constraints.groups)
+    vectors, stats = train(c.spark, sentences.withColumn("copy", F.lit(0)), c.cfg, group_words=words)
+    c.record.metrics["baseline_train_seconds"] = float(stats["seconds"])
+    return vectors
+
+
+def evaluated(c: Command, vectors: DataFrame, baseline_vectors: DataFrame | None) -> None:
+    """Evaluate (against the baseline when there is one), record it and write the report."""
+    constraints, max_vocab = c.constraints, c.cfg.evaluate.max_vocab
+    with c.stage("evaluate"):
+        baseline = None
+        if baseline_vectors is not None:
+            baseline = evaluate(baseline_vectors, constraints, max_vocab)
+        evaluation: Evaluation = evaluate(vectors, constraints, max_vocab)
+        c.record.add(evaluation.stats(baseline))
+        c.record.summary = summary(evaluation, baseline)
+    with c.stage("report"):
+        groups = constraints.groups
+        report = write_report(c.cfg, c.record.run_id, vectors, groups, evaluation, baseline_vectors, baseline)
+        c.record.report_dir = report.parent if report else None
