@@ -210,7 +210,7 @@ def test_a_run_specialises_and_reports_the_repelled_pairs_before_and_after(spark
     assert metrics["specialize_attract_pairs"] == 3 + 1  # the hub with its three members; ticket and seat
     assert metrics["lexicon_repel_pairs_scored"] == 1 and metrics["lexicon_attract_pairs_scored"] == 1
     assert metrics["lexicon_repel_mean_cosine"] < metrics["baseline_lexicon_repel_mean_cosine"]
-    assert metrics["specialize_outside"] == 1.0 and "mean cosine of lexicon repel pairs" in record.summary
+    assert metrics["specialize_outside"] == 1.0 and "lexicon: repel pairs' mean cosine" in record.summary
     assert metrics["repel_mean_cosine"] < metrics["baseline_repel_mean_cosine"] - 0.2
     assert metrics["group_hub_first"] == 1.0
     assert "mean cosine of repelled pairs" in record.summary

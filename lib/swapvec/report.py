@@ -2,8 +2,7 @@
 
 What it shows, for people rather than for ``runs``:
 
-* the benchmark scores and group closeness with groups, against the run without groups when there is one
-  (``evaluate.baseline``), as a table;
+* the scores (benchmarks, group closeness, repelled and lexicon pairs), against the baseline (``evaluate.baseline``);
 * ``ranks.png``: the distribution of in-group ranks (the rank of each group-mate among a member's neighbours);
 * ``group-<line>.png``: each group's words and their nearest neighbours projected to 2-D (PCA of those points),
   before (the run without groups) and after, side by side; only after when there is no baseline.
@@ -210,14 +209,15 @@ def build_report(
     import matplotlib
 
     matplotlib.use("Agg")
-    method = cfg.augment.method if cfg.augment.groups_path else "none"
+    method = cfg.augment.method if cfg.augment.groups_path or cfg.augment.lexicon_path else "none"
     after_caption = f"after: trained with groups ({method})"
     parts: list[tuple[str, Any]] = []  # ("h2"/"p"/"table"/"img", payload), rendered to Markdown and HTML alike
     parts.append(("h1", f"swapvec report: run {run_id}"))
     parts.append(
         (
             "p",
-            f"Groups: {cfg.augment.groups_path or 'none'} ({len(groups)} groups); augment.method: {method}; "
+            f"Groups: {cfg.augment.groups_path or 'none'} ({len(groups)} groups); lexicon: "
+            f"{cfg.augment.lexicon_path or 'none'}; augment.method: {method}; "
             f"backend: {cfg.train.backend}; evaluated among {scope(evaluation.metrics, cfg.evaluate.max_vocab)}. "
             f"(n%): the benchmark's pairs or questions in the vocabulary; under {MIN_COVERAGE:.0%} a score is not "
             "measured, and no change is shown.",

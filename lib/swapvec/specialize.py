@@ -26,7 +26,7 @@ The moved vectors are scaled back to their trained lengths.
 Post-specialisation (Vulic et al., NAACL 2018) learns the change from the constrained words and applies it to every
 other word; swapvec learns it as one linear map (:func:`carry_map`: least squares from the trained to the specialised
 directions) and applies it in the tasks, each vector kept at its length. On GCIDE with every constraint that names a
-benchmark word removed, it raised SimLex-999 from 0.332 to 0.358 and WS-353 from 0.540 to 0.554
+benchmark word removed, it raised SimLex-999 from 0.333 to 0.360 and WS-353 from 0.540 to 0.553
 (bench/RESULTS.md).
 
 Memory: the driver holds the constrained words' vectors three times in float64 (current, trained, AdaGrad's sums:
