@@ -191,6 +191,10 @@ def test_lexicon_pairs_are_scored_as_ranking_each_word_would():
     ]
     assert scores["lexicon_repel_pairs_scored"] == len(pairs) - 1 > 250
     assert scores["lexicon_repel_share_in_top10"] == pytest.approx(np.mean(inside)) and 0 < np.mean(inside) < 1
+    drawn = pair_scores(kv, pairs, "lexicon_repel", ranked=60)  # a bounded draw ranks 60; the cosine spans all
+    assert drawn["lexicon_repel_pairs_ranked"] == 60 and drawn["lexicon_repel_mean_cosine"] == scores[
+        "lexicon_repel_mean_cosine"
+    ]  # fmt: skip
 
 
 def test_a_run_specialises_and_reports_the_repelled_pairs_before_and_after(spark, tmp_path):
@@ -235,3 +239,26 @@ def test_repelled_pairs_are_scored_and_a_word_outside_the_vocabulary_is_named_wi
         "  line 3: up != down: rank 1, cosine 0.994",
         "  line 4: good != bad: not in the vocabulary: good bad",
     ]
+
+
+def test_repelled_pairs_left_inside_a_top_10_are_turned_apart_and_nothing_else_moves(spark):
+    from swapvec.apart import keep_apart, table_search
+
+    rng = np.random.default_rng(5)
+    matrix = rng.normal(size=(200, 20)).astype(np.float32)
+    matrix[1] = matrix[0] + 0.3 * rng.normal(size=20)  # 0 and 1: each other's nearest
+    matrix[3] = -matrix[2]  # 2 and 3: opposite, outside by far
+    words = [f"w{i}" for i in range(200)]
+    table = spark.createDataFrame(
+        [(w, [float(v) for v in matrix[i]]) for i, w in enumerate(words)], "word string, vector array<float>"
+    )
+    constrained = [0, 1, 2, 3] + list(range(10, 60))  # the words specialisation moved, on the driver
+    repel = np.array([[0, 1], [2, 3]])
+    out, stats = keep_apart(table_search(lambda: table), [words[i] for i in constrained], matrix[constrained], repel)
+    # 0 and 1 checked over the table, turned, checked again in round 2; 2 and 3 pass on the driver
+    assert (stats["apart_pairs_turned"], stats["apart_pairs_checked"], stats["apart_rounds"]) == (1, 2, 2)
+    after = matrix.copy()
+    after[constrained] = out
+    assert _rank(after, 0, 1) > 10 and _rank(after, 1, 0) > 10
+    assert np.array_equal(after[2:], matrix[2:])  # only the pair moved
+    assert np.allclose(np.linalg.norm(after[:2], axis=1), np.linalg.norm(matrix[:2], axis=1), rtol=1e-5)

@@ -101,7 +101,8 @@ class AugmentConfig(_Section):
     guarantee: bool = Field(
         True,
         description="After training, move the group words that miss the promise (hub nearest to each member, "
-        "plain mates in each other's top 10), only as far as it needs; false: the trained vectors as they are.",
+        "plain mates in each other's top 10), and turn apart the repelled pairs still in each other's top 10, only "
+        "as far as it needs; false: the vectors as training and specialisation leave them.",
     )
     lexicon_path: str | None = Field(
         None,

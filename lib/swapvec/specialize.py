@@ -44,6 +44,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from swapvec.apart import keep_apart, table_search
 from swapvec.arrow import list_column, to_matrix
 from swapvec.lexicon import Pairs
 from swapvec.retrofit import replace_vectors
@@ -205,13 +206,14 @@ def _mapped(vectors: DataFrame, mapping: np.ndarray) -> DataFrame:
 
 
 def specialize(
-    vectors: DataFrame, pairs: Pairs, params: SpecializeParams, seed: int, outside: bool = False
+    vectors: DataFrame, pairs: Pairs, params: SpecializeParams, seed: int, outside: bool = False, apart: bool = True
 ) -> tuple[DataFrame, Stats]:
     """The ``vectors`` table with the words of ``pairs`` specialised (see the module docstring), and its stats:
     ``specialize_words``, ``specialize_attract_pairs``, ``specialize_repel_pairs``, ``specialize_seconds``.
 
     With ``outside``, every other word is moved too, by :func:`carry_map` learnt from the constrained words
-    (post-specialisation, Vulic et al., NAACL 2018, with a linear map), in the tasks.
+    (post-specialisation, Vulic et al., NAACL 2018, with a linear map), in the tasks. With ``apart``, the repel pairs
+    still inside each other's top 10 over the whole table are turned apart (:func:`swapvec.apart.keep_apart`).
 
     Only the constrained words' rows and :attr:`SpecializeParams.negatives` others are read to the driver.
     """
@@ -245,5 +247,10 @@ def specialize(
     if outside:
         vectors = _mapped(vectors, carry_map(trained, moved))
         stats.metrics["specialize_outside"] = 1.0
+    if apart and len(repel):
+        specialised = dict(zip(words, moved, strict=True))  # the table as specialisation left it, built if needed
+        search = table_search(lambda: replace_vectors(vectors, specialised).localCheckpoint())
+        moved, kept_apart = keep_apart(search, words, moved, repel, seed)
+        stats.metrics.update(kept_apart)
     stats.metrics["specialize_seconds"] = time.monotonic() - started
     return replace_vectors(vectors, dict(zip(words, moved, strict=True))), stats

@@ -117,7 +117,8 @@ def fitted(c: Command, vectors: DataFrame) -> DataFrame:
         return _placed(c, "retrofit", lambda: (retrofit(vectors, constraints.groups, iterations, weight), Stats()))
     if a.after_training == "specialize" and constraints.pairs:
         params, seed, outside = SpecializeParams(), c.cfg.train.seed, a.specialize_outside
-        return _placed(c, "specialize", lambda: specialize(vectors, constraints.pairs, params, seed, outside))
+        moved = lambda: specialize(vectors, constraints.pairs, params, seed, outside, apart=a.guarantee)  # noqa: E731
+        return _placed(c, "specialize", moved)
     return vectors
 
 
