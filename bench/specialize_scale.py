@@ -4,8 +4,9 @@ pairs, through the product's own path on local Spark, with the time and the driv
 The vectors are random (quality is bench/specialize_bench.py's business; here only size matters), generated in the
 tasks; the lexicon file holds ``--pairs`` lines over the ``--lexicon-words`` most frequent words, one in six a
 repel line. Steps, as ``swapvec run`` takes them: ``lexicon.load_lexicon`` (parse, and every word through the
-corpus tokeniser in one Spark job), ``specialize.specialize`` with ``augment.specialize_outside`` (read the
-constrained words to the driver, Attract-Repel, the map applied in the tasks, the write-back join; materialised),
+corpus tokeniser in one Spark job), ``specialize.specialize`` with ``augment.specialize_outside`` and the repel
+promise (read the constrained words to the driver, Attract-Repel, the map applied in the tasks, the pairs still
+inside a top 10 turned apart, the write-back join; materialised),
 and the lexicon's pair scores of ``evaluate`` over ``evaluate.max_vocab`` words::
 
     .venv/bin/python bench/specialize_scale.py --words 1000000 --pairs 300000
@@ -100,7 +101,14 @@ def main() -> None:
     started = time.monotonic()
     moved, stats = specialize(vectors, pairs, SpecializeParams(), seed=1, outside=True)
     moved = moved.localCheckpoint(eager=True)
-    step("specialised", started, f"{int(stats.metrics['specialize_words']):,} words moved, every other word mapped")
+    m = stats.metrics
+    step(
+        "specialised",
+        started,
+        f"{int(m['specialize_words']):,} words moved, every other word mapped; repel promise: "
+        f"{m.get('apart_pairs_checked', 0):,.0f} pair checks over the vocabulary, "
+        f"{m.get('apart_pairs_turned', 0):,.0f} pairs turned, {m.get('apart_rounds', 0):.0f} rounds",
+    )
     started = time.monotonic()
     kv = collect_vectors(moved, args.max_vocab, [])
     scores = {**pair_scores(kv, pairs.attract, "attract"), **pair_scores(kv, pairs.repel, "repel")}

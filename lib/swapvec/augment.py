@@ -101,6 +101,12 @@ def augment(sentences: DataFrame, subs: Mapping[str, tuple[str, ...]], max_copie
     return originals.unionByName(copies)
 
 
+def affected_sentences(sentences: DataFrame, groups: list[Group]) -> DataFrame:
+    """The sentences that hold a word of ``groups`` (``augment.affected_only``): the only ones a copy is made of."""
+    words = group_words(groups)
+    return sentences.where(F.arrays_overlap("tokens", F.array(*[F.lit(w) for w in words])))
+
+
 def count_words(sentences: DataFrame, corpus: str = "the corpus") -> Stats:
     """``sentences`` and ``words`` of a sentences table (one Spark job).
 

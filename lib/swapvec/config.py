@@ -109,6 +109,11 @@ class AugmentConfig(_Section):
         description="A lexicon for specialisation: the groups file's syntax, but a list of pairs (a word may stand "
         "on many lines): every two words of a line attract (a hub each member), '!=' lines repel. Thesaurus scale.",
     )
+    affected_only: bool = Field(
+        False,
+        description="With train.init_from: train only on the sentences that hold a group word (and their swapped "
+        "copies), starting from that model: groups added to a trained model at the cost of the sentences they touch.",
+    )
     specialize_outside: bool = Field(
         False,
         description="Specialisation also moves the words no constraint names, by a linear map learnt from the "
@@ -161,9 +166,24 @@ class TrainConfig(_Section):
     staging_path: str | None = Field(
         None, description="Where 'files' transport stages weights; <output.path>/_staging."
     )
+    init_from: str | None = Field(
+        None,
+        description="An earlier gensim run's output.path: start from its model table (known words from their trained "
+        "input and output weights, the vocabulary the union of both, counts added).",
+    )
+    init_version: int | None = Field(None, ge=0, description="The Delta version of init_from's model table.")
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
+        if self.init_from and self.backend != "gensim":
+            raise ValueError("train.init_from needs train.backend gensim: MLlib's Word2Vec cannot start from weights")
+        if self.init_from and self.hs:
+            raise ValueError(
+                "train.init_from needs train.hs 0: hierarchical softmax's output weights belong to a tree that new "
+                "counts rebuild"
+            )
+        if self.init_version is not None and not self.init_from:
+            raise ValueError("train.init_version needs train.init_from (the run whose model table it names)")
         if self.hs == 0 and self.negative == 0:
             raise ValueError("train.negative must be > 0 when train.hs is 0 (no training objective otherwise)")
         if self.hs == 1 and self.negative > 0:
@@ -311,6 +331,15 @@ class Config(_Section):
     log: LogConfig = Field(default_factory=LogConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    @model_validator(mode="after")
+    def _affected_only_continues(self) -> Config:
+        if self.augment.affected_only and not (self.train.init_from and self.augment.groups_path):
+            raise ValueError(
+                "augment.affected_only needs train.init_from (the model to continue) and augment.groups_path (the "
+                "groups whose sentences it trains on)"
+            )
+        return self
 
     def to_json(self) -> str:
         """The resolved config as JSON, with secret-looking values redacted (safe to log and to store in `runs`)."""

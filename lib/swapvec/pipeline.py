@@ -20,7 +20,7 @@ from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
 from swapvec import runs, tracking
-from swapvec.augment import augment_corpus, count_words
+from swapvec.augment import affected_sentences, augment_corpus, count_words
 from swapvec.config import Config
 from swapvec.errors import BadInput
 from swapvec.groups import check_groups_file
@@ -44,10 +44,10 @@ _log = get_logger("pipeline")
 COMMANDS = ("run", "tokenize", "augment", "train", "similarity", "evaluate")
 #: The tables each command writes, in the order it writes them.
 OUTPUTS = {
-    "run": ("vectors", "similarities", "baseline_vectors"),
+    "run": ("vectors", "model", "similarities", "baseline_vectors"),
     "tokenize": ("sentences",),
     "augment": ("augmented",),
-    "train": ("vectors",),
+    "train": ("vectors", "model"),
     "similarity": ("similarities",),
     "evaluate": (),
 }
@@ -57,13 +57,16 @@ NEEDS = {"augment": "sentences", "train": "augmented", "similarity": "vectors", 
 
 # ------------------------------------------------------------------------------------------------------- commands
 def _run(c: Command) -> None:
-    cfg, groups = c.cfg, c.constraints.groups
+    cfg, groups, _ = c.cfg, c.constraints.groups, c.prior  # both read and checked before any work
     sentences = trained_vectors = None
     if c.kept("vectors"):
         vectors = c.read_kept("vectors")
     else:
         with c.stage("tokenize"):
-            sentences = sentences_of(c).persist(StorageLevel.MEMORY_AND_DISK)
+            sentences = sentences_of(c)
+            if cfg.augment.affected_only:
+                sentences = affected_sentences(sentences, groups)
+            sentences = sentences.persist(StorageLevel.MEMORY_AND_DISK)
         with c.stage("augment"):
             augmented, stats = augment_corpus(
                 sentences, groups, cfg.augment, cfg.train.seed, corpus=f"the corpus at {cfg.input.path}"
@@ -90,6 +93,8 @@ def _run(c: Command) -> None:
             sims = similarities_of(c, vectors, vocab_size=c.record.row_counts.get("vectors"))
     with c.stage("write"):
         c.write(vectors, "vectors")
+        if c.model is not None or c.kept("model"):
+            c.write(c.model, "model")
         c.write(sims, "similarities")
         if baseline_vectors is not None:  # so that a later `swapvec evaluate` can still compare with them
             c.write(baseline_vectors, "baseline_vectors")
@@ -109,6 +114,8 @@ def _augment(c: Command) -> None:
     if c.kept("augmented"):
         return c.write(None, "augmented")
     sentences = c.store.read("sentences", needed_by="augment").drop("run_id")
+    if c.cfg.augment.affected_only:
+        sentences = affected_sentences(sentences, c.constraints.groups)
     with c.stage("augment"):
         augmented, stats = augment_corpus(sentences, c.constraints.groups, c.cfg.augment, c.cfg.train.seed)
         c.record.add(stats)
@@ -122,6 +129,8 @@ def _train_command(c: Command) -> None:
     augmented = c.store.read("augmented", needed_by="train").drop("run_id")
     with c.stage("train"):
         c.write(guaranteed(c, fitted(c, trained(c, augmented))), "vectors")
+        if c.model is not None or c.kept("model"):
+            c.write(c.model, "model")
 
 
 def _similarity(c: Command) -> None:

@@ -23,6 +23,7 @@ from swapvec.groups import group_words
 from swapvec.guarantee import guarantee
 from swapvec.lexicon import Constraints, load_all
 from swapvec.log import event, get_logger
+from swapvec.model import read_prior
 from swapvec.progress import progress
 from swapvec.report import write_report
 from swapvec.retrofit import retrofit
@@ -46,6 +47,8 @@ class Command:
     store: Store
     record: RunRecord
     resume: Resume
+    #: The model table of the vectors trained by this command (gensim), written beside them; None otherwise.
+    model: DataFrame | None = None
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -81,6 +84,11 @@ class Command:
         a = self.cfg.augment
         return load_all(self.spark, a.groups_path, a.lexicon_path, self.cfg.tokenize)
 
+    @functools.cached_property
+    def prior(self) -> DataFrame | None:
+        """``train.init_from``'s model table, checked against this run's settings (None without it), read once."""
+        return read_prior(self.spark, self.cfg) if self.cfg.train.init_from else None
+
 
 def sentences_of(c: Command) -> DataFrame:
     """The corpus, read and tokenised."""
@@ -91,11 +99,15 @@ def sentences_of(c: Command) -> DataFrame:
 
 
 def trained(c: Command, sentences: DataFrame) -> DataFrame:
-    """The vectors trained on ``sentences``; the group words exempt from subsampling."""
-    vectors, stats = train(c.spark, sentences, c.cfg, group_words=group_words(c.constraints.groups))
+    """The vectors trained on ``sentences`` (from ``train.init_from``'s model when set); the group words exempt from
+    subsampling. The gensim backend's model table is kept in ``c.model``."""
+    words = group_words(c.constraints.groups)
+    vectors, stats = train(c.spark, sentences, c.cfg, group_words=words, prior=c.prior, with_model=True)
     numbers = {f"train_{k}": float(v) for k, v in stats.items() if isinstance(v, int | float)}
     c.record.add(Stats(row_counts={"vectors": int(stats["vocab_size"])}, metrics=numbers))
-    return vectors
+    if "output" in vectors.columns:
+        c.model = vectors
+    return vectors.select("word", "vector", "count")
 
 
 def _placed(c: Command, step: str, move: Callable[[], tuple[DataFrame, Stats]]) -> DataFrame:
@@ -139,16 +151,18 @@ def similarities_of(c: Command, vectors: DataFrame, vocab_size: int | None = Non
 def baseline_of(c: Command, sentences: DataFrame | None, trained_vectors: DataFrame | None) -> DataFrame:
     """The run without the constraints: the same corpus without copies, the same words exempt from subsampling, so
     that the comparison isolates the augmentation; with a lexicon, or without copies, the trained vectors (before
-    retrofitting or specialisation)."""
+    retrofitting or specialisation); with ``augment.affected_only``, the model the run started from."""
     if c.kept("baseline_vectors"):
         return c.read_kept("baseline_vectors")
+    if c.cfg.augment.affected_only:  # groups added to a trained model: that model is the run without them
+        return c.prior.select("word", "vector", "count")
     if (not c.cfg.augment.copies or c.constraints.lexicon) and trained_vectors is not None:
         c.record.metrics["baseline_train_seconds"] = c.record.metrics.get("train_seconds", 0.0)
         return trained_vectors
     if sentences is None:  # the run's own vectors were kept from an earlier attempt
         sentences = sentences_of(c)
     words = group_words(c.constraints.groups)
-    vectors, stats = train(c.spark, sentences.withColumn("copy", F.lit(0)), c.cfg, group_words=words)
+    vectors, stats = train(c.spark, sentences.withColumn("copy", F.lit(0)), c.cfg, group_words=words, prior=c.prior)
     c.record.metrics["baseline_train_seconds"] = float(stats["seconds"])
     return vectors
 

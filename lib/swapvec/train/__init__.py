@@ -26,7 +26,12 @@ VECTOR_TYPE = T.ArrayType(T.FloatType(), containsNull=True)
 
 
 def vocabulary(
-    sentences: DataFrame, min_count: int, max_vocab_size: int | None = None, group_words: Collection[str] = ()
+    sentences: DataFrame,
+    min_count: int,
+    max_vocab_size: int | None = None,
+    group_words: Collection[str] = (),
+    prior: DataFrame | None = None,
+    same_corpus: bool = False,
 ) -> DataFrame:
     """``idx int, word string, count bigint, train_count bigint``: the words to train, most trained first.
 
@@ -35,7 +40,10 @@ def vocabulary(
     its ``count`` reaches ``min_count``, so copies never let a word in or out; a group word whose copies alone make
     it reach ``min_count`` is kept (logged by :func:`train`). Ties are broken by the word, so the order (and every
     index) is the same on every run. ``idx`` is numbered by a global window: one partition, which is fine at
-    vocabulary size (millions of rows at most).
+    vocabulary size (millions of rows at most). With ``prior`` (an earlier run's model table), its words join and
+    its counts are added: the vocabulary is the union, under ``min_count`` of the summed counts. With
+    ``same_corpus`` (sentences drawn from the corpus the prior was trained on), each word's counts are the larger
+    of the two, not their sum: the prior already counted those sentences.
     """
     original = (F.col("copy") == 0) if "copy" in sentences.columns else F.lit(True)
     counts = (
@@ -43,6 +51,13 @@ def vocabulary(
         .groupBy("word")
         .agg(F.sum("original").alias("count"), F.count(F.lit(1)).alias("train_count"))
     )
+    if prior is not None:
+        combine = F.max if same_corpus else F.sum
+        counts = (
+            counts.unionByName(prior.select("word", F.col("count").cast("long"), F.col("train_count").cast("long")))
+            .groupBy("word")
+            .agg(combine("count").alias("count"), combine("train_count").alias("train_count"))
+        )
     kept = F.col("count") >= min_count
     if group_words:
         kept = kept | (F.col("word").isin(list(group_words)) & (F.col("train_count") >= min_count))
@@ -59,11 +74,18 @@ def vocabulary(
 
 
 def train(
-    spark: SparkSession, sentences: DataFrame, cfg: Config, group_words: Collection[str] = ()
+    spark: SparkSession,
+    sentences: DataFrame,
+    cfg: Config,
+    group_words: Collection[str] = (),
+    prior: DataFrame | None = None,
+    with_model: bool = False,
 ) -> tuple[DataFrame, dict[str, Any]]:
     """Train word vectors on ``sentences`` (``tokens`` column and ids) with ``cfg.train.backend``.
 
-    ``group_words`` are exempt from subsampling (gensim; MLlib does not subsample).
+    ``group_words`` are exempt from subsampling (gensim; MLlib does not subsample). ``prior``, an earlier run's model
+    table (``train.init_from``), gives the gensim backend its starting weights and counts. With ``with_model``, the
+    gensim backend's vectors keep ``output`` and ``train_count``, the model table's columns.
 
     Returns
     -------
@@ -78,7 +100,8 @@ def train(
         The corpus leaves no word with ``min_count`` occurrences.
     """
     min_count = cfg.train.min_count
-    vocab = vocabulary(sentences, min_count, cfg.train.max_vocab_size, group_words).persist()
+    same_corpus = cfg.augment.affected_only
+    vocab = vocabulary(sentences, min_count, cfg.train.max_vocab_size, group_words, prior, same_corpus).persist()
     size = vocab.count()
     if size == 0:
         vocab.unpersist()
@@ -96,14 +119,15 @@ def train(
         else:
             from swapvec.train.gensim_avg import train_gensim
 
-            vectors, stats = train_gensim(spark, sentences, vocab, size, cfg, keep_words=group_words)
+            vectors, stats = train_gensim(spark, sentences, vocab, size, cfg, keep_words=group_words, prior=prior)
         seconds = stats["seconds"]
         stats["seconds"] = round(seconds, 3)
         stats["words_per_second"] = round(stats["words"] / seconds, 1) if seconds > 0 else 0.0
         # One schema whatever the backend (MLlib's arrays are declared non-null; gensim's are not).
-        vectors = vectors.select(
-            F.col("word").cast("string"), F.col("vector").cast(VECTOR_TYPE), F.col("count").cast("bigint")
-        ).localCheckpoint(eager=True)
+        columns = [F.col("word").cast("string"), F.col("vector").cast(VECTOR_TYPE), F.col("count").cast("bigint")]
+        if with_model and "output" in vectors.columns:
+            columns += [F.col("output").cast(VECTOR_TYPE), F.col("train_count").cast("bigint")]
+        vectors = vectors.select(*columns).localCheckpoint(eager=True)
     finally:
         with contextlib.suppress(Exception):  # the JVM may be gone; the error being raised says why
             vocab.unpersist()

@@ -32,7 +32,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from swapvec import progress
-from swapvec.arrow import list_column
+from swapvec.arrow import list_column, to_matrix
 from swapvec.compat import Shipped, resolve_mode, ship
 from swapvec.config import Config
 from swapvec.errors import one_line
@@ -117,10 +117,14 @@ def train_gensim(
     vocab_size: int,
     cfg: Config,
     keep_words: Collection[str] = (),
+    prior: DataFrame | None = None,
 ) -> tuple[DataFrame, dict[str, Any]]:
-    """Train with synchronised rounds (see the module docstring); return the vectors and statistics.
+    """Train with synchronised rounds (see the module docstring); return the vectors (with ``output``, the output
+    weights, and ``train_count``: what a later run continues from) and statistics.
 
-    ``keep_words`` (the group words) are exempt from subsampling. The statistics are ``vocab_size``,
+    ``keep_words`` (the group words) are exempt from subsampling. The words of ``prior`` (an earlier run's model
+    table: ``word, vector, output``) start from their weights there, the others from the seeded initialisation;
+    the statistic ``init_words`` counts the first. The statistics are ``vocab_size``,
     ``sync_rounds``, ``shards``, ``threads``, ``rate_factor`` (the shards' learning-rate factor ``k``), ``words``
     (words trained, counted once per epoch), ``seconds`` (from shipping the vocabulary to the end of the last round)
     and ``transport`` (how the weights reached the tasks).
@@ -168,6 +172,13 @@ def train_gensim(
     key = (hashlib.sha1(counts.tobytes() + keep.tobytes()).hexdigest(), params, shards, t.threads)
     encoded = encode(sentences, shipped_vocab, shards, t.seed).persist(StorageLevel.MEMORY_AND_DISK)
     w_in, w_out = initial_weights(vocab_size, params)
+    init_words = 0
+    if prior is not None:  # bounded by the vocabulary, as w_in and w_out are
+        known = prior.join(vocab.select("word", "idx"), "word").select("idx", "vector", "output").toArrow()
+        rows = known.column("idx").to_numpy()
+        w_in[rows] = to_matrix(known.column("vector"), params.vector_size)
+        w_out[rows] = to_matrix(known.column("output"), params.vector_size)
+        init_words = len(rows)
     combiner = Combiner(vocab_size, params.vector_size, shards, params)
     # Block b is summed in partition b mod shards: hashed by its number, 6 blocks over 4 partitions used only 2.
     sum_key = spread_key(spark, shards, F.col("block") % shards)
@@ -221,6 +232,8 @@ def train_gensim(
             "word": pa.array(words, pa.string()),
             "vector": list_column(w_in),
             "count": pa.array([r["count"] for r in vocab_rows], pa.int64()),
+            "output": list_column(w_out),
+            "train_count": pa.array(counts, pa.int64()),
         }
     )
     vectors = spark.createDataFrame(table)
@@ -231,6 +244,7 @@ def train_gensim(
         "threads": t.threads,
         "rate_factor": rate_factor,
         "words": trained_words,
+        "init_words": init_words,
         "seconds": seconds,
         "transport": mode,
     }

@@ -1,0 +1,99 @@
+"""Incremental runs (``train.init_from``) against one run over the whole corpus, with the product's own commands.
+
+Two comparisons, every run a ``swapvec run`` (``pipeline.execute``) in one local Spark session, tables in Parquet:
+
+* **Parts**: the corpus cut into ``--parts`` parts in line order; the first part trained from scratch, each later
+  part continued from the model of the one before (``train.init_from``), every part with the same epochs: so each
+  sentence is trained as many times as in one run over the whole corpus. Scored after the last part, against that
+  one run: WS-353, SimLex-999, and each increment's training seconds against a ``1/parts`` share of the full run's.
+* **Groups added**: the full run without groups continued with a groups file and ``augment.affected_only`` (only the
+  sentences that hold a group word, and their copies), against a full run with the groups: the share of members
+  with every group-mate in their top 10, WS-353, and the training and whole-command seconds.
+
+Usage::
+
+    .venv/bin/python bench/incremental_bench.py /work/data/gcide.txt --groups bench/groups-gcide.txt
+
+Each run's seconds are the command's own (``execute``, Spark already started) and its training's (``train_seconds``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from swapvec.config import load_config
+from swapvec.log import setup_logging
+from swapvec.pipeline import execute
+from swapvec.session import get_spark
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("corpus")
+    parser.add_argument("--groups", required=True)
+    parser.add_argument("--parts", type=int, default=5)
+    parser.add_argument("--set", action="append", default=[], help="dotted.key=value for every run")
+    args = parser.parse_args()
+    setup_logging("text", "WARNING")
+    folder = Path(tempfile.mkdtemp(prefix="incremental-"))
+    common = ["output.format=parquet", "log.progress=false", "similarity.top_k=10", *args.set]
+    cfg0 = load_config(None, [f"input.path={args.corpus}", *common])
+    spark = get_spark(cfg0.spark, app_name="incremental-bench")
+
+    def run(name: str, *settings: str):
+        cfg = load_config(None, [*common, f"output.path={folder / name}", *settings])
+        started = time.monotonic()
+        record = execute(spark, cfg)
+        m = record.metrics
+        m["command_seconds"] = time.monotonic() - started
+        print(
+            f"  {name}: command {m['command_seconds']:.1f} s, training {m['train_seconds']:.1f} s, "
+            f"WS-353 {m['ws353']:.3f}, SimLex-999 {m['simlex999']:.3f}",
+            flush=True,
+        )
+        return m
+
+    lines = Path(args.corpus).read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+    size = -(-len(lines) // args.parts)
+    parts = []
+    for i in range(args.parts):
+        part = folder / f"part-{i + 1}.txt"
+        part.write_text("".join(lines[i * size : (i + 1) * size]), encoding="utf-8")
+        parts.append(part)
+
+    print(f"{args.corpus}: {len(lines):,} lines, {args.parts} parts of {size:,} lines")
+    full = run("full", f"input.path={args.corpus}")
+    increments = [run("part-1", f"input.path={parts[0]}")]
+    for i in range(1, args.parts):
+        increments.append(run(f"part-{i + 1}", f"input.path={parts[i]}", f"train.init_from={folder / f'part-{i}'}"))
+    grouped = run("full-groups", f"input.path={args.corpus}", f"augment.groups_path={args.groups}")
+    added = run(
+        "groups-added",
+        f"input.path={args.corpus}",
+        f"augment.groups_path={args.groups}",
+        f"train.init_from={folder / 'full'}",
+        "augment.affected_only=true",
+    )
+
+    share = full["train_seconds"] / args.parts
+    print(f"\n| run | WS-353 | SimLex-999 | training s | vs 1/{args.parts} of the full run's | command s |")
+    print("|---|---|---|---|---|---|")
+    print(f"| one run, whole corpus | {full['ws353']:.3f} | {full['simlex999']:.3f} | {full['train_seconds']:.1f} | - "
+          f"| {full['command_seconds']:.1f} |")  # fmt: skip
+    for i, m in enumerate(increments):
+        scores = f"{m['ws353']:.3f} | {m['simlex999']:.3f}" if i == len(increments) - 1 else "- | -"
+        print(f"| part {i + 1}{' (from scratch)' if i == 0 else ', continued'} | {scores} | {m['train_seconds']:.1f} "
+              f"| {m['train_seconds'] / share:.2f} | {m['command_seconds']:.1f} |")  # fmt: skip
+    print("\n| run | members with all mates in top 10 | WS-353 | SimLex-999 | training s | command s | vs full |")
+    print("|---|---|---|---|---|---|---|")
+    for name, m in (("one run with the groups", grouped), ("groups added (affected only)", added)):
+        print(f"| {name} | {m['group_share_top10']:.3f} | {m['ws353']:.3f} | {m['simlex999']:.3f} "
+              f"| {m['train_seconds']:.1f} | {m['command_seconds']:.1f} "
+              f"| {m['command_seconds'] / grouped['command_seconds']:.2f} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

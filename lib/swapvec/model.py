@@ -1,0 +1,84 @@
+"""The ``model`` table, and continuing from it (``train.init_from``).
+
+A gensim run writes ``model`` beside ``vectors``: each word's trained input weights (``vector``, before retrofitting,
+specialisation or the guarantee move anything), its output weights (``output``), its ``count`` in the corpus and its
+``train_count`` in what was trained on (swapped copies included). A later run that names that ``output.path`` in
+``train.init_from`` starts from it: the words it knows start from their weights there, new words from the seeded
+initialisation, the vocabulary is the union of both under ``train.min_count`` of the added counts, and training
+runs its own epochs with the usual schedule (``train.alpha`` falling to ``train.min_alpha``), as gensim does when a
+model is trained again.
+
+A model that cannot be continued is refused before any work, in one line: no model table there, another vector
+size, or another objective (``sg``, ``hs``, ``negative`` read from the ``runs`` row of the run that wrote it).
+"""
+
+from __future__ import annotations
+
+import json
+
+from pyspark.errors import PySparkException
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from swapvec.config import Config, OutputConfig
+from swapvec.errors import BadInput, one_line
+from swapvec.store import Store
+
+MODEL = "model"
+#: The settings a continuation must share with the model it starts from: they give the weights their meaning.
+OBJECTIVE = ("sg", "hs", "negative")
+
+
+def _store_of(spark: SparkSession, path: str) -> Store | None:
+    """The store under ``path`` that holds a model table, Delta tried first; None when neither does."""
+    for fmt in ("delta", "parquet"):
+        store = Store(OutputConfig(path=path, format=fmt), spark)
+        if store.exists(MODEL):
+            return store
+    return None
+
+
+def read_prior(spark: SparkSession, cfg: Config) -> DataFrame:
+    """``train.init_from``'s model table (``word, vector, output, count, train_count``), checked against ``cfg``.
+
+    Raises
+    ------
+    BadInput
+        No model table there, a Delta version that does not exist, an empty table, another vector size or another
+        objective than ``cfg.train``'s.
+    """
+    t, path = cfg.train, cfg.train.init_from
+    store = _store_of(spark, path)
+    if store is None:
+        raise BadInput(f"train.init_from: no model table under {path} (the output.path of an earlier gensim run)")
+    if t.init_version is not None:
+        if store.format != "delta":
+            raise BadInput(f"train.init_version needs a Delta model table; {path} holds Parquet")
+        try:
+            table = spark.read.format("delta").option("versionAsOf", t.init_version).load(store.path(MODEL))
+            first = table.select(F.size("vector").alias("dim"), "run_id").first()
+        except PySparkException as exc:
+            raise BadInput(f"train.init_version {t.init_version}: {one_line(exc)}") from None
+    else:
+        table = store.read(MODEL)
+        first = table.select(F.size("vector").alias("dim"), "run_id").first()
+    if first is None:
+        raise BadInput(f"train.init_from: the model table under {path} is empty")
+    if first.dim != t.vector_size:
+        raise BadInput(
+            f"train.init_from: the model under {path} has {first.dim} dimensions; train.vector_size is {t.vector_size}"
+        )
+    written = (
+        store.read("runs").where(F.col("run_id") == first.run_id).select("config").first()
+        if store.exists("runs")
+        else None
+    )
+    if written is not None:
+        earlier = json.loads(written.config).get("train", {})
+        for key in OBJECTIVE:
+            if key in earlier and earlier[key] != getattr(t, key):
+                raise BadInput(
+                    f"train.init_from: the model under {path} was trained with train.{key}={earlier[key]}; this run "
+                    f"has {getattr(t, key)}"
+                )
+    return table.select("word", "vector", "output", "count", "train_count")

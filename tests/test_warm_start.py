@@ -1,0 +1,70 @@
+"""Continuing from an earlier run's model (``train.init_from``): the model table, the union vocabulary, and the
+continuations that cannot fit, refused before any work."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from swapvec.config import load_config
+from swapvec.errors import BadInput
+from swapvec.pipeline import execute
+from tests.conftest import SEED_LINES, read_independently
+
+
+def _model(out) -> dict[str, dict]:
+    return {r["word"]: r for r in read_independently(out / "model", "parquet").to_pylist()}
+
+
+def test_a_run_continues_from_an_earlier_runs_model_and_one_that_cannot_is_refused(spark, tmp_path):
+    first_corpus, second_corpus = tmp_path / "first.txt", tmp_path / "second.txt"
+    first_corpus.write_text("\n".join(SEED_LINES * 50) + "\n")
+    second_corpus.write_text("\n".join(SEED_LINES * 50 + ["theatre entertainment stage"] * 50) + "\n")
+    common = ["train.backend=gensim", "train.min_count=1", "train.epochs=1", "output.format=parquet"]
+    first = execute(spark, load_config(None, [*common, f"input.path={first_corpus}", f"output.path={tmp_path / 'a'}"]))
+    before = _model(tmp_path / "a")
+    assert set(before) == {"entertainment", "films", "movies", "cinema"} and {r["run_id"] for r in before.values()} == {
+        first.run_id
+    }
+    assert all(len(r["vector"]) == len(r["output"]) == 100 for r in before.values())
+
+    # Continued on a corpus that holds the first and a new line: a learning rate of almost 0, so that the known
+    # words must come out where the first run left them, and the new words join.
+    still = ["train.alpha=0.0000001", "train.min_alpha=0.0000001", f"train.init_from={tmp_path / 'a'}"]
+    settings = [*common, *still, f"input.path={second_corpus}", f"output.path={tmp_path / 'b'}"]
+    second = execute(spark, load_config(None, settings))
+    after = _model(tmp_path / "b")
+    assert set(after) == set(before) | {"theatre", "stage"} and second.metrics["train_init_words"] == 4
+    assert after["movies"]["count"] == 2 * before["movies"]["count"]  # counts carried over and added
+    for word, row in before.items():
+        assert np.allclose(after[word]["vector"], row["vector"], atol=1e-4), word
+        assert np.allclose(after[word]["output"], row["output"], atol=1e-4), word
+
+    # Groups added to that model: only the sentences that hold a group word are trained (50 of 250 lines, and
+    # their copies); the run without groups, the baseline, is the model it started from.
+    (tmp_path / "groups.txt").write_text("theatre stage\n")
+    added = [*common, f"input.path={second_corpus}", f"train.init_from={tmp_path / 'b'}", "augment.affected_only=true"]
+    added += [f"augment.groups_path={tmp_path / 'groups.txt'}", "evaluate.baseline=true"]
+    added.append(f"output.path={tmp_path / 'g'}")
+    grouped = execute(spark, load_config(None, added))
+    assert grouped.metrics["train_words"] == 50 * 3 * 3  # each line as written and its two copies, one epoch
+    assert grouped.metrics["group_share_top10"] == 1.0 and "baseline_group_share_top10" in grouped.metrics
+    assert _model(tmp_path / "g")["movies"]["count"] == after["movies"]["count"]  # the same corpus: not added again
+    with pytest.raises(BadInput, match="augment.affected_only needs train.init_from"):
+        load_config(None, ["augment.affected_only=true", f"augment.groups_path={tmp_path / 'groups.txt'}"])
+
+    # What cannot continue that model is refused before any work; nothing is written where it would go.
+    for extra, message in [
+        ("train.vector_size=50", "the model under .* has 100 dimensions; train.vector_size is 50"),
+        ("train.sg=0", "the model under .* was trained with train.sg=1; this run has 0"),
+    ]:
+        with pytest.raises(BadInput, match=message):
+            execute(spark, load_config(None, [*settings[:-1], f"output.path={tmp_path / 'c'}", extra]))
+        assert not (tmp_path / "c" / "vectors").exists()
+    nowhere = [*common, f"input.path={first_corpus}", f"train.init_from={tmp_path / 'nowhere'}"]
+    with pytest.raises(BadInput, match="train.init_from: no model table under .*nowhere"):
+        execute(spark, load_config(None, [*nowhere, f"output.path={tmp_path / 'd'}"]))
+    with pytest.raises(BadInput, match="config: train: train.init_from needs train.backend gensim"):
+        load_config(None, [f"train.init_from={tmp_path / 'a'}", "train.backend=mllib"])
+    with pytest.raises(BadInput, match="config: train: train.init_from needs train.hs 0"):
+        load_config(None, [f"train.init_from={tmp_path / 'a'}", "train.hs=1", "train.negative=0"])
