@@ -1,9 +1,9 @@
 """The commands: each chains the stages, owns its run record, and appends it to ``runs``.
 
-``run(spark, cfg)`` runs every stage and writes ``vectors``, ``similarities`` (and ``baseline_vectors`` with
-``evaluate.baseline``); ``execute(spark, cfg, command)`` runs one command: ``run`` or a single stage (``tokenize``,
-``augment``, ``train``, ``similarity``, ``evaluate``), which reads the previous stage's table and writes its own. The
-console script, the jobs, the notebooks and the tests all call ``execute``.
+``run(spark, cfg)`` runs every stage and writes ``vectors``, ``model`` (gensim), ``similarities`` (and
+``baseline_vectors`` with ``evaluate.baseline``); ``execute(spark, cfg, command)`` runs one command: ``run`` or a
+single stage (``tokenize``, ``augment``, ``train``, ``similarity``, ``evaluate``), which reads the previous stage's
+table and writes its own. The console script, the jobs, the notebooks and the tests all call ``execute``.
 
 Stages are functions of DataFrames in their own modules (``tokenize``, ``augment``, ``train``, ``retrofit``,
 ``specialize``, ``guarantee``, ``similarity``, ``evaluate``, ``report``); each returns its result and a few stats.
