@@ -18,6 +18,14 @@ the checkout that holds this file (``dags/`` beside ``jobs/``, ``conf/`` and ``d
   deploy mode, where the driver runs on the Airflow worker and needs swapvec's dependencies there; in cluster deploy
   mode use ``./environment/bin/python``.
 * ``swapvec_delta_package``: Delta's Maven coordinates, matching swapvec's delta-spark and pyspark.
+
+A second DAG, ``swapvec_incremental``, trains each day's new data on top of the day before's model: the day's
+partition ``<swapvec_incremental_input>/<ds>`` (default ``data/<ds>``) into ``swapvec_incremental_output`` (default
+``warehouse-incremental``), continuing from the model table already there (``train.init_from`` is the output path
+itself; ``train.init_optional`` lets the first day start from scratch). Days run one at a time, and a rerun of a day
+is skipped by its run key, as for ``swapvec``. Run keys also keep a day older than the last one trained from
+writing (its tables are kept): a missed day must be run before the days after it, so ``catchup`` stays off and a
+gap is filled by hand, in order.
 """
 
 from __future__ import annotations
@@ -53,21 +61,11 @@ def newest_code_zip() -> str:
     return str(built[-1] if built else DIST / "swapvec-VERSION.zip")
 
 
-with DAG(
-    dag_id="swapvec",
-    description="Train swap-augmented word vectors and their similarity tables (swapvec run)",
-    doc_md=__doc__,
-    schedule="@daily",
-    start_date=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    # Every run overwrites the same tables: one at a time.
-    max_active_runs=1,
-    # Exit code 1 (lost executors, storage errors) is worth a retry; bad input (2) fails every attempt alike.
-    default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=10)},
-    tags=["swapvec", "spark"],
-) as dag:
-    SparkSubmitOperator(
-        task_id="swapvec_run",
+def submit(task_id: str, *settings: str) -> SparkSubmitOperator:
+    """The spark-submit task of ``jobs/run.py`` with the packed environment, the config file and ``settings``
+    (``--set`` pairs), keyed by the logical date."""
+    return SparkSubmitOperator(
+        task_id=task_id,
         conn_id=CONN_ID,
         name="swapvec-{{ ds }}",
         application=setting("application", str(CHECKOUT / "jobs" / "run.py")),
@@ -83,7 +81,44 @@ with DAG(
         application_args=[
             "--config",
             setting("config", str(CHECKOUT / "conf" / "local.yaml")),
+            *[arg for pair in settings for arg in ("--set", pair)],
             "--set",
             "run.key={{ ds }}",
         ],
+    )
+
+
+#: Both DAGs: one run at a time (every run overwrites the same tables); exit code 1 (lost executors, storage
+#: errors) is worth a retry, bad input (2) fails every attempt alike.
+_DAILY = {
+    "schedule": "@daily",
+    "start_date": dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+    "catchup": False,
+    "max_active_runs": 1,
+    "default_args": {"retries": 2, "retry_delay": dt.timedelta(minutes=10)},
+}
+
+with DAG(
+    dag_id="swapvec",
+    description="Train swap-augmented word vectors and their similarity tables (swapvec run)",
+    doc_md=__doc__,
+    tags=["swapvec", "spark"],
+    **_DAILY,
+) as dag:
+    submit("swapvec_run")
+
+with DAG(
+    dag_id="swapvec_incremental",
+    description="Each day's new data trained on top of the day before's model (train.init_from)",
+    doc_md=__doc__,
+    tags=["swapvec", "spark", "incremental"],
+    **_DAILY,
+) as incremental:
+    tables = setting("incremental_output", "warehouse-incremental")
+    submit(
+        "swapvec_increment",
+        "input.path=" + setting("incremental_input", "data") + "/{{ ds }}",
+        f"output.path={tables}",
+        f"train.init_from={tables}",
+        "train.init_optional=true",
     )

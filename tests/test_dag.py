@@ -29,12 +29,12 @@ PROBE = textwrap.dedent(
     from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk.execution_time.context import VariableAccessor
 
-    dags, logical_date, out = sys.argv[1:]
+    dags, logical_date, out, dag_id, task_id = sys.argv[1:]
     bag = DagBag(dag_folder=dags)
-    dag = bag.dags.get("swapvec")
+    dag = bag.dags.get(dag_id)
     report = {"import_errors": {str(k): str(v) for k, v in bag.import_errors.items()}}
     if dag is not None:
-        task = dag.get_task("swapvec_run")
+        task = dag.get_task(task_id)
         variables = {"value": VariableAccessor(deserialize_json=False), "json": VariableAccessor(deserialize_json=True)}
         task.render_template_fields({"ds": logical_date, "var": variables})
         report.update(
@@ -54,8 +54,14 @@ PROBE = textwrap.dedent(
 )
 
 
-def probe(tmp_path: Path, logical_date: str, variables: dict[str, str] | None = None) -> dict:
-    """Parse and render the DAG in a child interpreter; returns what it found."""
+def probe(
+    tmp_path: Path,
+    logical_date: str,
+    variables: dict[str, str] | None = None,
+    dag: tuple[str, str] = ("swapvec", "swapvec_run"),
+) -> dict:
+    """Parse and render a DAG's task (``dag``: its id and the task's) in a child interpreter; returns what it
+    found."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env.update(
         AIRFLOW_HOME=str(tmp_path / "airflow-home"),
@@ -64,7 +70,7 @@ def probe(tmp_path: Path, logical_date: str, variables: dict[str, str] | None = 
     )
     out = tmp_path / "probe.json"
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, str(ROOT / "dags"), logical_date, str(out)],
+        [sys.executable, "-c", PROBE, str(ROOT / "dags"), logical_date, str(out), *dag],
         env=env,
         capture_output=True,
         text=True,
@@ -155,3 +161,18 @@ def test_dag_takes_paths_from_airflow_variables(tmp_path):
     conf = conf_args(command)
     assert conf["spark.archives"] == "hdfs:///envs/swapvec-env.tar.gz#environment"
     assert conf["spark.pyspark.driver.python"] == conf["spark.pyspark.python"] == "./environment/bin/python"
+
+
+def test_the_incremental_dag_continues_each_day_from_the_model_already_there(tmp_path):
+    found = probe(
+        tmp_path,
+        "2025-03-04",
+        {"swapvec_incremental_input": "s3a://corpus/news", "swapvec_incremental_output": "s3a://tables/swapvec"},
+        dag=("swapvec_incremental", "swapvec_increment"),
+    )
+    assert found["task_ids"] == ["swapvec_increment"] and found["max_active_runs"] == 1 and not found["catchup"]
+    command = found["command"]
+    args = command[command.index(found["application"]) + 1 :]
+    cfg = load_config(None, build_parser().parse_args(["run", *args]).overrides)
+    assert cfg.input.path == "s3a://corpus/news/2025-03-04" and cfg.run.key == "2025-03-04"
+    assert cfg.output.path == cfg.train.init_from == "s3a://tables/swapvec" and cfg.train.init_optional

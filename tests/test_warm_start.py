@@ -64,6 +64,11 @@ def test_a_run_continues_from_an_earlier_runs_model_and_one_that_cannot_is_refus
     nowhere = [*common, f"input.path={first_corpus}", f"train.init_from={tmp_path / 'nowhere'}"]
     with pytest.raises(BadInput, match="train.init_from: no model table under .*nowhere"):
         execute(spark, load_config(None, [*nowhere, f"output.path={tmp_path / 'd'}"]))
+    # A daily job's first run: no model yet, and it may start from scratch.
+    first_day = execute(
+        spark, load_config(None, [*nowhere, "train.init_optional=true", f"output.path={tmp_path / 'd'}"])
+    )
+    assert first_day.status == "succeeded" and first_day.metrics["train_init_words"] == 0
     with pytest.raises(BadInput, match="config: train: train.init_from needs train.backend gensim"):
         load_config(None, [f"train.init_from={tmp_path / 'a'}", "train.backend=mllib"])
     with pytest.raises(BadInput, match="config: train: train.init_from needs train.hs 0"):

@@ -172,6 +172,11 @@ class TrainConfig(_Section):
         "input and output weights, the vocabulary the union of both, counts added).",
     )
     init_version: int | None = Field(None, ge=0, description="The Delta version of init_from's model table.")
+    init_optional: bool = Field(
+        False,
+        description="When init_from holds no model table yet, train from scratch instead of refusing: the first run "
+        "of a daily incremental job.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:

@@ -8,8 +8,9 @@ initialisation, the vocabulary is the union of both under ``train.min_count`` of
 runs its own epochs with the usual schedule (``train.alpha`` falling to ``train.min_alpha``), as gensim does when a
 model is trained again.
 
-A model that cannot be continued is refused before any work, in one line: no model table there, another vector
-size, or another objective (``sg``, ``hs``, ``negative`` read from the ``runs`` row of the run that wrote it).
+A model that cannot be continued is refused before any work, in one line: no model table there (unless
+``train.init_optional``: a daily job's first run trains from scratch), another vector size, or another objective
+(``sg``, ``hs``, ``negative`` read from the ``runs`` row of the run that wrote it).
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from pyspark.sql import functions as F
 
 from swapvec.config import Config, OutputConfig
 from swapvec.errors import BadInput, one_line
+from swapvec.log import event, get_logger
 from swapvec.store import Store
+
+_log = get_logger("train")
 
 MODEL = "model"
 #: The settings a continuation must share with the model it starts from: they give the weights their meaning.
@@ -38,8 +42,9 @@ def _store_of(spark: SparkSession, path: str) -> Store | None:
     return None
 
 
-def read_prior(spark: SparkSession, cfg: Config) -> DataFrame:
-    """``train.init_from``'s model table (``word, vector, output, count, train_count``), checked against ``cfg``.
+def read_prior(spark: SparkSession, cfg: Config) -> DataFrame | None:
+    """``train.init_from``'s model table (``word, vector, output, count, train_count``), checked against ``cfg``;
+    None when there is none yet and ``train.init_optional`` allows it (logged as ``train.init_skipped``).
 
     Raises
     ------
@@ -49,6 +54,9 @@ def read_prior(spark: SparkSession, cfg: Config) -> DataFrame:
     """
     t, path = cfg.train, cfg.train.init_from
     store = _store_of(spark, path)
+    if store is None and t.init_optional:
+        event(_log, "train.init_skipped", init_from=path, reason="no model table yet: training from scratch")
+        return None
     if store is None:
         raise BadInput(f"train.init_from: no model table under {path} (the output.path of an earlier gensim run)")
     if t.init_version is not None:
