@@ -73,6 +73,11 @@ class ParsedFile(NamedTuple):
     groups: list[tuple[int, str | None, list[str]]]
     repels: list[tuple[int, list[str], list[str]]]
 
+    def words(self) -> list[str]:
+        """Every word as written, once each, sorted: what the corpus tokeniser must check."""
+        written = {w for _, hub, members in self.groups for w in ([hub] if hub else []) + members}
+        return sorted(written | {w for _, left, right in self.repels for w in left + right})
+
 
 def group_words(groups: list[Group]) -> list[str]:
     """Every word of the groups (hubs and members), sorted: the words swapvec must learn, protect and evaluate."""
@@ -248,8 +253,7 @@ def load_constraints(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfi
         in two groups, or a repel line across a group.
     """
     parsed = read_groups_file(path)
-    raw_words = [w for _, hub, members in parsed.groups for w in ([hub] if hub else []) + members]
-    raw_words += [w for _, left, right in parsed.repels for w in left + right]
+    raw_words = parsed.words()
     tokens = dict(zip(raw_words, tokenize_words(spark, raw_words, tokenize_cfg), strict=True))
     return _checked(parsed, Path(path).name, tokenize_cfg, tokens.get)
 

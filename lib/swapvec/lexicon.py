@@ -15,7 +15,7 @@ Memory: the driver holds the pairs as Python tuples of strings (about 200 bytes 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +60,24 @@ class Pairs:
             raise BadInput(f"{file}:{line}: {a!r} and {b!r} are {kind} on {where}; a pair cannot attract and repel")
         mine.setdefault(pair, origin)
 
+    def add_line(
+        self, origin: Origin, members: Sequence[str], hub: str | None = None, right: Sequence[str] | None = None
+    ) -> None:
+        """Add one line's pairs: every left word (``members``) with every ``right`` word, repelled; else a hub with
+        each member, or every two distinct members of a plain line, attracted."""
+        if right is not None:
+            for a in members:
+                for b in right:
+                    self.add(a, b, False, origin)
+        elif hub is not None:
+            for member in members:
+                self.add(hub, member, True, origin)
+        else:
+            for i, a in enumerate(members):
+                for b in members[i + 1 :]:
+                    if a != b:
+                        self.add(a, b, True, origin)
+
     def merge(self, other: Pairs) -> Pairs:
         """These pairs and ``other``'s (refused where one attracts what the other repels)."""
         out = Pairs(dict(self.attract), dict(self.repel))
@@ -73,17 +91,9 @@ def pairs_of(groups: list[Group], repels: list[Repel], source: str = "groups") -
     """The attract and repel pairs of a groups file's groups and repel lines."""
     pairs = Pairs()
     for group in groups:
-        if group.hub is None:
-            words = group.members
-            for i, a in enumerate(words):
-                for b in words[i + 1 :]:
-                    pairs.add(a, b, True, (source, group.line))
-        else:
-            for member in group.members:
-                pairs.add(group.hub, member, True, (source, group.line))
+        pairs.add_line((source, group.line), group.members, hub=group.hub)
     for rep in repels:
-        for a, b in rep.pairs():
-            pairs.add(a, b, False, (source, rep.line))
+        pairs.add_line((source, rep.line), rep.left, right=rep.right)
     return pairs
 
 
@@ -98,23 +108,13 @@ def _lexicon_pairs(parsed: ParsedFile, source: str, cfg: TokenizeConfig, tokens_
     lines += [(number, None, left, right) for number, left, right in parsed.repels]
     for number, hub, members, right in sorted(lines, key=lambda line: line[0]):  # in file order, for the messages
         words = [token(raw, number) for raw in members]
-        if right is not None:
-            for a in words:
-                for b in (token(raw, number) for raw in right):
-                    if a == b:
-                        raise BadInput(f"{source}:{number}: {a!r} is on both sides of '!='")
-                    pairs.add(a, b, False, (source, number))
-        elif hub is not None:
-            head = token(hub, number)
-            for word in words:
-                if word == head:
-                    raise BadInput(f"{source}:{number}: {word!r} is its own hub")
-                pairs.add(head, word, True, (source, number))
-        else:
-            for i, a in enumerate(words):
-                for b in words[i + 1 :]:
-                    if a != b:
-                        pairs.add(a, b, True, (source, number))
+        others = [token(raw, number) for raw in right] if right is not None else None
+        head = token(hub, number) if hub is not None else None
+        both = [a for a in words if a in (others or ()) or a == head]
+        if both:
+            where = "on both sides of '!='" if others is not None else "its own hub"
+            raise BadInput(f"{source}:{number}: {both[0]!r} is {where}")
+        pairs.add_line((source, number), words, hub=head, right=others)
     return pairs
 
 
@@ -152,10 +152,8 @@ def load_lexicon(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfig) -
         with one word on both sides, a pair both attracted and repelled; with the line number.
     """
     parsed = _read(path)
-    raw_words = {w for _, hub, members in parsed.groups for w in ([hub] if hub else []) + members}
-    raw_words |= {w for _, left, right in parsed.repels for w in left + right}
-    ordered = sorted(raw_words)
-    tokens = dict(zip(ordered, tokenize_words(spark, ordered, tokenize_cfg), strict=True))
+    raw_words = parsed.words()
+    tokens = dict(zip(raw_words, tokenize_words(spark, raw_words, tokenize_cfg), strict=True))
     return _lexicon_pairs(parsed, Path(path).name, tokenize_cfg, tokens.get)
 
 
