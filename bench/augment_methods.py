@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 
 from swapvec.augment import augment_corpus
 from swapvec.config import load_config
-from swapvec.evaluate import evaluate, score_cell
+from swapvec.evaluate import evaluate
 from swapvec.groups import group_words, load_groups
 from swapvec.guarantee import guarantee
 from swapvec.lexicon import Constraints
@@ -38,6 +38,7 @@ from swapvec.log import setup_logging
 from swapvec.retrofit import retrofit
 from swapvec.session import get_spark
 from swapvec.store import read_corpus
+from swapvec.summary import score_cell
 from swapvec.tokenize import tokenize
 from swapvec.train import train
 

@@ -9,10 +9,12 @@ import pyarrow.parquet as pq
 from gensim.models import KeyedVectors
 
 from swapvec.config import load_config
-from swapvec.evaluate import Evaluation, benchmarks, group_closeness, summary
+from swapvec.evaluate import Evaluation, benchmarks, group_closeness
+from swapvec.figures import project
 from swapvec.groups import Group
 from swapvec.pipeline import execute
-from swapvec.report import build_report, project
+from swapvec.report import build_report
+from swapvec.summary import summary
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -228,7 +228,8 @@ def test_a_run_specialises_and_reports_the_repelled_pairs_before_and_after(spark
 def test_repelled_pairs_are_scored_and_a_word_outside_the_vocabulary_is_named_with_its_line():
     from gensim.models import KeyedVectors
 
-    from swapvec.evaluate import _repel_lines, repel_distance
+    from swapvec.evaluate import repel_distance
+    from swapvec.summary import _repel_lines
 
     kv = KeyedVectors(vector_size=2)
     kv.add_vectors(["up", "down", "left"], np.array([[1.0, 0.0], [0.9, 0.1], [-1.0, 0.0]], dtype=np.float32))

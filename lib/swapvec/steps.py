@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from swapvec import runs
 from swapvec.config import Config
-from swapvec.evaluate import Evaluation, evaluate, summary
+from swapvec.evaluate import Evaluation, evaluate
 from swapvec.groups import group_words
 from swapvec.guarantee import guarantee
 from swapvec.lexicon import Constraints, load_all
@@ -32,6 +32,7 @@ from swapvec.similarity import similarities
 from swapvec.specialize import SpecializeParams, specialize
 from swapvec.stats import Stats
 from swapvec.store import Store, read_corpus
+from swapvec.summary import summary
 from swapvec.tokenize import check_pattern, check_spaced, tokenize
 from swapvec.train import train
 

@@ -1,0 +1,139 @@
+"""The report's plots (:mod:`swapvec.report`): the in-group ranks' histogram, and each group's neighbourhood
+projected to 2-D (PCA of the group's words and their nearest words), before and after, side by side.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from swapvec.groups import Group
+from swapvec.summary import group_title
+
+#: Neighbours drawn around each group word.
+NEIGHBOURS_SHOWN = 5
+
+
+def project(points: np.ndarray) -> np.ndarray:
+    """2-D PCA of the rows of ``points`` (cosine geometry: rows normalised first); ``n x 2``."""
+    normed = points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
+    centred = normed - normed.mean(axis=0)
+    if len(points) < 2:
+        return np.zeros((len(points), 2))
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    out = centred @ vt[:2].T
+    if out.shape[1] < 2:
+        out = np.hstack([out, np.zeros((len(out), 2 - out.shape[1]))])
+    # A fixed sign per axis (the largest coordinate positive), so before/after plots do not flip at random.
+    signs = np.sign(out[np.abs(out).argmax(axis=0), [0, 1]])
+    return out * np.where(signs == 0, 1, signs)
+
+
+def neighbourhood(kv, group: Group, n: int = NEIGHBOURS_SHOWN) -> tuple[list[str], list[str]]:
+    """The group's words present in ``kv``, and the ``n`` nearest other words of each (deduplicated)."""
+    words = [w for w in group.words if w in kv.key_to_index]
+    if not words:
+        return [], []
+    normed = kv.get_normed_vectors()
+    scores = normed[[kv.key_to_index[w] for w in words]] @ normed.T
+    inside = {kv.key_to_index[w] for w in group.words if w in kv.key_to_index}
+    scores[:, sorted(inside)] = -np.inf
+    take = min(n, max(0, len(kv) - len(inside)))
+    around: list[str] = []
+    for row in scores:
+        for j in np.argsort(-row, kind="stable")[:take]:
+            if kv.index_to_key[j] not in around:
+                around.append(kv.index_to_key[j])
+    return words, around
+
+
+def _draw_space(ax, kv, group: Group, caption: str) -> None:
+    words, around = neighbourhood(kv, group)
+    ax.set_title(caption, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if not words:
+        ax.text(0.5, 0.5, "no group word in the vocabulary", ha="center", va="center", transform=ax.transAxes)
+        return
+    labels = words + around
+    xy = project(np.array([kv[w] for w in labels], dtype=np.float64))
+    pos = dict(zip(labels, xy, strict=True))
+    for member in words:
+        for mate in group.mates(member):
+            if mate in pos:
+                ax.plot(*zip(pos[member], pos[mate], strict=True), color="tab:blue", alpha=0.25, lw=1, zorder=1)
+    ax.scatter(xy[len(words) :, 0], xy[len(words) :, 1], s=14, color="0.6", zorder=2)
+    offsets = _label_offsets(xy)
+    for i, word in enumerate(labels):
+        ours = i < len(words)
+        if ours:
+            hub = word == group.hub
+            ax.scatter(*pos[word], s=90 if hub else 40, marker="*" if hub else "o", color="tab:red", zorder=3)
+        ax.annotate(
+            word,
+            pos[word],
+            fontsize=9 if ours else 7,
+            weight="bold" if ours else "normal",
+            color="tab:red" if ours else "0.35",
+            xytext=offsets[i],
+            textcoords="offset points",
+            arrowprops={"arrowstyle": "-", "color": "0.75", "lw": 0.5} if offsets[i][1] != 3 else None,
+        )
+    ax.margins(0.18)
+
+
+def _label_offsets(xy: np.ndarray) -> list[tuple[int, int]]:
+    """Label offsets (points) so that labels of points close together are stacked rather than drawn over each other.
+
+    Greedy, in label order (group words first, so theirs stay next to their points): a label that would land
+    within about one label of an earlier one is moved down a line, up to 8 lines.
+    """
+    span = np.maximum(np.ptp(xy, axis=0), 1e-9) if len(xy) else np.ones(2)
+    unit = xy / span  # the panel is about 1 x 1 in these units
+    placed: list[tuple[float, float]] = []
+    offsets = []
+    for x, y in unit:
+        for step in range(9):
+            ly = y - step * 0.045
+            if all(abs(x - px) > 0.16 or abs(ly - py) > 0.04 for px, py in placed):
+                break
+        placed.append((x, ly))
+        offsets.append((4, 3 - step * 11))
+    return offsets
+
+
+def group_figure(path: Path, group: Group, after, before, after_caption: str) -> None:
+    import matplotlib.pyplot as plt
+
+    panels = [(before, "before: trained without groups"), (after, after_caption)] if before is not None else []
+    panels = panels or [(after, after_caption)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
+    for ax, (kv, caption) in zip(axes[0], panels, strict=True):
+        _draw_space(ax, kv, group, caption)
+    fig.suptitle(f"line {group.line}: {group_title(group)}", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def ranks_figure(path: Path, after: list[int], before: list[int] | None) -> None:
+    import matplotlib.pyplot as plt
+
+    top = max([*after, *(before or []), 10])
+    bins = np.unique(np.round(np.logspace(0, math.log10(top + 1), 30)).astype(int))
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    if before:
+        ax.hist(before, bins=bins, histtype="step", lw=2, color="0.5", label=f"without groups ({len(before)} pairs)")
+    ax.hist(after, bins=bins, histtype="stepfilled", alpha=0.55, color="tab:red", label=f"with groups ({len(after)})")
+    ax.axvline(10.5, color="k", ls="--", lw=1)
+    ax.text(11, ax.get_ylim()[1] * 0.92, "top 10", fontsize=9)
+    ax.set_xscale("log")
+    ax.set_xlabel("rank of a group-mate among the member's neighbours (1 = nearest; log scale)")
+    ax.set_ylabel("(member, mate) pairs")
+    ax.set_title("In-group ranks")
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,134 @@
+"""The run's results as text for people: the scores table, each group's ranks and the repelled pairs (the summary a
+command prints and the report's tables), from :class:`swapvec.evaluate.Evaluation`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from swapvec.evaluate import MIN_COVERAGE, Evaluation
+from swapvec.groups import Group
+
+#: The scores a person reads, in order: label, metric, format, which way is better, and the metric of the share of
+#: the benchmark out of the vocabulary (None for the group scores).
+SCORES = (
+    ("members with all group-mates in top 10", "group_share_top10", "{:.3f}", "higher", None),
+    ("hub members whose nearest word is the hub", "group_hub_first", "{:.3f}", "higher", None),
+    ("median rank of a group-mate", "group_median_rank", "{:.1f}", "lower", None),
+    ("repelled pairs inside each other's top 10", "repel_share_in_top10", "{:.3f}", "lower", None),
+    ("mean cosine of repelled pairs", "repel_mean_cosine", "{:.3f}", "lower", None),
+    ("lexicon: attract pairs within top 10", "lexicon_attract_share_in_top10", "{:.3f}", "higher", None),
+    ("lexicon: attract pairs' mean cosine", "lexicon_attract_mean_cosine", "{:.3f}", "higher", None),
+    ("lexicon: repel pairs within top 10", "lexicon_repel_share_in_top10", "{:.3f}", "lower", None),
+    ("lexicon: repel pairs' mean cosine", "lexicon_repel_mean_cosine", "{:.3f}", "lower", None),
+    ("WS-353 (Spearman)", "ws353", "{:.3f}", "higher", "ws353_oov_pct"),
+    ("SimLex-999 (Spearman)", "simlex999", "{:.3f}", "higher", "simlex999_oov_pct"),
+    ("Google analogies (accuracy)", "analogy", "{:.3f}", "higher", "analogy_oov_pct"),
+)
+
+
+def scores(*evaluations: Evaluation | None) -> list[tuple[str, str, str, str, str | None]]:
+    """The :data:`SCORES` rows that one of ``evaluations`` measured (the repel rows only where there are repel
+    lines)."""
+    return [row for row in SCORES if any(e is not None and row[1] in e.metrics for e in evaluations)]
+
+
+def format_score(value: float | None, pattern: str) -> str:
+    """A score for people: ``-`` when missing, a whole median rank without decimals."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if pattern == "{:.1f}" and float(value).is_integer():
+        return f"{value:.0f}"
+    return pattern.format(value)
+
+
+def score_cell(metrics: dict[str, float], key: str, pattern: str, oov_key: str | None) -> str:
+    """A score with the share of its benchmark covered: ``0.512 (83%)``, or ``not measured (4%)`` below
+    ``MIN_COVERAGE``; a group score as :func:`format_score` writes it."""
+    oov = metrics.get(oov_key) if oov_key else None
+    if oov is None:
+        return format_score(metrics.get(key), pattern)
+    covered = f"({100 - oov:.0f}%)"
+    if 100 - oov < 100 * MIN_COVERAGE:
+        return f"not measured {covered}"
+    return f"{format_score(metrics.get(key), pattern)} {covered}"
+
+
+def scope(metrics: dict[str, float], max_vocab: int) -> str:
+    """Which words the scores range over, as the run saw them."""
+    words = int(metrics.get("evaluated_words", 0))
+    if words < max_vocab:
+        return f"all {words:,} words of the vocabulary"
+    return f"the {max_vocab:,} most frequent words (and the group words)"
+
+
+def group_title(group: Group | dict[str, Any]) -> str:
+    """``hub: a b c`` or ``a b c``, of a group or of its entry in ``Evaluation.groups``."""
+    hub, members = (group.hub, group.members) if isinstance(group, Group) else (group["hub"], group["members"])
+    return f"{hub}: {' '.join(members)}" if hub else " ".join(members)
+
+
+def summary(result: Evaluation, baseline: Evaluation | None = None) -> str:
+    """A readable report: the metrics (before/after when a baseline is given) and each group's ranks."""
+    lines = []
+    if baseline is not None:
+        lines.append(f"{'':42} {'without groups':>20} {'with groups':>20}")
+        for label, key, pattern, _, oov in scores(baseline, result):
+            before, after = (score_cell(m.metrics, key, pattern, oov) for m in (baseline, result))
+            lines.append(f"{label:42} {before:>20} {after:>20}")
+    else:
+        for label, key, pattern, _, oov in scores(result):
+            lines.append(f"{label:42} {score_cell(result.metrics, key, pattern, oov):>20}")
+    lines.append(
+        f"(n%): the benchmark's pairs or questions in the vocabulary; under {MIN_COVERAGE:.0%} a score is not measured"
+    )
+    before_ranks = {g["line"]: g for g in baseline.groups} if baseline else {}
+    if result.groups:
+        lines.append("")
+        lines.append("group-mate ranks (member -> mate: rank" + (", was rank)" if baseline else ")"))
+        for group in result.groups:
+            lines.append(f"  line {group['line']}: {group_title(group)}")
+            old = before_ranks.get(group["line"], {}).get("ranks", {})
+            for member, mates in group["ranks"].items():
+                cells = []
+                for mate, rank in mates.items():
+                    was = old.get(member, {}).get(mate)
+                    cells.append(f"{mate} {rank}" + (f" (was {was})" if was is not None else ""))
+                lines.append(f"    {member} -> " + ", ".join(cells))
+            if group["missing"]:
+                lines.append(f"    not in the vocabulary: {' '.join(group['missing'])}")
+    lines += _repel_lines(result, baseline)
+    return "\n".join(lines)
+
+
+def repel_table(result: Evaluation, baseline: Evaluation | None = None) -> tuple[list[str], list[list[str]]]:
+    """The repelled pairs as a table (header, rows): line, pair, rank (the nearer of the two ways), cosine, and the
+    baseline's rank and cosine when there is one."""
+    before = {(r["line"], *p["words"]): p for r in (baseline.repels if baseline else []) for p in r["pairs"]}
+    header = ["line", "pair", "rank", "cosine"] + (["rank before", "cosine before"] if baseline else [])
+    rows = []
+    for rep in result.repels:
+        for pair in rep["pairs"]:
+            a, b = pair["words"]
+            row = [str(rep["line"]), f"{a} != {b}", str(min(pair["rank"], pair["rank_back"])), f"{pair['cosine']:.3f}"]
+            if baseline:
+                was = before.get((rep["line"], a, b))
+                row += [str(min(was["rank"], was["rank_back"])), f"{was['cosine']:.3f}"] if was else ["-", "-"]
+            rows.append(row)
+    return header, rows
+
+
+def _repel_lines(result: Evaluation, baseline: Evaluation | None) -> list[str]:
+    """The summary's section on repelled pairs: each pair's rank and cosine, and before."""
+    if not result.repels:
+        return []
+    lines = ["", "repelled pairs (left != right: rank, cosine" + (", was)" if baseline else ")")]
+    for row in repel_table(result, baseline)[1]:
+        was = f" (was rank {row[4]}, cosine {row[5]})" if baseline else ""
+        lines.append(f"  line {row[0]}: {row[1]}: rank {row[2]}, cosine {row[3]}{was}")
+    for rep in result.repels:
+        if rep["missing"]:
+            pair = f"{' '.join(rep['left'])} != {' '.join(rep['right'])}"
+            lines.append(f"  line {rep['line']}: {pair}: not in the vocabulary: {' '.join(rep['missing'])}")
+    return lines
