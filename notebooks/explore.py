@@ -15,12 +15,13 @@ from swapvec.explore import explore
 
 dbutils.widgets.text("output_path", "", "output.path")
 dbutils.widgets.dropdown("format", "delta", ["delta", "parquet"], "output.format")
-dbutils.widgets.text("words", "movies, films, cinema", "Words (comma-separated)")
+dbutils.widgets.text("words", "movies, films, cinema", 'Words (comma-separated; a phrase in quotes: "motion picture")')
+dbutils.widgets.text("phrase_joiner", "_", "tokenize.phrase_joiner of the run")
 
 # COMMAND ----------
 
 output = OutputConfig(path=dbutils.widgets.get("output_path").strip(), format=dbutils.widgets.get("format"))
-found = explore(spark, output, dbutils.widgets.get("words"))
+found = explore(spark, output, dbutils.widgets.get("words"), dbutils.widgets.get("phrase_joiner"))
 
 # COMMAND ----------
 

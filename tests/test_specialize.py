@@ -39,7 +39,7 @@ def test_malformed_repel_lines_are_refused_with_the_line(text, message):
 def test_repel_words_are_checked_against_the_groups(spark, tmp_path):
     file = tmp_path / "g.txt"
     file.write_text("Cheap != Expensive COSTLY\ncheap != pricey\nentertainment: movies films\n")
-    groups, repels = load_constraints(spark, str(file), TokenizeConfig())
+    groups, repels, _ = load_constraints(spark, str(file), TokenizeConfig())
     assert groups == [Group(members=("movies", "films"), hub="entertainment", line=3)]
     assert repels == [Repel(("cheap",), ("expensive", "costly"), line=1), Repel(("cheap",), ("pricey",), line=2)]
     file.write_text("cheap != cheap\n")

@@ -70,12 +70,51 @@ class TokenizeConfig(_Section):
         description="Longer sentences are split into consecutive chunks of this many tokens.",
     )
 
+    phrase_joiner: str = Field(
+        "_", description="Joins a phrase's words into its token (motion_picture): no letters, digits or spaces."
+    )
+    phrases: bool = Field(False, description="Detect collocations over the corpus and make each one token.")
+    phrase_passes: int = Field(
+        2, ge=1, le=3, description="Detection passes: each can join two tokens, so two give phrases of up to 4 words."
+    )
+    phrase_scoring: Literal["default", "npmi"] = Field(
+        "default", description="default: Mikolov et al.'s (gensim's default); npmi: normalised pointwise MI."
+    )
+    phrase_threshold: float | None = Field(
+        None, description="Phrases score above this; 10 for default scoring, 0.5 for npmi when unset."
+    )
+    phrase_min_count: int = Field(5, ge=1, description="Pairs seen fewer times are never phrases.")
+
     @field_validator("pattern")
     @classmethod
     def _pattern_not_empty(cls, value: str) -> str:
         if not value:
             raise ValueError("must not be empty")
         return value
+
+    @field_validator("phrase_joiner")
+    @classmethod
+    def _joiner_apart_from_words(cls, value: str) -> str:
+        # A joiner of word characters would make motion+picture collide with a word of the corpus.
+        if not value or len(value) > 5 or any(c.isalnum() or c.isspace() or c == '"' for c in value):
+            raise ValueError("must be 1 to 5 characters, none a letter, digit, space or '\"' (default '_')")
+        return value
+
+    @model_validator(mode="after")
+    def _threshold_in_range(self) -> TokenizeConfig:
+        t = self.phrase_threshold
+        if t is not None and self.phrase_scoring == "default" and t <= 0:
+            raise ValueError("phrase_threshold must be > 0 with phrase_scoring default")
+        if t is not None and self.phrase_scoring == "npmi" and not -1 <= t <= 1:
+            raise ValueError("phrase_threshold must be between -1 and 1 with phrase_scoring npmi")
+        return self
+
+    @property
+    def threshold(self) -> float:
+        """``phrase_threshold``, or its default for ``phrase_scoring`` (gensim's 10; 0.5 for npmi)."""
+        if self.phrase_threshold is not None:
+            return self.phrase_threshold
+        return 10.0 if self.phrase_scoring == "default" else 0.5
 
 
 class AugmentConfig(_Section):

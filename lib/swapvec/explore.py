@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from swapvec.config import OutputConfig
+from swapvec.phrases import readable
 from swapvec.store import Store
 
 
@@ -34,33 +35,37 @@ class Exploration:
     report_markdown: str | None = None
 
 
-def chosen_words(text: str | Iterable[str]) -> list[str]:
-    """Words from a comma- or space-separated string (or a list), lower-cased, each once, in the order given.
+def chosen_words(text: str | Iterable[str], joiner: str = "_") -> list[str]:
+    """Words from a comma- or space-separated string (or a list), lower-cased, each once, in the order given; a phrase
+    in double quotes (or an item of a list that holds spaces) as its token, its words joined by ``joiner``.
 
     Examples
     --------
-    >>> chosen_words("Movies, films  cinema,movies")
-    ['movies', 'films', 'cinema']
+    >>> chosen_words('Movies, films  cinema,movies "Motion  Picture"')
+    ['movies', 'films', 'cinema', 'motion_picture']
     """
-    parts = re.split(r"[,\s]+", text) if isinstance(text, str) else list(text)
-    return list(dict.fromkeys(p.strip().lower() for p in parts if p and p.strip()))
+    parts = [a or b for a, b in re.findall(r'"([^"]*)"|([^,\s"]+)', text)] if isinstance(text, str) else list(text)
+    return list(dict.fromkeys(joiner.join(p.lower().split()) for p in parts if p and p.strip()))
 
 
-def neighbours(spark: SparkSession, output: OutputConfig, words: str | Iterable[str]) -> DataFrame:
-    """The ``similarities`` rows of ``words``, nearest first: ``word, rank, neighbor, similarity``.
+def neighbours(spark: SparkSession, output: OutputConfig, words: str | Iterable[str], joiner: str = "_") -> DataFrame:
+    """The ``similarities`` rows of ``words``, nearest first: ``word, rank, neighbor, similarity``; a phrase's words
+    (joined by ``joiner`` in the tables) spaced, for people.
 
-    Words match case-insensitively, as the tokeniser lower-cases by default (``Movies`` finds ``movies``).
+    Words match case-insensitively, as the tokeniser lower-cases by default (``Movies`` finds ``movies``), and a
+    phrase is written in double quotes (``"motion picture"``) or as its token (``motion_picture``).
 
     Raises
     ------
     BadInput
         No ``similarities`` table under ``output.path``.
     """
-    wanted = chosen_words(words)
+    wanted = chosen_words(words, joiner)
     sims = Store(output, spark).read("similarities", needed_by="explore")
+    spaced = [F.replace(F.col(c), F.lit(joiner), F.lit(" ")).alias(c) for c in ("word", "neighbor")]
     return (
         sims.where(F.lower("word").isin(wanted))
-        .select("word", "rank", "neighbor", "similarity")
+        .select(spaced[0], "rank", spaced[1], "similarity")
         .orderBy("word", "rank")
     )
 
@@ -77,7 +82,7 @@ def _inline_images(page: str, folder: Path) -> str:
     return re.sub(r'src="([^"/:]+\.png)"', inline, page)
 
 
-def explore(spark: SparkSession, output: OutputConfig, words: str | Iterable[str]) -> Exploration:
+def explore(spark: SparkSession, output: OutputConfig, words: str | Iterable[str], joiner: str = "_") -> Exploration:
     """The neighbours of ``words`` and the report of the run under ``output.path``.
 
     Parameters
@@ -87,7 +92,9 @@ def explore(spark: SparkSession, output: OutputConfig, words: str | Iterable[str
     output
         Where the run wrote its tables (``output.path``, ``output.format``).
     words
-        The words to look up: a comma- or space-separated string, or a list.
+        The words to look up: a comma- or space-separated string (a phrase in double quotes), or a list.
+    joiner
+        The run's ``tokenize.phrase_joiner``.
 
     Returns
     -------
@@ -98,11 +105,11 @@ def explore(spark: SparkSession, output: OutputConfig, words: str | Iterable[str
     BadInput
         No ``similarities`` table under ``output.path`` (run ``swapvec run`` first).
     """
-    wanted = chosen_words(words)
-    rows = neighbours(spark, output, wanted)
+    wanted = chosen_words(words, joiner)
+    rows = neighbours(spark, output, wanted, joiner)
     # Bounded by the words asked for: one row per word found.
-    found = {r.word for r in rows.select(F.lower("word").alias("word")).distinct().collect()}
-    exploration = Exploration(neighbours=rows, absent=[w for w in wanted if w not in found])
+    found = {joiner.join(r.word.split(" ")) for r in rows.select(F.lower("word").alias("word")).distinct().collect()}
+    exploration = Exploration(neighbours=rows, absent=[readable(w, joiner) for w in wanted if w not in found])
     # A report is written only under a local or mounted output.path; under a URI this finds no file.
     folder = Path(Store(output).path("report"))
     if (folder / "report.html").is_file():

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from swapvec.groups import Group
+from swapvec.phrases import readable
 from swapvec.summary import group_title
 
 #: Neighbours drawn around each group word.
@@ -49,7 +50,7 @@ def neighbourhood(kv, group: Group, n: int = NEIGHBOURS_SHOWN) -> tuple[list[str
     return words, around
 
 
-def _draw_space(ax, kv, group: Group, caption: str) -> None:
+def _draw_space(ax, kv, group: Group, caption: str, joiner: str) -> None:
     words, around = neighbourhood(kv, group)
     ax.set_title(caption, fontsize=10)
     ax.set_xticks([])
@@ -72,7 +73,7 @@ def _draw_space(ax, kv, group: Group, caption: str) -> None:
             hub = word == group.hub
             ax.scatter(*pos[word], s=90 if hub else 40, marker="*" if hub else "o", color="tab:red", zorder=3)
         ax.annotate(
-            word,
+            readable(word, joiner),
             pos[word],
             fontsize=9 if ours else 7,
             weight="bold" if ours else "normal",
@@ -104,15 +105,15 @@ def _label_offsets(xy: np.ndarray) -> list[tuple[int, int]]:
     return offsets
 
 
-def group_figure(path: Path, group: Group, after, before, after_caption: str) -> None:
+def group_figure(path: Path, group: Group, after, before, after_caption: str, joiner: str = "_") -> None:
     import matplotlib.pyplot as plt
 
     panels = [(before, "before: trained without groups"), (after, after_caption)] if before is not None else []
     panels = panels or [(after, after_caption)]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
     for ax, (kv, caption) in zip(axes[0], panels, strict=True):
-        _draw_space(ax, kv, group, caption)
-    fig.suptitle(f"line {group.line}: {group_title(group)}", fontsize=11)
+        _draw_space(ax, kv, group, caption, joiner)
+    fig.suptitle(f"line {group.line}: {group_title(group, joiner)}", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -12,10 +12,15 @@ and in a group and on repel lines, but never on both sides of one line nor acros
 
 Every word must be one token as written under ``tokenize.pattern`` (after lower-casing): preflight checks it in
 Python under the default pattern, and :func:`load_constraints` with the corpus's own tokeniser in Spark.
+
+A term of several words is written in double quotes (``entertainment: movies "motion picture"``): a phrase. Each of
+its words must be one token as written; in the tables it is one token, its words joined by ``tokenize.phrase_joiner``
+(``motion_picture``), and :mod:`swapvec.phrases` makes every occurrence in the corpus that token.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,15 +73,32 @@ class Repel:
 
 
 class ParsedFile(NamedTuple):
-    """A groups file's lines, words not yet tokenised: ``(line, hub or None, members)`` and ``(line, left, right)``."""
+    """A groups file's lines, words not yet tokenised: ``(line, hub or None, members)`` and ``(line, left, right)``.
+    A phrase stands as its words joined by one space (``motion picture``)."""
 
     groups: list[tuple[int, str | None, list[str]]]
     repels: list[tuple[int, list[str], list[str]]]
 
-    def words(self) -> list[str]:
-        """Every word as written, once each, sorted: what the corpus tokeniser must check."""
+    def terms(self) -> set[str]:
+        """Every word and phrase as written, once each."""
         written = {w for _, hub, members in self.groups for w in ([hub] if hub else []) + members}
-        return sorted(written | {w for _, left, right in self.repels for w in left + right})
+        return written | {w for _, left, right in self.repels for w in left + right}
+
+    def words(self) -> list[str]:
+        """Every word as written (a phrase's words one by one), once each, sorted: what the tokeniser must check."""
+        return sorted({w for term in self.terms() for w in term.split(" ")})
+
+    def phrases(self, cfg: TokenizeConfig) -> set[tuple[str, ...]]:
+        """The phrases, each as the tokens it stands for in the corpus (lower-cased as configured)."""
+        return {tuple(w.lower() if cfg.lowercase else w for w in t.split(" ")) for t in self.terms() if " " in t}
+
+
+class GroupsFile(NamedTuple):
+    """A groups file's groups and repel lines, words tokenised, and the phrases among its words (as token tuples)."""
+
+    groups: list[Group]
+    repels: list[Repel]
+    phrases: set[tuple[str, ...]]
 
 
 def group_words(groups: list[Group]) -> list[str]:
@@ -89,11 +111,38 @@ def constrained_words(groups: list[Group], repels: list[Repel]) -> list[str]:
     return sorted(set(group_words(groups)) | {w for r in repels for w in r.words})
 
 
+#: One word, or a phrase in double quotes; either followed by a space or the end.
+_TERM = re.compile(r'\s*(?:"([^"]*)"|([^\s"]+))(?=\s|$)')
+
+
+def terms(text: str, number: int, source: str) -> list[str]:
+    """The words of part of a line, a phrase in double quotes as its words joined by one space.
+
+    Examples
+    --------
+    >>> terms('movies  "Motion   Picture" films', 1, "groups")
+    ['movies', 'Motion Picture', 'films']
+    """
+    found, at, text = [], 0, text.strip()
+    while at < len(text):
+        match = _TERM.match(text, at)
+        if match is None:
+            raise BadInput(
+                f'{source}:{number}: a phrase is written in double quotes, apart from other words: "motion picture"'
+            )
+        phrase, word = match.groups()
+        if phrase is not None and not phrase.split():
+            raise BadInput(f'{source}:{number}: empty quotes ""')
+        found.append(" ".join(phrase.split()) if phrase is not None else word)
+        at = match.end()
+    return found
+
+
 def _repel_line(number: int, line: str, source: str) -> tuple[int, list[str], list[str]]:
     if ":" in line or line.count("!=") > 1:
         raise BadInput(f"{source}:{number}: a repel line is 'word word != word word' (one '!=', no ':')")
     head, _, tail = line.partition("!=")
-    left, right = head.split(), tail.split()
+    left, right = terms(head, number, source), terms(tail, number, source)
     if not left or not right:
         raise BadInput(f"{source}:{number}: a repel line needs words on both sides of '!='")
     return number, left, right
@@ -124,13 +173,15 @@ def parse_file(text: str, source: str = "groups") -> ParsedFile:
             hub = head.strip()
             if not hub:
                 raise BadInput(f"{source}:{number}: empty hub before ':'")
-            if len(hub.split()) > 1:
-                raise BadInput(f"{source}:{number}: a hub is one word, got {hub!r}")
-            members = rest.split()
+            heads = terms(hub, number, source)
+            if len(heads) > 1:
+                raise BadInput(f'{source}:{number}: a hub is one word or one "phrase", got {hub!r}')
+            hub = heads[0]
+            members = terms(rest, number, source)
             if not members:
                 raise BadInput(f"{source}:{number}: hub {hub!r} has no members after ':'")
         else:
-            members = line.split()
+            members = terms(line, number, source)
             if len(members) < 2:
                 raise BadInput(f"{source}:{number}: a group needs at least two words, got {line!r}")
         groups.append((number, hub, members))
@@ -174,11 +225,19 @@ def one_token(raw: str, number: int, source: str, cfg: TokenizeConfig, tokens: l
     if tokens is not None and tokens != [written]:
         # c++ would become c and be swapped wherever the letter c stands alone; "animal," would be animal.
         shape = f"{tokens[0]!r}" if len(tokens) == 1 else f"{len(tokens)} tokens {tokens}"
+        hint = f' (a phrase is written in double quotes: "{" ".join(tokens)}")' if len(tokens) > 1 else ""
         raise BadInput(
             f"{source}:{number}: {raw!r} is {shape if tokens else 'no token'} under tokenize.pattern; a group "
-            "word must be one token as written (words are separated by spaces, not commas)"
+            f"word must be one token as written (words are separated by spaces, not commas){hint}"
         )
     return written
+
+
+def spelt(raw: str, number: int, source: str, cfg: TokenizeConfig, tokens_of: Callable[[str], list[str] | None]) -> str:
+    """A word or phrase (its words joined by one space) as the tables spell it: each word checked by
+    :func:`one_token`, a phrase's joined by ``tokenize.phrase_joiner``."""
+    words = raw.split(" ")
+    return cfg.phrase_joiner.join(one_token(w, number, source, cfg, tokens_of(w)) for w in words)
 
 
 def _checked(
@@ -197,7 +256,7 @@ def _checked(
     for number, hub, members in parsed.groups:
         words = []
         for raw in ([hub] if hub else []) + members:
-            written = one_token(raw, number, source, cfg, tokens_of(raw))
+            written = spelt(raw, number, source, cfg, tokens_of)
             if written in seen:
                 where = "twice on that line" if seen[written] == number else f"also on line {seen[written]}"
                 raise BadInput(f"{source}:{number}: {written!r} is {where}; a word belongs to one group")
@@ -209,8 +268,8 @@ def _checked(
     group_of = {w: g for g in groups for w in g.words}
     repels = []
     for number, left_raw, right_raw in parsed.repels:
-        left = tuple(one_token(raw, number, source, cfg, tokens_of(raw)) for raw in left_raw)
-        right = tuple(one_token(raw, number, source, cfg, tokens_of(raw)) for raw in right_raw)
+        left = tuple(spelt(raw, number, source, cfg, tokens_of) for raw in left_raw)
+        right = tuple(spelt(raw, number, source, cfg, tokens_of) for raw in right_raw)
         for a in left:
             for b in right:
                 if a == b:
@@ -243,8 +302,9 @@ def check_groups_file(path: str, tokenize_cfg: TokenizeConfig, method: str) -> N
     _checked(parsed, Path(path).name, tokenize_cfg, lambda raw: python_tokens(raw, tokenize_cfg))
 
 
-def load_constraints(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfig) -> tuple[list[Group], list[Repel]]:
-    """Read a groups file and pass its words through the corpus tokeniser; returns its groups and repel lines.
+def load_constraints(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfig) -> GroupsFile:
+    """Read a groups file and pass its words through the corpus tokeniser; returns its groups, repel lines and
+    phrases.
 
     Raises
     ------
@@ -255,9 +315,9 @@ def load_constraints(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfi
     parsed = read_groups_file(path)
     raw_words = parsed.words()
     tokens = dict(zip(raw_words, tokenize_words(spark, raw_words, tokenize_cfg), strict=True))
-    return _checked(parsed, Path(path).name, tokenize_cfg, tokens.get)
+    return GroupsFile(*_checked(parsed, Path(path).name, tokenize_cfg, tokens.get), parsed.phrases(tokenize_cfg))
 
 
 def load_groups(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfig) -> list[Group]:
     """The groups of a groups file (:func:`load_constraints`), repel lines left out."""
-    return load_constraints(spark, path, tokenize_cfg)[0]
+    return load_constraints(spark, path, tokenize_cfg).groups

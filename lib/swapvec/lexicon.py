@@ -23,7 +23,7 @@ from pyspark.sql import SparkSession
 
 from swapvec.config import TokenizeConfig
 from swapvec.errors import BadInput
-from swapvec.groups import Group, ParsedFile, Repel, load_constraints, one_token, read_groups_file
+from swapvec.groups import Group, ParsedFile, Repel, load_constraints, read_groups_file, spelt
 from swapvec.tokenize import python_tokens, tokenize_words
 
 #: Where a pair was written: (file name, line number).
@@ -40,6 +40,8 @@ class Pairs:
 
     attract: dict[tuple[str, str], Origin] = field(default_factory=dict)
     repel: dict[tuple[str, str], Origin] = field(default_factory=dict)
+    #: The phrases among the words, as the tokens each stands for in the corpus.
+    phrases: set[tuple[str, ...]] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(self.attract or self.repel)
@@ -80,7 +82,7 @@ class Pairs:
 
     def merge(self, other: Pairs) -> Pairs:
         """These pairs and ``other``'s (refused where one attracts what the other repels)."""
-        out = Pairs(dict(self.attract), dict(self.repel))
+        out = Pairs(dict(self.attract), dict(self.repel), self.phrases | other.phrases)
         for attract, pairs in ((True, other.attract), (False, other.repel)):
             for (a, b), origin in pairs.items():
                 out.add(a, b, attract, origin)
@@ -99,10 +101,10 @@ def pairs_of(groups: list[Group], repels: list[Repel], source: str = "groups") -
 
 def _lexicon_pairs(parsed: ParsedFile, source: str, cfg: TokenizeConfig, tokens_of: Callable) -> Pairs:
     """The pairs of a parsed lexicon, each word checked to be one token as written under ``tokens_of``."""
-    pairs = Pairs()
+    pairs = Pairs(phrases=parsed.phrases(cfg))
 
     def token(raw: str, number: int) -> str:
-        return one_token(raw, number, source, cfg, tokens_of(raw))
+        return spelt(raw, number, source, cfg, tokens_of)
 
     lines = [(number, hub, members, None) for number, hub, members in parsed.groups]
     lines += [(number, None, left, right) for number, left, right in parsed.repels]
@@ -173,6 +175,11 @@ class Constraints:
     def __bool__(self) -> bool:
         return bool(self.groups or self.repels or self.lexicon)
 
+    @property
+    def phrases(self) -> set[tuple[str, ...]]:
+        """The phrases the groups file and the lexicon name, as the tokens each stands for in the corpus."""
+        return self.pairs.phrases
+
 
 def load_all(
     spark: SparkSession, groups_path: str | None, lexicon_path: str | None, cfg: TokenizeConfig
@@ -185,7 +192,8 @@ def load_all(
         What :func:`swapvec.groups.load_constraints` and :func:`load_lexicon` refuse, and a pair one file attracts
         and the other repels.
     """
-    groups, repels = load_constraints(spark, groups_path, cfg) if groups_path else ([], [])
+    groups, repels, phrases = load_constraints(spark, groups_path, cfg) if groups_path else ([], [], set())
     lexicon = load_lexicon(spark, lexicon_path, cfg) if lexicon_path else None
     own = pairs_of(groups, repels, Path(groups_path).name if groups_path else "groups")
+    own.phrases = phrases
     return Constraints(groups, repels, lexicon, own.merge(lexicon) if lexicon else own)

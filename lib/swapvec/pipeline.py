@@ -26,6 +26,7 @@ from swapvec.errors import BadInput
 from swapvec.groups import check_groups_file
 from swapvec.lexicon import check_lexicon_file
 from swapvec.log import event, get_logger
+from swapvec.phrases import apply
 from swapvec.runs import RunRecord
 from swapvec.steps import (
     Command,
@@ -44,8 +45,8 @@ _log = get_logger("pipeline")
 COMMANDS = ("run", "tokenize", "augment", "train", "similarity", "evaluate")
 #: The tables each command writes, in the order it writes them.
 OUTPUTS = {
-    "run": ("vectors", "model", "similarities", "baseline_vectors"),
-    "tokenize": ("sentences",),
+    "run": ("vectors", "model", "similarities", "baseline_vectors", "phrases"),
+    "tokenize": ("sentences", "phrases"),
     "augment": ("augmented",),
     "train": ("vectors", "model"),
     "similarity": ("similarities",),
@@ -96,6 +97,8 @@ def _run(c: Command) -> None:
         if c.model is not None or c.kept("model"):
             c.write(c.model, "model")
         c.write(sims, "similarities")
+        if c.phrases is not None or c.kept("phrases"):
+            c.write(c.phrases, "phrases")
         if baseline_vectors is not None:  # so that a later `swapvec evaluate` can still compare with them
             c.write(baseline_vectors, "baseline_vectors")
     evaluated(c, vectors, baseline_vectors)
@@ -103,17 +106,24 @@ def _run(c: Command) -> None:
 
 def _tokenize(c: Command) -> None:
     if c.kept("sentences"):
-        return c.write(None, "sentences")
+        c.write(None, "sentences")
+        if c.kept("phrases"):
+            c.write(None, "phrases")
+        return
     with c.stage("tokenize"):
         sentences = sentences_of(c).localCheckpoint(eager=True)
         c.record.add(count_words(sentences, f"the corpus at {c.cfg.input.path}"))
         c.write(sentences, "sentences")
+        if c.phrases is not None:
+            c.write(c.phrases, "phrases")
 
 
 def _augment(c: Command) -> None:
     if c.kept("augmented"):
         return c.write(None, "augmented")
     sentences = c.store.read("sentences", needed_by="augment").drop("run_id")
+    # The named phrases, in case `swapvec tokenize` ran without the groups file (joined phrases are left as they are).
+    sentences = apply(sentences, c.constraints.phrases, [], c.cfg.tokenize.phrase_joiner)
     if c.cfg.augment.affected_only:
         sentences = affected_sentences(sentences, c.constraints.groups)
     with c.stage("augment"):
@@ -177,9 +187,10 @@ def preflight(cfg: Config, command: str) -> None:
     store.check()
     if command in ("run", "tokenize"):
         store.check_apart_from(check_input(cfg.input.path))
-    if cfg.augment.groups_path and command in ("run", "augment", "train", "evaluate"):
+    # The tokenize and augment commands read them for their phrases.
+    if cfg.augment.groups_path and command != "similarity":
         check_groups_file(cfg.augment.groups_path, cfg.tokenize, cfg.augment.method)
-    if cfg.augment.lexicon_path and command in ("run", "train", "evaluate"):
+    if cfg.augment.lexicon_path and command != "similarity":
         check_lexicon_file(cfg.augment.lexicon_path, cfg.tokenize)
     needed = NEEDS.get(command)
     if needed and store.local and not store.exists(needed):
@@ -227,12 +238,15 @@ def execute(spark: SparkSession, cfg: Config, command: str = "run", run_id: str 
         event(_log, "run.skipped", run_id=record.run_id, command=command, run_key=cfg.run.key, same_as=plan.same_as)
         runs.append(store, cfg, record)
         return record
+    c = Command(spark, cfg, store, record, plan)
     try:
-        _COMMANDS[command](Command(spark, cfg, store, record, plan))
+        _COMMANDS[command](c)
     except BaseException as exc:
         record.failed(exc)
         raise
     finally:
+        for df in c.cached:
+            df.unpersist()
         runs.append(store, cfg, record)
         tracking.log_run(cfg, record)
     event(_log, "run.done", run_id=record.run_id, command=command, metrics=record.metrics)

@@ -31,6 +31,7 @@ from swapvec.evaluate import MIN_COVERAGE, Evaluation, collect_vectors
 from swapvec.figures import NEIGHBOURS_SHOWN, group_figure, ranks_figure
 from swapvec.groups import Group, group_words
 from swapvec.log import event, get_logger
+from swapvec.phrases import readable
 from swapvec.store.paths import is_uri, local_path
 from swapvec.summary import group_title, repel_table, scope, score_cell, scores
 
@@ -78,6 +79,7 @@ def build_report(
     matplotlib.use("Agg")
     method = cfg.augment.method if cfg.augment.groups_path or cfg.augment.lexicon_path else "none"
     after_caption = f"after: trained with groups ({method})"
+    joiner = cfg.tokenize.phrase_joiner  # phrases are shown as the groups file writes them: "motion picture"
     parts: list[tuple[str, Any]] = []  # ("h2"/"p"/"table"/"img", payload), rendered to Markdown and HTML alike
     parts.append(("h1", f"swapvec report: run {run_id}"))
     parts.append(
@@ -124,29 +126,28 @@ def build_report(
             )
         )
         for number, group in enumerate(groups):
-            parts.append(("h3", f"line {group.line}: {group_title(group)}"))
+            parts.append(("h3", f"line {group.line}: {group_title(group, joiner)}"))
             ranks = []
             for (line, member, mate), rank in after_pairs.items():
                 if line == group.line:
                     was = before_pairs.get((line, member, mate))
-                    ranks.append(
-                        [member, mate, str(rank)] + ([str(was) if was is not None else "-"] if baseline else [])
-                    )
+                    row = [readable(member, joiner), readable(mate, joiner), str(rank)]
+                    ranks.append(row + ([str(was) if was is not None else "-"] if baseline else []))
             if ranks:
                 head = ["member", "mate", "rank"] + (["rank without groups"] if baseline else [])
                 parts.append(("table", (head, ranks)))
-            missing = [w for w in group.words if w not in after_kv.key_to_index]
+            missing = [readable(w, joiner) for w in group.words if w not in after_kv.key_to_index]
             if missing:
                 parts.append(("p", f"Not in the evaluated vocabulary: {' '.join(missing)}."))
             if number < MAX_GROUPS_PLOTTED:
                 name = f"group-{group.line:05d}.png"
-                group_figure(folder / name, group, after_kv, before_kv, after_caption)
+                group_figure(folder / name, group, after_kv, before_kv, after_caption, joiner)
                 parts.append(("img", (name, f"group on line {group.line}")))
         if len(groups) > MAX_GROUPS_PLOTTED:
             parts.append(("p", f"Plots for the first {MAX_GROUPS_PLOTTED} groups only."))
     if evaluation.repels:
         parts.append(("h2", "Repelled pairs"))
-        parts.append(("table", repel_table(evaluation, baseline)))
+        parts.append(("table", repel_table(evaluation, baseline, joiner)))
     md, body = [], []
     for kind, payload in parts:
         if kind in ("h1", "h2", "h3"):

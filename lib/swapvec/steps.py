@@ -11,19 +11,21 @@ import contextlib
 import functools
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from swapvec import runs
 from swapvec.config import Config
 from swapvec.evaluate import Evaluation, evaluate
-from swapvec.groups import group_words
+from swapvec.groups import constrained_words, group_words
 from swapvec.guarantee import guarantee
 from swapvec.lexicon import Constraints, load_all
 from swapvec.log import event, get_logger
 from swapvec.model import read_prior
+from swapvec.phrases import TABLE_SCHEMA, apply, detect
 from swapvec.progress import progress
 from swapvec.report import write_report
 from swapvec.retrofit import retrofit
@@ -33,7 +35,7 @@ from swapvec.specialize import SpecializeParams, specialize
 from swapvec.stats import Stats
 from swapvec.store import Store, read_corpus
 from swapvec.summary import summary
-from swapvec.tokenize import check_pattern, check_spaced, tokenize
+from swapvec.tokenize import check_pattern, check_spaced, chunked, token_rows
 from swapvec.train import train
 
 _log = get_logger("pipeline")
@@ -50,6 +52,10 @@ class Command:
     resume: Resume
     #: The model table of the vectors trained by this command (gensim), written beside them; None otherwise.
     model: DataFrame | None = None
+    #: The ``phrases`` table of the phrases detected in the corpus (``tokenize.phrases``); None otherwise.
+    phrases: DataFrame | None = None
+    #: What the command persisted for its whole length; unpersisted when it ends.
+    cached: list[DataFrame] = field(default_factory=list)
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -92,11 +98,28 @@ class Command:
 
 
 def sentences_of(c: Command) -> DataFrame:
-    """The corpus, read and tokenised."""
-    check_pattern(c.spark, c.cfg.tokenize)
-    sentences = tokenize(read_corpus(c.spark, c.cfg.input), c.cfg.tokenize)
-    check_spaced(sentences, c.cfg.tokenize)
-    return sentences
+    """The corpus, read and tokenised, its phrases made tokens (:func:`phrased`)."""
+    cfg = c.cfg.tokenize
+    check_pattern(c.spark, cfg)
+    rows = token_rows(read_corpus(c.spark, c.cfg.input), cfg)
+    check_spaced(rows, cfg)
+    return chunked(phrased(c, rows), cfg.max_sentence_length)
+
+
+def phrased(c: Command, rows: DataFrame) -> DataFrame:
+    """``rows`` (a ``tokens`` column) with the phrases the groups file and the lexicon name made tokens, and with
+    ``tokenize.phrases`` the phrases detected in them too (kept in ``c.phrases``, their stats recorded)."""
+    cfg, named = c.cfg.tokenize, c.constraints.phrases
+    if not cfg.phrases:
+        return apply(rows, named, [], cfg.phrase_joiner)
+    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)  # read once a pass, and once more by the stages after
+    c.cached.append(rows)
+    groups_words = constrained_words(c.constraints.groups, c.constraints.repels)
+    detected = detect(rows, cfg, named, kept_apart=set(groups_words))
+    c.record.add(detected.stats)
+    c.record.row_counts["phrases"] = len(detected.phrases)
+    c.phrases = c.spark.createDataFrame(detected.phrases, TABLE_SCHEMA)
+    return detected.rows
 
 
 def trained(c: Command, sentences: DataFrame) -> DataFrame:
@@ -177,7 +200,7 @@ def evaluated(c: Command, vectors: DataFrame, baseline_vectors: DataFrame | None
             baseline = evaluate(baseline_vectors, constraints, max_vocab)
         evaluation: Evaluation = evaluate(vectors, constraints, max_vocab)
         c.record.add(evaluation.stats(baseline))
-        c.record.summary = summary(evaluation, baseline)
+        c.record.summary = summary(evaluation, baseline, c.cfg.tokenize.phrase_joiner)
     with c.stage("report"):
         groups = constraints.groups
         report = write_report(c.cfg, c.record.run_id, vectors, groups, evaluation, baseline_vectors, baseline)

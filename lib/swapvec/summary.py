@@ -9,6 +9,7 @@ from typing import Any
 
 from swapvec.evaluate import MIN_COVERAGE, Evaluation
 from swapvec.groups import Group
+from swapvec.phrases import readable
 
 #: The scores a person reads, in order: label, metric, format, which way is better, and the metric of the share of
 #: the benchmark out of the vocabulary (None for the group scores).
@@ -63,14 +64,16 @@ def scope(metrics: dict[str, float], max_vocab: int) -> str:
     return f"the {max_vocab:,} most frequent words (and the group words)"
 
 
-def group_title(group: Group | dict[str, Any]) -> str:
-    """``hub: a b c`` or ``a b c``, of a group or of its entry in ``Evaluation.groups``."""
+def group_title(group: Group | dict[str, Any], joiner: str = "_") -> str:
+    """``hub: a b c`` or ``a b c``, of a group or of its entry in ``Evaluation.groups``; phrases in quotes."""
     hub, members = (group.hub, group.members) if isinstance(group, Group) else (group["hub"], group["members"])
-    return f"{hub}: {' '.join(members)}" if hub else " ".join(members)
+    spaced = " ".join(readable(m, joiner) for m in members)
+    return f"{readable(hub, joiner)}: {spaced}" if hub else spaced
 
 
-def summary(result: Evaluation, baseline: Evaluation | None = None) -> str:
-    """A readable report: the metrics (before/after when a baseline is given) and each group's ranks."""
+def summary(result: Evaluation, baseline: Evaluation | None = None, joiner: str = "_") -> str:
+    """A readable report: the metrics (before/after when a baseline is given) and each group's ranks; a phrase (its
+    words joined by ``joiner``) in double quotes."""
     lines = []
     if baseline is not None:
         lines.append(f"{'':42} {'without groups':>20} {'with groups':>20}")
@@ -88,21 +91,23 @@ def summary(result: Evaluation, baseline: Evaluation | None = None) -> str:
         lines.append("")
         lines.append("group-mate ranks (member -> mate: rank" + (", was rank)" if baseline else ")"))
         for group in result.groups:
-            lines.append(f"  line {group['line']}: {group_title(group)}")
+            lines.append(f"  line {group['line']}: {group_title(group, joiner)}")
             old = before_ranks.get(group["line"], {}).get("ranks", {})
             for member, mates in group["ranks"].items():
                 cells = []
                 for mate, rank in mates.items():
                     was = old.get(member, {}).get(mate)
-                    cells.append(f"{mate} {rank}" + (f" (was {was})" if was is not None else ""))
-                lines.append(f"    {member} -> " + ", ".join(cells))
+                    cells.append(f"{readable(mate, joiner)} {rank}" + (f" (was {was})" if was is not None else ""))
+                lines.append(f"    {readable(member, joiner)} -> " + ", ".join(cells))
             if group["missing"]:
-                lines.append(f"    not in the vocabulary: {' '.join(group['missing'])}")
-    lines += _repel_lines(result, baseline)
+                lines.append(f"    not in the vocabulary: {' '.join(readable(w, joiner) for w in group['missing'])}")
+    lines += _repel_lines(result, baseline, joiner)
     return "\n".join(lines)
 
 
-def repel_table(result: Evaluation, baseline: Evaluation | None = None) -> tuple[list[str], list[list[str]]]:
+def repel_table(
+    result: Evaluation, baseline: Evaluation | None = None, joiner: str = "_"
+) -> tuple[list[str], list[list[str]]]:
     """The repelled pairs as a table (header, rows): line, pair, rank (the nearer of the two ways), cosine, and the
     baseline's rank and cosine when there is one."""
     before = {(r["line"], *p["words"]): p for r in (baseline.repels if baseline else []) for p in r["pairs"]}
@@ -111,7 +116,8 @@ def repel_table(result: Evaluation, baseline: Evaluation | None = None) -> tuple
     for rep in result.repels:
         for pair in rep["pairs"]:
             a, b = pair["words"]
-            row = [str(rep["line"]), f"{a} != {b}", str(min(pair["rank"], pair["rank_back"])), f"{pair['cosine']:.3f}"]
+            pair_text = f"{readable(a, joiner)} != {readable(b, joiner)}"
+            row = [str(rep["line"]), pair_text, str(min(pair["rank"], pair["rank_back"])), f"{pair['cosine']:.3f}"]
             if baseline:
                 was = before.get((rep["line"], a, b))
                 row += [str(min(was["rank"], was["rank_back"])), f"{was['cosine']:.3f}"] if was else ["-", "-"]
@@ -119,16 +125,16 @@ def repel_table(result: Evaluation, baseline: Evaluation | None = None) -> tuple
     return header, rows
 
 
-def _repel_lines(result: Evaluation, baseline: Evaluation | None) -> list[str]:
+def _repel_lines(result: Evaluation, baseline: Evaluation | None, joiner: str = "_") -> list[str]:
     """The summary's section on repelled pairs: each pair's rank and cosine, and before."""
     if not result.repels:
         return []
     lines = ["", "repelled pairs (left != right: rank, cosine" + (", was)" if baseline else ")")]
-    for row in repel_table(result, baseline)[1]:
+    for row in repel_table(result, baseline, joiner)[1]:
         was = f" (was rank {row[4]}, cosine {row[5]})" if baseline else ""
         lines.append(f"  line {row[0]}: {row[1]}: rank {row[2]}, cosine {row[3]}{was}")
     for rep in result.repels:
         if rep["missing"]:
-            pair = f"{' '.join(rep['left'])} != {' '.join(rep['right'])}"
-            lines.append(f"  line {rep['line']}: {pair}: not in the vocabulary: {' '.join(rep['missing'])}")
+            left, right, missing = (" ".join(readable(w, joiner) for w in rep[k]) for k in ("left", "right", "missing"))
+            lines.append(f"  line {rep['line']}: {left} != {right}: not in the vocabulary: {missing}")
     return lines

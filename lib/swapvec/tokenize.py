@@ -82,6 +82,24 @@ def check_pattern(spark: SparkSession, cfg: TokenizeConfig) -> None:
         raise BadInput(f"config: tokenize.pattern: not a valid Java regex ({one_line(exc, 200)})") from None
 
 
+def token_rows(corpus: DataFrame, cfg: TokenizeConfig) -> DataFrame:
+    """The tokens of each row of a ``text`` column: ``sentence_id bigint, tokens array<string>``, ``sentence_id``
+    numbering the input rows (stable for a fixed input); rows without tokens dropped."""
+    rows = corpus.select(F.monotonically_increasing_id().alias("sentence_id"), tokens_of(F.col("text"), cfg).alias("t"))
+    return rows.where(F.size("t") > 0).select("sentence_id", F.col("t").alias("tokens"))
+
+
+def chunked(rows: DataFrame, length: int) -> DataFrame:
+    """``sentence_id, tokens`` rows as sentences: ``sentence_id bigint, chunk int, tokens array<string>``, ``chunk``
+    numbering the pieces of a row longer than ``length`` tokens, so nothing is cut off."""
+    chunks = F.sequence(F.lit(0), F.floor((F.size("tokens") - 1) / length).cast("int"))
+    return rows.select("sentence_id", F.explode(chunks).alias("chunk"), F.col("tokens").alias("t")).select(
+        "sentence_id",
+        F.col("chunk").cast("int").alias("chunk"),
+        F.slice("t", F.col("chunk") * length + 1, length).alias("tokens"),
+    )
+
+
 def tokenize(corpus: DataFrame, cfg: TokenizeConfig) -> DataFrame:
     """Turn a ``text`` column into sentences.
 
@@ -95,19 +113,10 @@ def tokenize(corpus: DataFrame, cfg: TokenizeConfig) -> DataFrame:
     Returns
     -------
     DataFrame
-        ``sentence_id bigint, chunk int, tokens array<string>``: ``sentence_id`` numbers the input rows (stable for
-        a fixed input), ``chunk`` numbers the pieces of a row longer than ``max_sentence_length`` tokens, so nothing
-        is cut off. Rows without tokens are dropped.
+        ``sentence_id bigint, chunk int, tokens array<string>``: :func:`token_rows`, :func:`chunked` into pieces of at
+        most ``max_sentence_length`` tokens.
     """
-    length = cfg.max_sentence_length
-    rows = corpus.select(F.monotonically_increasing_id().alias("sentence_id"), tokens_of(F.col("text"), cfg).alias("t"))
-    rows = rows.where(F.size("t") > 0)
-    chunks = F.sequence(F.lit(0), F.floor((F.size("t") - 1) / length).cast("int"))
-    return rows.select("sentence_id", F.explode(chunks).alias("chunk"), "t").select(
-        "sentence_id",
-        F.col("chunk").cast("int").alias("chunk"),
-        F.slice("t", F.col("chunk") * length + 1, length).alias("tokens"),
-    )
+    return chunked(token_rows(corpus, cfg), cfg.max_sentence_length)
 
 
 def tokenize_words(spark: SparkSession, words: list[str], cfg: TokenizeConfig) -> list[list[str]]:
