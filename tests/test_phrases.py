@@ -8,6 +8,7 @@ from pyspark.sql import functions as F
 
 from swapvec.config import InputConfig, TokenizeConfig, load_config
 from swapvec.errors import BadInput
+from swapvec.explore import explore
 from swapvec.groups import check_groups_file, parse_file
 from swapvec.phrases import apply, detect
 from swapvec.pipeline import execute
@@ -134,6 +135,10 @@ def test_a_quoted_phrase_is_trained_as_one_token_and_reported_as_written(spark, 
     assert record.metrics["phrases_detected"] == len(phrases)
     report = (out / "report" / "report.md").read_text(encoding="utf-8")
     assert '"motion picture"' in report
+    found = explore(spark, cfg.output, '"Motion  Picture", cinema, "no such phrase"')
+    rows = found.neighbours.where("rank = 1").collect()
+    assert {(r.word, r.neighbor) for r in rows} == {("motion picture", "entertainment"), ("cinema", "entertainment")}
+    assert found.absent == ['"no such phrase"']
 
 
 def test_the_tokenize_command_joins_named_phrases_and_augment_joins_them_in_older_sentences(spark, tmp_path):

@@ -123,7 +123,7 @@ def _augment(c: Command) -> None:
         return c.write(None, "augmented")
     sentences = c.store.read("sentences", needed_by="augment").drop("run_id")
     # The named phrases, in case `swapvec tokenize` ran without the groups file (joined phrases are left as they are).
-    sentences = apply(sentences, c.constraints.phrases, [], c.cfg.tokenize.phrase_joiner)
+    sentences = apply(sentences, c.named_phrases, [], c.cfg.tokenize.phrase_joiner)
     if c.cfg.augment.affected_only:
         sentences = affected_sentences(sentences, c.constraints.groups)
     with c.stage("augment"):

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from swapvec import runs
 from swapvec.config import Config
 from swapvec.evaluate import Evaluation, evaluate
-from swapvec.groups import constrained_words, group_words
+from swapvec.groups import constrained_words, group_words, read_groups_file
 from swapvec.guarantee import guarantee
 from swapvec.lexicon import Constraints, load_all
 from swapvec.log import event, get_logger
@@ -92,6 +92,16 @@ class Command:
         return load_all(self.spark, a.groups_path, a.lexicon_path, self.cfg.tokenize)
 
     @functools.cached_property
+    def named_phrases(self) -> set[tuple[str, ...]]:
+        """The phrases the groups file and the lexicon name. Files without one are only read in Python, so that the
+        commands that need nothing else of them (``tokenize``) start no Spark job for them."""
+        a = self.cfg.augment
+        files = [path for path in (a.groups_path, a.lexicon_path) if path]
+        if "constraints" in self.__dict__ or any(" " in t for path in files for t in read_groups_file(path).terms()):
+            return self.constraints.phrases
+        return set()
+
+    @functools.cached_property
     def prior(self) -> DataFrame | None:
         """``train.init_from``'s model table, checked against this run's settings (None without it), read once."""
         return read_prior(self.spark, self.cfg) if self.cfg.train.init_from else None
@@ -109,7 +119,7 @@ def sentences_of(c: Command) -> DataFrame:
 def phrased(c: Command, rows: DataFrame) -> DataFrame:
     """``rows`` (a ``tokens`` column) with the phrases the groups file and the lexicon name made tokens, and with
     ``tokenize.phrases`` the phrases detected in them too (kept in ``c.phrases``, their stats recorded)."""
-    cfg, named = c.cfg.tokenize, c.constraints.phrases
+    cfg, named = c.cfg.tokenize, c.named_phrases
     if not cfg.phrases:
         return apply(rows, named, [], cfg.phrase_joiner)
     rows = rows.persist(StorageLevel.MEMORY_AND_DISK)  # read once a pass, and once more by the stages after
