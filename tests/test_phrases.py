@@ -154,3 +154,13 @@ def test_the_tokenize_command_joins_named_phrases_and_augment_joins_them_in_olde
     assert originals[0].tokens == ["we", "saw", "a", "motion_picture"]
     copies = {tuple(r.tokens) for r in augmented.where(F.col("copy") > 0).collect()}
     assert ("we", "saw", "a", "movies") in copies
+
+
+def test_a_threshold_that_lets_too_many_pairs_through_is_refused(spark, monkeypatch):
+    monkeypatch.setattr("swapvec.phrases.MAX_PHRASES", 2)
+    rows = spark.createDataFrame(
+        [(i, ["a", "b", "c", "d"]) for i in range(10)], "sentence_id bigint, tokens array<string>"
+    )
+    cfg = TokenizeConfig(phrases=True, phrase_min_count=1, phrase_threshold=0.001)
+    with pytest.raises(BadInput, match="more than 2 pairs score above tokenize.phrase_threshold 0.001 in pass 1"):
+        detect(rows, cfg, set())

@@ -14,9 +14,10 @@ Both are applied in the tasks (``mapInArrow``), a sentence left to right, as gen
 token and the next form a phrase of the pass, they become one token and the search goes on after them. The same
 phrases give the same tokens on every run and every retry.
 
-Memory: the driver and each task hold the phrases found (about 150 bytes each: 16,758 for GCIDE's 5.4M words). The
-counts stay in Spark: the words and the pairs are aggregated (spilling to disk as Spark does), only the phrases
-that pass the threshold are collected. gensim prunes its counts past ``max_vocab_size``; these counts are exact.
+Memory: the driver and each task hold the phrases found (about 150 bytes each: 16,758 for GCIDE's 5.4M words); a pass
+that finds more than :data:`MAX_PHRASES` is refused, naming the threshold to raise. The counts stay in Spark: the
+words and the pairs are aggregated (spilling to disk as Spark does), only the phrases that pass the threshold are
+collected. gensim prunes its counts past ``max_vocab_size``; these counts are exact.
 """
 
 from __future__ import annotations
@@ -31,10 +32,14 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from swapvec.config import TokenizeConfig
+from swapvec.errors import BadInput
 from swapvec.log import event, get_logger
 from swapvec.stats import Stats
 
 _log = get_logger("phrases")
+
+#: Phrases one pass may find: the driver and every task hold them (about 150 bytes each, 150 MB at this bound).
+MAX_PHRASES = 1_000_000
 
 #: The ``phrases`` table: one row a detected phrase, ``left`` and ``right`` the tokens it joins in pass ``pass``.
 TABLE_SCHEMA = "phrase string, left string, right string, pass int, count bigint, score double"
@@ -164,7 +169,13 @@ def _scored(rows: DataFrame, cfg: TokenizeConfig, pass_number: int, kept_apart: 
             total = F.lit(float(corpus_words))
             pab = n / total
             score = F.log(pab / ((na / total) * (nb / total))) / -F.log(pab)
-        kept = scored.select("a", "b", "n", score.alias("score")).where(F.col("score") > cfg.threshold).collect()
+        passing = scored.select("a", "b", "n", score.alias("score")).where(F.col("score") > cfg.threshold)
+        kept = passing.limit(MAX_PHRASES + 1).collect()
+        if len(kept) > MAX_PHRASES:
+            raise BadInput(
+                f"tokenize.phrases: more than {MAX_PHRASES:,} pairs score above tokenize.phrase_threshold "
+                f"{cfg.threshold:g} in pass {pass_number}; raise it or tokenize.phrase_min_count"
+            )
     finally:
         words.unpersist()
         pairs.unpersist()
