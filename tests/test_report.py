@@ -14,7 +14,7 @@ from swapvec.figures import project
 from swapvec.groups import Group
 from swapvec.pipeline import execute
 from swapvec.report import build_report
-from swapvec.summary import summary
+from swapvec.summary import compared, summary
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -56,6 +56,33 @@ def test_scores_over_a_sliver_of_a_benchmark_are_not_measured(tmp_path):
     assert "evaluated among all 106 words of the vocabulary" in md and "| not measured (0%) |" in md
 
 
+def test_the_columns_name_what_the_baseline_is(tmp_path):
+    def heads(*overrides: str) -> tuple[str, str]:
+        return compared(load_config(None, ["augment.groups_path=g.txt", *overrides]))
+
+    assert heads() == ("without groups", "with groups") == heads("augment.method=both")
+    assert heads("augment.method=retrofit") == ("before retrofitting", "after retrofitting")
+    assert heads("augment.method=specialize") == ("before specialisation", "after specialisation")
+    lexicon = ["augment.method=swap+specialize", "augment.lexicon_path=lex.txt"]
+    assert heads(*lexicon) == ("before specialisation", "after specialisation")
+    assert heads("augment.method=swap+specialize") == ("without groups", "with groups")
+    assert heads("augment.affected_only=true", "train.init_from=old") == ("model continued", "groups added")
+    kv = KeyedVectors(vector_size=6)
+    kv.add_vectors(["a", "b", "c"], np.eye(3, 6, dtype=np.float32))
+    groups = [Group(members=("a", "b"), line=1)]
+    evaluation = group_closeness(kv, groups)
+    assert summary(evaluation, evaluation, heads=heads(*lexicon)).splitlines()[0].split() == [
+        "before",
+        "specialisation",
+        "after",
+        "specialisation",
+    ]
+    cfg = load_config(None, ["augment.groups_path=g.txt", "augment.method=specialize"])
+    md = build_report(tmp_path, cfg, "r1", groups, evaluation, kv, kv, evaluation).read_text()
+    assert "| before specialisation | after specialisation | change |" in md
+    assert "| rank before specialisation |" in md and "without groups" not in md
+
+
 def test_projection_of_points_in_a_plane_keeps_their_distances():
     angles = np.linspace(0, 2, 9)
     basis = np.linalg.qr(np.random.default_rng(1).normal(size=(5, 2)))[0]  # a plane in 5-D, through the origin
@@ -73,7 +100,7 @@ def test_run_with_retrofit_reports_before_and_after(spark, seed_case):
     result = execute(spark, cfg, "run")
     folder = f"{cfg.output.path}/report"
     md = Path(f"{folder}/report.md").read_text(encoding="utf-8")
-    assert "| without groups | with groups | change |" in md
+    assert "| before retrofitting | after retrofitting | change |" in md
     for link in _links(md):
         assert Path(f"{folder}/{link}").read_bytes().startswith(PNG)
     assert "group-00002.png" in _links(md)  # the hub group, on line 2 of the seed's groups file
@@ -87,6 +114,6 @@ def test_run_with_retrofit_reports_before_and_after(spark, seed_case):
     # A later `swapvec evaluate` compares with the stored run without groups: the before/after report stays.
     again = execute(spark, cfg, "evaluate")
     md = Path(f"{folder}/report.md").read_text(encoding="utf-8")
-    assert "| without groups | with groups | change |" in md
+    assert "| before retrofitting | after retrofitting | change |" in md
     assert again.details["baseline_of_run"] == result.run_id
     assert "baseline_group_median_rank" in again.metrics

@@ -105,11 +105,11 @@ def _label_offsets(xy: np.ndarray) -> list[tuple[int, int]]:
     return offsets
 
 
-def group_figure(path: Path, group: Group, after, before, after_caption: str, joiner: str = "_") -> None:
+def group_figure(path: Path, group: Group, after: tuple, before: tuple, joiner: str = "_") -> None:
+    """``after`` and ``before``: (the vectors, a caption); the before panel is left out when its vectors are None."""
     import matplotlib.pyplot as plt
 
-    panels = [(before, "before: trained without groups"), (after, after_caption)] if before is not None else []
-    panels = panels or [(after, after_caption)]
+    panels = [before, after] if before[0] is not None else [after]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
     for ax, (kv, caption) in zip(axes[0], panels, strict=True):
         _draw_space(ax, kv, group, caption, joiner)
@@ -119,15 +119,15 @@ def group_figure(path: Path, group: Group, after, before, after_caption: str, jo
     plt.close(fig)
 
 
-def ranks_figure(path: Path, after: list[int], before: list[int] | None) -> None:
+def ranks_figure(path: Path, after: list[int], before: list[int] | None, heads: tuple[str, str]) -> None:
     import matplotlib.pyplot as plt
 
     top = max([*after, *(before or []), 10])
     bins = np.unique(np.round(np.logspace(0, math.log10(top + 1), 30)).astype(int))
     fig, ax = plt.subplots(figsize=(7.5, 4))
     if before:
-        ax.hist(before, bins=bins, histtype="step", lw=2, color="0.5", label=f"without groups ({len(before)} pairs)")
-    ax.hist(after, bins=bins, histtype="stepfilled", alpha=0.55, color="tab:red", label=f"with groups ({len(after)})")
+        ax.hist(before, bins=bins, histtype="step", lw=2, color="0.5", label=f"{heads[0]} ({len(before)} pairs)")
+    ax.hist(after, bins=bins, histtype="stepfilled", alpha=0.55, color="tab:red", label=f"{heads[1]} ({len(after)})")
     ax.axvline(10.5, color="k", ls="--", lw=1)
     ax.text(11, ax.get_ylim()[1] * 0.92, "top 10", fontsize=9)
     ax.set_xscale("log")

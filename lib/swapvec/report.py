@@ -33,7 +33,7 @@ from swapvec.groups import Group, group_words
 from swapvec.log import event, get_logger
 from swapvec.phrases import readable
 from swapvec.store.paths import is_uri, local_path
-from swapvec.summary import group_title, repel_table, scope, score_cell, scores
+from swapvec.summary import compared, group_title, repel_table, scope, score_cell, scores
 
 _log = get_logger("report")
 
@@ -80,6 +80,7 @@ def build_report(
     method = cfg.augment.method if cfg.augment.groups_path or cfg.augment.lexicon_path else "none"
     after_caption = f"after: trained with groups ({method})"
     joiner = cfg.tokenize.phrase_joiner  # phrases are shown as the groups file writes them: "motion picture"
+    before_head, after_head = compared(cfg)
     parts: list[tuple[str, Any]] = []  # ("h2"/"p"/"table"/"img", payload), rendered to Markdown and HTML alike
     parts.append(("h1", f"swapvec report: run {run_id}"))
     parts.append(
@@ -94,7 +95,7 @@ def build_report(
     )
     parts.append(("h2", "Scores"))
     if baseline is not None:
-        header = ["", "without groups", "with groups", "change"]
+        header = ["", before_head, after_head, "change"]
         rows = []
         for label, key, pattern, better, oov in scores(baseline, evaluation):
             was, now = baseline.metrics.get(key), evaluation.metrics.get(key)
@@ -104,19 +105,20 @@ def build_report(
             cells = [score_cell(m.metrics, key, pattern, oov) for m in (baseline, evaluation)]
             rows.append([label, *cells, change])
     else:
-        header = ["", "with groups"]
+        header = ["", after_head]
         rows = [[row[0], score_cell(evaluation.metrics, row[1], row[2], row[4])] for row in scores(evaluation)]
         parts.append(("p", "No run without groups to compare with: set evaluate.baseline (swapvec run) for one."))
     parts.append(("table", (header, rows)))
     after_pairs = _pairs(evaluation)
     before_pairs = _pairs(baseline) if baseline is not None else {}
     if after_pairs:
-        ranks_figure(folder / "ranks.png", list(after_pairs.values()), list(before_pairs.values()) or None)
+        before_ranks = list(before_pairs.values()) or None
+        ranks_figure(folder / "ranks.png", list(after_pairs.values()), before_ranks, (before_head, after_head))
         parts.append(("h2", "In-group ranks"))
         parts.append(("img", ("ranks.png", "histogram of in-group ranks")))
     if groups:
         parts.append(("h2", "Groups"))
-        note = "before (the run without groups) and after" if before_kv is not None else "after"
+        note = f"{before_head} (left) and {after_head} (right)" if before_kv is not None else "after"
         parts.append(
             (
                 "p",
@@ -134,14 +136,14 @@ def build_report(
                     row = [readable(member, joiner), readable(mate, joiner), str(rank)]
                     ranks.append(row + ([str(was) if was is not None else "-"] if baseline else []))
             if ranks:
-                head = ["member", "mate", "rank"] + (["rank without groups"] if baseline else [])
+                head = ["member", "mate", "rank"] + ([f"rank {before_head}"] if baseline else [])
                 parts.append(("table", (head, ranks)))
             missing = [readable(w, joiner) for w in group.words if w not in after_kv.key_to_index]
             if missing:
                 parts.append(("p", f"Not in the evaluated vocabulary: {' '.join(missing)}."))
             if number < MAX_GROUPS_PLOTTED:
                 name = f"group-{group.line:05d}.png"
-                group_figure(folder / name, group, after_kv, before_kv, after_caption, joiner)
+                group_figure(folder / name, group, (after_kv, after_caption), (before_kv, before_head), joiner)
                 parts.append(("img", (name, f"group on line {group.line}")))
         if len(groups) > MAX_GROUPS_PLOTTED:
             parts.append(("p", f"Plots for the first {MAX_GROUPS_PLOTTED} groups only."))

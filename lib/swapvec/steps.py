@@ -34,7 +34,7 @@ from swapvec.similarity import similarities
 from swapvec.specialize import SpecializeParams, specialize
 from swapvec.stats import Stats
 from swapvec.store import Store, read_corpus
-from swapvec.summary import summary
+from swapvec.summary import compared, summary
 from swapvec.tokenize import check_pattern, check_spaced, chunked, token_rows
 from swapvec.train import train
 
@@ -210,7 +210,7 @@ def evaluated(c: Command, vectors: DataFrame, baseline_vectors: DataFrame | None
             baseline = evaluate(baseline_vectors, constraints, max_vocab)
         evaluation: Evaluation = evaluate(vectors, constraints, max_vocab)
         c.record.add(evaluation.stats(baseline))
-        c.record.summary = summary(evaluation, baseline, c.cfg.tokenize.phrase_joiner)
+        c.record.summary = summary(evaluation, baseline, c.cfg.tokenize.phrase_joiner, compared(c.cfg))
     with c.stage("report"):
         groups = constraints.groups
         report = write_report(c.cfg, c.record.run_id, vectors, groups, evaluation, baseline_vectors, baseline)

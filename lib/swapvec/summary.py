@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from swapvec.config import Config
 from swapvec.evaluate import MIN_COVERAGE, Evaluation
 from swapvec.groups import Group
 from swapvec.phrases import readable
@@ -71,15 +72,34 @@ def group_title(group: Group | dict[str, Any], joiner: str = "_") -> str:
     return f"{readable(hub, joiner)}: {spaced}" if hub else spaced
 
 
-def summary(result: Evaluation, baseline: Evaluation | None = None, joiner: str = "_") -> str:
-    """A readable report: the metrics (before/after when a baseline is given) and each group's ranks; a phrase (its
-    words joined by ``joiner``) in double quotes."""
+#: What the baseline and the run are called when the baseline is the run trained without the groups.
+WITHOUT_WITH = ("without groups", "with groups")
+
+
+def compared(cfg: Config) -> tuple[str, str]:
+    """What the baseline is and what the run is, as column heads: the run trained without the groups (swap), the
+    vectors before retrofitting or specialisation (no copies, or a lexicon), or the model an ``augment.affected_only``
+    run continued (:func:`swapvec.steps.baseline_of` chooses the baseline)."""
+    a = cfg.augment
+    if a.affected_only:
+        return "model continued", "groups added"
+    if a.after_training and (not a.copies or a.lexicon_path):
+        step = "retrofitting" if a.after_training == "retrofit" else "specialisation"
+        return f"before {step}", f"after {step}"
+    return WITHOUT_WITH
+
+
+def summary(
+    result: Evaluation, baseline: Evaluation | None = None, joiner: str = "_", heads: tuple[str, str] = WITHOUT_WITH
+) -> str:
+    """A readable report: the metrics (``heads``: before and after, when a baseline is given) and each group's ranks;
+    a phrase (its words joined by ``joiner``) in double quotes."""
     lines = []
     if baseline is not None:
-        lines.append(f"{'':42} {'without groups':>20} {'with groups':>20}")
+        lines.append(f"{'':42} {heads[0]:>22} {heads[1]:>22}")
         for label, key, pattern, _, oov in scores(baseline, result):
             before, after = (score_cell(m.metrics, key, pattern, oov) for m in (baseline, result))
-            lines.append(f"{label:42} {before:>20} {after:>20}")
+            lines.append(f"{label:42} {before:>22} {after:>22}")
     else:
         for label, key, pattern, _, oov in scores(result):
             lines.append(f"{label:42} {score_cell(result.metrics, key, pattern, oov):>20}")
