@@ -111,6 +111,9 @@ def test_chosen_query_words_range_over_the_whole_vocabulary(spark, tmp_path):
     expected = _reference(matrix, 3)
     assert _neighbours(out) == {w: expected[w] for w in ("w0003", "w0010")}
     assert stats.row_counts == {"similarities": 6}
+    words.write_text('"motion  picture"\nnew york # spaced\nw0003\n')
+    assert sim.query_words(SimilarityConfig(words=str(words)), "+") == ["motion+picture", "new+york", "w0003"]
+    assert sim.query_words(SimilarityConfig(words=["a b", "", "c"])) == ["a_b", "c"]
 
 
 def test_a_default_top_k_is_clamped_to_the_vocabulary_and_a_chosen_one_is_refused():

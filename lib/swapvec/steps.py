@@ -177,7 +177,8 @@ def guaranteed(c: Command, vectors: DataFrame) -> DataFrame:
 
 def similarities_of(c: Command, vectors: DataFrame, vocab_size: int | None = None) -> DataFrame:
     """The ``similarities`` table of ``vectors``."""
-    sims, stats = similarities(c.spark, vectors.select("word", "vector"), c.cfg.similarity, vocab_size=vocab_size)
+    joiner = c.cfg.tokenize.phrase_joiner  # for the phrases among similarity.words
+    sims, stats = similarities(c.spark, vectors.select("word", "vector"), c.cfg.similarity, vocab_size, joiner)
     c.record.add(stats)
     return sims
 

@@ -84,10 +84,11 @@ def neighbours_per_word(cfg: SimilarityConfig, vocab_size: int) -> int:
     return vocab_size - 1
 
 
-def query_words(cfg: SimilarityConfig) -> list[str] | None:
+def query_words(cfg: SimilarityConfig, joiner: str = "_") -> list[str] | None:
     """``similarity.words`` as a list, or None for every word.
 
-    Given inline (empty entries dropped) or as the path of a UTF-8 file: one word a line, ``#`` starts a comment.
+    Given inline (empty entries dropped) or as the path of a UTF-8 file: one word a line, ``#`` starts a comment. A
+    phrase may be written as in the groups file (``"motion picture"``), or spaced: its words are joined by ``joiner``.
 
     Raises
     ------
@@ -97,15 +98,21 @@ def query_words(cfg: SimilarityConfig) -> list[str] | None:
     if cfg.words is None:
         return None
     if isinstance(cfg.words, list):
-        return [w for w in cfg.words if w]
-    file = Path(cfg.words)
-    if not file.is_file():
-        raise BadInput(f"similarity.words: file not found: {cfg.words}")
-    return [w for line in file.read_text(encoding="utf-8").splitlines() if (w := line.split("#", 1)[0].strip())]
+        written = cfg.words
+    else:
+        file = Path(cfg.words)
+        if not file.is_file():
+            raise BadInput(f"similarity.words: file not found: {cfg.words}")
+        written = [line.split("#", 1)[0] for line in file.read_text(encoding="utf-8").splitlines()]
+    return [joiner.join(words) for w in written if (words := w.replace('"', " ").split())]
 
 
 def similarities(
-    spark: SparkSession, vectors: DataFrame, cfg: SimilarityConfig, vocab_size: int | None = None
+    spark: SparkSession,
+    vectors: DataFrame,
+    cfg: SimilarityConfig,
+    vocab_size: int | None = None,
+    joiner: str = "_",
 ) -> tuple[DataFrame, Stats]:
     """The ``similarities`` table: the top-k cosine neighbours of the query words, computed once.
 
@@ -121,6 +128,8 @@ def similarities(
         ``recall_target`` on the check sample (0: search ``nprobe`` lists as given).
     vocab_size
         The number of rows of ``vectors`` when the caller knows it (saves a count).
+    joiner
+        ``tokenize.phrase_joiner``, for the phrases among ``cfg.words``.
 
     Returns
     -------
@@ -138,7 +147,7 @@ def similarities(
     """
     size = vocab_size if vocab_size is not None else vectors.count()
     k = neighbours_per_word(cfg, size)
-    wanted = query_words(cfg)
+    wanted = query_words(cfg, joiner)
     # One global order of the words (one partition: vocabulary-sized, millions of rows at most).
     indexed = vectors.select(
         "word", "vector", (F.row_number().over(Window.orderBy("word")) - 1).cast("int").alias("idx")
