@@ -36,6 +36,14 @@ def main() -> None:
     parser.add_argument("--groups", required=True)
     parser.add_argument("--parts", type=int, default=5)
     parser.add_argument("--set", action="append", default=[], help="dotted.key=value for every run")
+    parser.add_argument("--parts-only", action="store_true", help="leave out the groups-added comparison")
+    parser.add_argument(
+        "--continued-alpha",
+        type=float,
+        nargs="+",
+        default=None,
+        help="train.alpha of parts 2, 3, ... (the last one given for the parts after it); train.alpha otherwise",
+    )
     args = parser.parse_args()
     setup_logging("text", "WARNING")
     folder = Path(tempfile.mkdtemp(prefix="incremental-"))
@@ -68,7 +76,19 @@ def main() -> None:
     full = run("full", f"input.path={args.corpus}")
     increments = [run("part-1", f"input.path={parts[0]}")]
     for i in range(1, args.parts):
-        increments.append(run(f"part-{i + 1}", f"input.path={parts[i]}", f"train.init_from={folder / f'part-{i}'}"))
+        rates = args.continued_alpha
+        rate = [f"train.alpha={rates[min(i, len(rates)) - 1]}"] if rates else []
+        previous = f"train.init_from={folder / f'part-{i}'}"
+        increments.append(run(f"part-{i + 1}", f"input.path={parts[i]}", previous, *rate))
+    if args.parts_only:
+        grouped = added = None
+    else:
+        grouped, added = groups_added(args, run, folder)
+    report(args, full, increments, grouped, added)
+
+
+def groups_added(args, run, folder):
+    """The full run with the groups, and the full run without them continued with the groups (affected only)."""
     grouped = run("full-groups", f"input.path={args.corpus}", f"augment.groups_path={args.groups}")
     added = run(
         "groups-added",
@@ -77,7 +97,10 @@ def main() -> None:
         f"train.init_from={folder / 'full'}",
         "augment.affected_only=true",
     )
+    return grouped, added
 
+
+def report(args, full, increments, grouped, added) -> None:
     share = full["train_seconds"] / args.parts
     print(f"\n| run | WS-353 | SimLex-999 | training s | vs 1/{args.parts} of the full run's | command s |")
     print("|---|---|---|---|---|---|")
@@ -87,6 +110,8 @@ def main() -> None:
         scores = f"{m['ws353']:.3f} | {m['simlex999']:.3f}" if i == len(increments) - 1 else "- | -"
         print(f"| part {i + 1}{' (from scratch)' if i == 0 else ', continued'} | {scores} | {m['train_seconds']:.1f} "
               f"| {m['train_seconds'] / share:.2f} | {m['command_seconds']:.1f} |")  # fmt: skip
+    if grouped is None:
+        return
     print("\n| run | members with all mates in top 10 | WS-353 | SimLex-999 | training s | command s | vs full |")
     print("|---|---|---|---|---|---|---|")
     for name, m in (("one run with the groups", grouped), ("groups added (affected only)", added)):

@@ -46,6 +46,8 @@ TABLE_SCHEMA = "phrase string, left string, right string, pass int, count bigint
 
 
 class Phrase(NamedTuple):
+    """A detected phrase: its token, the two tokens it joins, the pass that found it, its count and its score."""
+
     phrase: str
     left: str
     right: str
@@ -163,8 +165,10 @@ def _scored(rows: DataFrame, cfg: TokenizeConfig, pass_number: int, kept_apart: 
         b = words.select(F.col("a").alias("b"), F.col("n").alias("nb"))
         scored = frequent.join(a, "a").join(b, "b")
         n, na, nb = (F.col(c).cast("double") for c in ("n", "na", "nb"))
-        if cfg.phrase_scoring == "default":  # gensim's order of operations, so that the same pairs pass
-            score = (n - cfg.phrase_min_count) / (F.col("na") * F.col("nb")).cast("double") * F.lit(distinct)
+        if cfg.phrase_scoring == "default":
+            # gensim's order of operations, so that the same pairs pass: na * nb is rounded once to a double, as
+            # gensim's float(na * nb) is, and cannot overflow a long.
+            score = (n - cfg.phrase_min_count) / (na * nb) * F.lit(distinct)
         else:
             total = F.lit(float(corpus_words))
             pab = n / total
@@ -185,6 +189,8 @@ def _scored(rows: DataFrame, cfg: TokenizeConfig, pass_number: int, kept_apart: 
 
 
 class Detected(NamedTuple):
+    """What :func:`detect` returns."""
+
     rows: DataFrame
     phrases: list[Phrase]
     stats: Stats
