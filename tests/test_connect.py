@@ -146,11 +146,13 @@ def test_the_lee_sample_through_spark_connect_into_parquet_with_progress_on_the_
         "output.path=out",
         "output.format=parquet",
         "train.sync_rounds=2",
+        "tokenize.phrases=true",  # detected in Spark (two aggregations a pass), joined in the tasks (mapInArrow)
     ]
     code, out, shown = _swapvec_run(remote, settings, tmp_path)
     assert code == 0, shown[-3000:]
     assert "hub members whose nearest word is the hub                 1.000" in out, out
     assert "transport=files" in shown and "Traceback" not in shown
     assert _check_tables(tmp_path / "out", "parquet").num_rows > 1000
+    assert read_independently(tmp_path / "out" / "phrases", "parquet").num_rows > 100
     # The Connect progress handler drew the tasks of a stage's operation on the line (a carriage return, no newline).
     assert "\rtrain: " in shown and "tasks " in shown, shown[-3000:]

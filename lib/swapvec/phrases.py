@@ -139,7 +139,9 @@ def apply(rows: DataFrame, named: set[tuple[str, ...]], passes: Sequence[Sequenc
                 for pairs in pass_pairs:
                     tokens = join_pairs(tokens, pairs, joiner)
                 out.append(tokens)
-            yield batch.set_column(at, "tokens", pa.array(out, pa.list_(pa.string())))
+            columns = batch.columns
+            columns[at] = pa.array(out, pa.list_(pa.string()))
+            yield pa.RecordBatch.from_arrays(columns, schema=batch.schema)
 
     return rows.mapInArrow(joined, rows.schema)
 
