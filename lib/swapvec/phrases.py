@@ -151,17 +151,16 @@ def _scored(rows: DataFrame, cfg: TokenizeConfig, pass_number: int, kept_apart: 
     sorted by phrase."""
     t = F.col("tokens")
     adjacent = F.zip_with(t, F.slice(t, 2, F.size(t)), lambda a, b: F.struct(a.alias("a"), b.alias("b")))
+    # Each token once as "a", with the token after it as "b" (null at the end of a row): one pass over the corpus
+    # counts the pairs, and a word's count is the sum of its pairs'.
     tokens = rows.select(F.explode(adjacent).alias("p")).select("p.a", "p.b")
-    words = tokens.groupBy("a").agg(F.count(F.lit(1)).alias("n")).persist(StorageLevel.MEMORY_AND_DISK)
-    pairs = (
-        tokens.where(F.col("b").isNotNull())
-        .groupBy("a", "b")
-        .agg(F.count(F.lit(1)).alias("n"))
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
+    counted = tokens.groupBy("a", "b").agg(F.count(F.lit(1)).alias("n")).persist(StorageLevel.MEMORY_AND_DISK)
+    words = counted.groupBy("a").agg(F.sum("n").alias("n")).persist(StorageLevel.MEMORY_AND_DISK)
+    pairs = counted.where(F.col("b").isNotNull())
     try:
+        distinct_pairs = pairs.count()
         distinct_words, corpus_words = words.agg(F.count(F.lit(1)), F.sum("n")).first()
-        distinct = float(distinct_words + pairs.count())
+        distinct = float(distinct_words + distinct_pairs)
         frequent = pairs.where(F.col("n") >= cfg.phrase_min_count)
         a = words.select(F.col("a"), F.col("n").alias("na"))
         b = words.select(F.col("a").alias("b"), F.col("n").alias("nb"))
@@ -184,7 +183,7 @@ def _scored(rows: DataFrame, cfg: TokenizeConfig, pass_number: int, kept_apart: 
             )
     finally:
         words.unpersist()
-        pairs.unpersist()
+        counted.unpersist()
     joiner = cfg.phrase_joiner
     found = (Phrase(r.a + joiner + r.b, r.a, r.b, pass_number, r.n, r.score) for r in kept)
     return sorted(p for p in found if p.left not in kept_apart and p.right not in kept_apart)
