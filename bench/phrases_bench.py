@@ -32,14 +32,22 @@ from swapvec.store import read_corpus
 from swapvec.tokenize import token_rows
 
 
-def gensim_set(model: Phrases, sentences: list[list[str]]) -> set[str]:
-    """Every pair of adjacent tokens gensim's model scores as a phrase."""
-    found = set()
+def gensim_phrases(model: Phrases, sentences: list[list[str]]) -> dict[str, float]:
+    """Every candidate gensim's model scores as a phrase, with its score: two words that are not connectors, with
+    only connectors between them (none without connector words). (``export_phrases`` splits a key at every joiner,
+    so from the second pass on it scores ``he_did`` + ``not`` as ``he`` + ``not``.)"""
+    found = {}
     for tokens in sentences:
-        for a, b in zip(tokens, tokens[1:], strict=False):
-            phrase, _ = model.score_candidate(a, b, [])
-            if phrase is not None:
-                found.add(phrase)
+        start, between = None, []
+        for word in tokens:
+            if word in model.connector_words:
+                between += [word] * (start is not None)
+                continue
+            if start is not None:
+                phrase, score = model.score_candidate(start, word, between)
+                if phrase is not None:
+                    found[phrase] = score
+            start, between = word, []
     return found
 
 
@@ -53,11 +61,16 @@ def main() -> None:
     parser.add_argument("--min-count", type=int, default=5)
     parser.add_argument("--scoring", default="default", choices=("default", "npmi"))
     parser.add_argument("--threshold", type=float, default=None)
+    parser.add_argument("--connectors", default=None, choices=("english",), help="gensim's ENGLISH_CONNECTOR_WORDS")
     args = parser.parse_args()
     cfg = TokenizeConfig(
         phrases=True, phrase_passes=2, phrase_min_count=args.min_count, phrase_scoring=args.scoring,
-        phrase_threshold=args.threshold,
+        phrase_threshold=args.threshold, phrase_connectors=args.connectors or [],
     )  # fmt: skip
+    settings = {
+        "min_count": cfg.phrase_min_count, "threshold": cfg.threshold, "scoring": cfg.phrase_scoring,
+        "connector_words": cfg.connectors,
+    }  # fmt: skip
     spark = get_spark(SparkConfig(master="local[2]", conf={"spark.driver.memory": "12g", "spark.ui.enabled": "false"}))
     print(
         "| corpus | words | pass 1 phrases (ours / gensim) | pass 2 | Jaccard p1 / p2 | gensim s | swapvec s | "
@@ -70,11 +83,11 @@ def main() -> None:
         words = sum(map(len, sentences))
 
         started = time.monotonic()
-        first = Phrases(sentences, min_count=cfg.phrase_min_count, threshold=cfg.threshold, scoring=cfg.phrase_scoring)
+        first = Phrases(sentences, **settings)
         joined = [first[s] for s in sentences]
-        second = Phrases(joined, min_count=cfg.phrase_min_count, threshold=cfg.threshold, scoring=cfg.phrase_scoring)
+        second = Phrases(joined, **settings)
         gensim_seconds = time.monotonic() - started
-        theirs = [gensim_set(first, sentences), gensim_set(second, joined)]
+        theirs = [set(gensim_phrases(first, sentences)), set(gensim_phrases(second, joined))]
 
         started = time.monotonic()
         detected = detect(rows, cfg, set())

@@ -146,7 +146,7 @@ def test_the_lee_sample_through_spark_connect_into_parquet_with_progress_on_the_
         "output.path=out",
         "output.format=parquet",
         "train.sync_rounds=2",
-        "tokenize.phrases=true",  # detected in Spark (two aggregations a pass), joined in the tasks (mapInArrow)
+        "tokenize.phrases=true",  # detected in Spark (aggregations), joined in the tasks (mapInArrow)
     ]
     code, out, shown = _swapvec_run(remote, settings, tmp_path)
     assert code == 0, shown[-3000:]

@@ -6,6 +6,7 @@ import pytest
 from gensim.models.phrases import Phrases
 from pyspark.sql import functions as F
 
+from bench.phrases_bench import gensim_phrases
 from swapvec.config import InputConfig, TokenizeConfig, load_config
 from swapvec.errors import BadInput
 from swapvec.explore import explore
@@ -67,33 +68,28 @@ def test_named_phrases_are_joined_longest_first(spark):
     assert [r.tokens for r in joined] == [["in", "new+york+city", "a", "new+york", "times"], ["york", "new"]]
 
 
-def gensim_phrases(reference: Phrases, sentences: list[list[str]]) -> dict[str, float]:
-    """Every pair of adjacent tokens that gensim's model scores as a phrase, with its score. (``export_phrases``
-    splits a key at every joiner, so from the second pass on it scores ``he_did`` + ``not`` as ``he`` + ``not``.)"""
-    found = {}
-    for tokens in sentences:
-        for a, b in zip(tokens, tokens[1:], strict=False):
-            phrase, score = reference.score_candidate(a, b, [])
-            if phrase is not None:
-                found[phrase] = score
-    return found
-
-
-@pytest.mark.parametrize(("scoring", "threshold"), [("default", 10.0), ("npmi", 0.5)])
-def test_detected_phrases_are_the_ones_gensim_finds(spark, scoring, threshold):
+@pytest.mark.parametrize(
+    ("scoring", "threshold", "connectors"), [("default", 10.0, []), ("npmi", 0.5, []), ("npmi", 0.3, "english")]
+)
+def test_detected_phrases_are_the_ones_gensim_finds(spark, scoring, threshold, connectors):
     """Two passes on the Lee corpus, each against gensim's ``Phrases`` on the same tokens and settings."""
-    cfg = TokenizeConfig(phrases=True, phrase_scoring=scoring, phrase_min_count=3)
+    settings = {"phrase_scoring": scoring, "phrase_threshold": threshold, "phrase_connectors": connectors}
+    cfg = TokenizeConfig(phrases=True, phrase_min_count=3, **settings)
     rows = token_rows(read_corpus(spark, InputConfig(path="sample:lee")), cfg).persist()
     detected = detect(rows, cfg, set())
     sentences = [r.tokens for r in rows.orderBy("sentence_id").collect()]
     for number in (1, 2):
-        reference = Phrases(sentences, min_count=3, threshold=threshold, scoring=scoring, delimiter="_")
+        reference = Phrases(
+            sentences, min_count=3, threshold=threshold, scoring=scoring, delimiter="_", connector_words=cfg.connectors
+        )
         ours = {p.phrase: p for p in detected.phrases if p.pass_number == number}
         theirs = gensim_phrases(reference, sentences)
         assert set(ours) == set(theirs), f"pass {number}"
         assert all(ours[p].score == pytest.approx(theirs[p], rel=1e-9) for p in ours)
         sentences = [reference[s] for s in sentences]  # gensim's own application, for its second pass
     assert len(detected.phrases) > 50
+    if connectors:
+        assert any(p.between for p in detected.phrases)  # such as prime_minister_of_australia
     ours = detected.rows.orderBy("sentence_id").select("tokens").collect()
     assert [r.tokens for r in ours] == sentences
     rows.unpersist()
@@ -131,7 +127,7 @@ def test_a_quoted_phrase_is_trained_as_one_token_and_reported_as_written(spark, 
     # Detection never swallows a group word ("entertainment films" is frequent here), and its table is written.
     phrases = read_independently(out / "phrases", "parquet").to_pylist()
     assert phrases and not any({p["left"], p["right"]} & {"entertainment", "films", "movies"} for p in phrases)
-    assert {"phrase", "left", "right", "pass", "count", "score", "run_id"} == set(phrases[0])
+    assert {"phrase", "left", "right", "between", "pass", "count", "score", "run_id"} == set(phrases[0])
     assert record.metrics["phrases_detected"] == len(phrases)
     report = (out / "report" / "report.md").read_text(encoding="utf-8")
     assert '"motion picture"' in report
@@ -164,3 +160,10 @@ def test_a_threshold_that_lets_too_many_pairs_through_is_refused(spark, monkeypa
     cfg = TokenizeConfig(phrases=True, phrase_min_count=1, phrase_threshold=0.001)
     with pytest.raises(BadInput, match="more than 2 pairs score above tokenize.phrase_threshold 0.001 in pass 1"):
         detect(rows, cfg, set())
+
+
+def test_connector_words_are_lower_cased_and_english_is_gensims():
+    assert TokenizeConfig(phrase_connectors=["Of", "the"]).connectors == {"of", "the"}
+    assert {"of", "and", "the"} <= TokenizeConfig(phrase_connectors="english").connectors
+    with pytest.raises(BadInput, match="phrase_connectors"):
+        load_config(None, ["input.path=sample:lee", "tokenize.phrase_connectors=french"])

@@ -84,6 +84,11 @@ class TokenizeConfig(_Section):
         None, description="Phrases score above this; 10 for default scoring, 0.5 for npmi when unset."
     )
     phrase_min_count: int = Field(5, ge=1, description="Pairs seen fewer times are never phrases.")
+    phrase_connectors: list[str] | Literal["english"] = Field(
+        default_factory=list,
+        description="Words that may stand inside a detected phrase but never start or end one (bank_of_america); "
+        "english: gensim's ENGLISH_CONNECTOR_WORDS.",
+    )
 
     @field_validator("pattern")
     @classmethod
@@ -108,6 +113,15 @@ class TokenizeConfig(_Section):
         if t is not None and self.phrase_scoring == "npmi" and not -1 <= t <= 1:
             raise ValueError("phrase_threshold must be between -1 and 1 with phrase_scoring npmi")
         return self
+
+    @property
+    def connectors(self) -> frozenset[str]:
+        """``phrase_connectors`` as a set of tokens (``english``: gensim's articles, prepositions and conjunctions)."""
+        if self.phrase_connectors == "english":
+            from gensim.models.phrases import ENGLISH_CONNECTOR_WORDS
+
+            return ENGLISH_CONNECTOR_WORDS
+        return frozenset(w.lower() if self.lowercase else w for w in self.phrase_connectors)
 
     @property
     def threshold(self) -> float:

@@ -3,12 +3,13 @@
 * **Named phrases** are the ones the groups file and the lexicon write in double quotes. Every occurrence in the
   corpus becomes one token, the longest named phrase first where several start at one word.
 * **Detected phrases** (``tokenize.phrases``) are collocations scored over the whole corpus, as gensim's ``Phrases``
-  scores them, with Spark aggregations: the words and the pairs of adjacent tokens are counted (two aggregations), a
-  pair seen at least ``phrase_min_count`` times is scored against its words' counts in a join, and the pairs that
-  score above the threshold come back to the driver. Scoring ``default`` (Mikolov et al., 2013) is
-  ``(count(ab) - min_count) / (count(a) count(b)) x V``, where ``V`` is the number of distinct words and distinct
-  pairs counted; ``npmi`` (Bouma, 2009) is ``ln(p(ab) / (p(a) p(b))) / -ln p(ab)``, each ``p`` a count over the
-  corpus's words. Each pass can join two tokens, so ``phrase_passes`` 2 gives phrases of up to four words.
+  scores them, with Spark aggregations: the pairs of adjacent tokens are counted in one pass over the corpus (a
+  word's count is the sum of its pairs'), a pair seen at least ``phrase_min_count`` times is scored against its words'
+  counts in a join, and the pairs that score above the threshold come back to the driver. Scoring ``default``
+  (Mikolov et al., 2013) is ``(count(ab) - min_count) / (count(a) count(b)) x V``, where ``V`` is the number of
+  distinct words and distinct pairs counted; ``npmi`` (Bouma, 2009) is ``ln(p(ab) / (p(a) p(b))) / -ln p(ab)``, each
+  ``p`` a count over the corpus's words. Each pass can join two tokens, so ``phrase_passes`` 2 gives phrases of up
+  to four words.
 
 Both are applied in the tasks (``mapInArrow``), a sentence left to right, as gensim applies its phrases: where a
 token and the next form a phrase of the pass, they become one token and the search goes on after them. The same
@@ -41,8 +42,9 @@ _log = get_logger("phrases")
 #: Phrases one pass may find: the driver and every task hold them (about 150 bytes each, 150 MB at this bound).
 MAX_PHRASES = 1_000_000
 
-#: The ``phrases`` table: one row a detected phrase, ``left`` and ``right`` the tokens it joins in pass ``pass``.
-TABLE_SCHEMA = "phrase string, left string, right string, pass int, count bigint, score double"
+#: The ``phrases`` table: one row a detected phrase, ``left`` and ``right`` the tokens it joins in pass ``pass``,
+#: with the connector words ``between`` them (``tokenize.phrase_connectors``).
+TABLE_SCHEMA = "phrase string, left string, right string, between array<string>, pass int, count bigint, score double"
 
 
 class Phrase(NamedTuple):
@@ -51,6 +53,7 @@ class Phrase(NamedTuple):
     phrase: str
     left: str
     right: str
+    between: tuple[str, ...]
     pass_number: int
     count: int
     score: float
@@ -116,15 +119,51 @@ def join_pairs(tokens: Sequence[str], pairs: dict[str, set[str]], joiner: str) -
     return out
 
 
-def apply(rows: DataFrame, named: set[tuple[str, ...]], passes: Sequence[Sequence[Phrase]], joiner: str) -> DataFrame:
+def join_connected(
+    tokens: Sequence[str], pairs: dict[str, set[tuple[tuple[str, ...], str]]], connectors: frozenset[str], joiner: str
+) -> list[str]:
+    """The tokens with each phrase of one pass made one token, where connector words may stand between a phrase's
+    first and last word (``pairs``: left token -> (connectors between, right token)); left to right, as gensim.
+
+    Examples
+    --------
+    >>> join_connected(["of", "bank", "of", "america", "of", "x"], {"bank": {(("of",), "america")}}, {"of"}, "_")
+    ['of', 'bank_of_america', 'of', 'x']
+    """
+    out: list[str] = []
+    start: str | None = None
+    between: list[str] = []
+    for word in tokens:
+        if word in connectors:
+            (between if start is not None else out).append(word)
+            continue
+        if start is not None and (tuple(between), word) in pairs.get(start, ()):
+            out.append(joiner.join([start, *between, word]))
+            start, between = None, []
+            continue
+        if start is not None:
+            out += [start, *between]
+        start, between = word, []
+    if start is not None:
+        out += [start, *between]
+    return out
+
+
+def apply(
+    rows: DataFrame,
+    named: set[tuple[str, ...]],
+    passes: Sequence[Sequence[Phrase]],
+    joiner: str,
+    connectors: frozenset[str] = frozenset(),
+) -> DataFrame:
     """``rows`` (a ``tokens`` column among others) with the named phrases, then each pass's detected phrases, made
     tokens; ``rows`` itself when there is none."""
     starts = _longest_first(named)
     pass_pairs = []
     for found in passes:
-        pairs: dict[str, set[str]] = {}
+        pairs: dict[str, set] = {}
         for p in found:
-            pairs.setdefault(p.left, set()).add(p.right)
+            pairs.setdefault(p.left, set()).add((p.between, p.right) if connectors else p.right)
         pass_pairs.append(pairs)
     if not starts and not any(pass_pairs):
         return rows
@@ -137,7 +176,10 @@ def apply(rows: DataFrame, named: set[tuple[str, ...]], passes: Sequence[Sequenc
                 if starts:
                     tokens = join_named(tokens, starts, joiner)
                 for pairs in pass_pairs:
-                    tokens = join_pairs(tokens, pairs, joiner)
+                    if connectors:
+                        tokens = join_connected(tokens, pairs, connectors, joiner)
+                    else:
+                        tokens = join_pairs(tokens, pairs, joiner)
                 out.append(tokens)
             columns = batch.columns
             columns[at] = pa.array(out, pa.list_(pa.string()))
@@ -149,18 +191,34 @@ def apply(rows: DataFrame, named: set[tuple[str, ...]], passes: Sequence[Sequenc
 def _scored(rows: DataFrame, cfg: TokenizeConfig, pass_number: int, kept_apart: set[str]) -> list[Phrase]:
     """One pass: the pairs of adjacent tokens of ``rows`` that score above the threshold, neither in ``kept_apart``,
     sorted by phrase."""
-    t = F.col("tokens")
-    adjacent = F.zip_with(t, F.slice(t, 2, F.size(t)), lambda a, b: F.struct(a.alias("a"), b.alias("b")))
+    t, connectors = F.col("tokens"), sorted(cfg.connectors)
     # Each token once as "a", with the token after it as "b" (null at the end of a row): one pass over the corpus
-    # counts the pairs, and a word's count is the sum of its pairs'.
-    tokens = rows.select(F.explode(adjacent).alias("p")).select("p.a", "p.b")
-    counted = tokens.groupBy("a", "b").agg(F.count(F.lit(1)).alias("n")).persist(StorageLevel.MEMORY_AND_DISK)
+    # counts the pairs, and a word's count is the sum of its pairs'. With connectors, "a" and "b" are the words
+    # that are not connectors, and "between" the connectors between them (gensim counts connectors as no word).
+    if connectors:
+        listed = F.array(*[F.lit(w) for w in connectors])
+        at = F.transform(t, lambda w, i: F.struct(w.alias("w"), i.alias("i")))
+        words_only = F.filter(at, lambda x: ~F.array_contains(listed, x["w"]))
+        adjacent = F.zip_with(
+            words_only,
+            F.slice(words_only, 2, F.size(words_only)),
+            lambda p, q: F.struct(
+                p["w"].alias("a"), q["w"].alias("b"), F.slice(t, p["i"] + 2, q["i"] - p["i"] - 1).alias("between")
+            ),
+        )
+    else:
+        adjacent = F.zip_with(t, F.slice(t, 2, F.size(t)), lambda a, b: F.struct(a.alias("a"), b.alias("b")))
+    keys = ["a", "b", "between"] if connectors else ["a", "b"]
+    tokens = rows.select(F.explode(adjacent).alias("p")).select(*[f"p.{k}" for k in keys])
+    counted = tokens.groupBy(*keys).agg(F.count(F.lit(1)).alias("n")).persist(StorageLevel.MEMORY_AND_DISK)
     words = counted.groupBy("a").agg(F.sum("n").alias("n")).persist(StorageLevel.MEMORY_AND_DISK)
     pairs = counted.where(F.col("b").isNotNull())
     try:
         distinct_pairs = pairs.count()
         distinct_words, corpus_words = words.agg(F.count(F.lit(1)), F.sum("n")).first()
         distinct = float(distinct_words + distinct_pairs)
+        if connectors and cfg.phrase_scoring == "npmi":  # p() is over every token, connectors too
+            corpus_words = rows.agg(F.sum(F.size("tokens"))).first()[0]
         frequent = pairs.where(F.col("n") >= cfg.phrase_min_count)
         a = words.select(F.col("a"), F.col("n").alias("na"))
         b = words.select(F.col("a").alias("b"), F.col("n").alias("nb"))
@@ -174,7 +232,9 @@ def _scored(rows: DataFrame, cfg: TokenizeConfig, pass_number: int, kept_apart: 
             total = F.lit(float(corpus_words))
             pab = n / total
             score = F.log(pab / ((na / total) * (nb / total))) / -F.log(pab)
-        passing = scored.select("a", "b", "n", score.alias("score")).where(F.col("score") > cfg.threshold)
+        between = F.col("between") if connectors else F.array().cast("array<string>")
+        passing = scored.select("a", "b", between.alias("between"), "n", score.alias("score"))
+        passing = passing.where(F.col("score") > cfg.threshold)
         kept = passing.limit(MAX_PHRASES + 1).collect()
         if len(kept) > MAX_PHRASES:
             raise BadInput(
@@ -185,7 +245,9 @@ def _scored(rows: DataFrame, cfg: TokenizeConfig, pass_number: int, kept_apart: 
         words.unpersist()
         counted.unpersist()
     joiner = cfg.phrase_joiner
-    found = (Phrase(r.a + joiner + r.b, r.a, r.b, pass_number, r.n, r.score) for r in kept)
+    found = (
+        Phrase(joiner.join([r.a, *r.between, r.b]), r.a, r.b, tuple(r.between), pass_number, r.n, r.score) for r in kept
+    )
     return sorted(p for p in found if p.left not in kept_apart and p.right not in kept_apart)
 
 
@@ -224,6 +286,7 @@ def detect(
     started = time.monotonic()
     passes: list[list[Phrase]] = []
     current = apply(rows, named, [], cfg.phrase_joiner)
+    connectors = cfg.connectors
     for number in range(1, cfg.phrase_passes + 1):
         layer = current if current is rows else current.persist(StorageLevel.MEMORY_AND_DISK)
         try:
@@ -235,7 +298,7 @@ def detect(
         if not found:
             break
         passes.append(found)
-        current = apply(rows, named, passes, cfg.phrase_joiner)
+        current = apply(rows, named, passes, cfg.phrase_joiner, connectors)
     everything = [p for found in passes for p in found]
     metrics = {f"phrases_pass_{i}": float(len(found)) for i, found in enumerate(passes, start=1)}
     metrics |= {"phrases_detected": float(len(everything)), "phrases_seconds": time.monotonic() - started}

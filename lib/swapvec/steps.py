@@ -128,7 +128,8 @@ def phrased(c: Command, rows: DataFrame) -> DataFrame:
     detected = detect(rows, cfg, named, kept_apart=set(groups_words))
     c.record.add(detected.stats)
     c.record.row_counts["phrases"] = len(detected.phrases)
-    c.phrases = c.spark.createDataFrame(detected.phrases, TABLE_SCHEMA)
+    rows_of = [(*p[:3], list(p.between), *p[4:]) for p in detected.phrases]
+    c.phrases = c.spark.createDataFrame(rows_of, TABLE_SCHEMA)
     return detected.rows
 
 
