@@ -9,7 +9,8 @@
   (Mikolov et al., 2013) is ``(count(ab) - min_count) / (count(a) count(b)) x V``, where ``V`` is the number of
   distinct words and distinct pairs counted; ``npmi`` (Bouma, 2009) is ``ln(p(ab) / (p(a) p(b))) / -ln p(ab)``, each
   ``p`` a count over the corpus's words. Each pass can join two tokens, so ``phrase_passes`` 2 gives phrases of up
-  to four words.
+  to four words. With ``phrase_connectors`` (gensim's ``connector_words``), connector words may stand between a
+  phrase's two words; those candidates are counted in the Python workers, a task at a time, and summed by Spark.
 
 Both are applied in the tasks (``mapInArrow``), a sentence left to right, as gensim applies its phrases: where a
 token and the next form a phrase of the pass, they become one token and the search goes on after them. The same
@@ -18,7 +19,8 @@ phrases give the same tokens on every run and every retry.
 Memory: the driver and each task hold the phrases found (about 150 bytes each: 16,758 for GCIDE's 5.4M words); a pass
 that finds more than :data:`MAX_PHRASES` is refused, naming the threshold to raise. The counts stay in Spark: the
 words and the pairs are aggregated (spilling to disk as Spark does), only the phrases that pass the threshold are
-collected. gensim prunes its counts past ``max_vocab_size``; these counts are exact.
+collected; with connectors a task holds at most :data:`CANDIDATES_HELD` counts before it hands them on. gensim prunes
+its counts past ``max_vocab_size``; these counts are exact.
 """
 
 from __future__ import annotations
