@@ -7,7 +7,7 @@ collected as Python lists for gensim, so both see the same sentences. Then, with
 * gensim, one process: ``Phrases(sentences)`` learns pass 1; each sentence goes through the frozen model
   (``model[sentence]``); ``Phrases`` learns pass 2 on the result. That is what gensim's documentation does for phrases
   of up to four words.
-* swapvec: ``phrases.detect`` (``tokenize.phrase_passes`` 2): the counting, scoring and pass-1 joining in Spark.
+* swapvec: ``collocations.detect`` (``tokenize.phrase_passes`` 2): the counting, scoring and pass-1 joining in Spark.
 
 "same set" is the Jaccard index of each pass's phrases against gensim's: every pair of adjacent tokens that gensim's
 model scores above the threshold (its ``score_candidate``). gensim's own ``export_phrases`` is that set for pass 1,
@@ -25,8 +25,8 @@ import time
 
 from gensim.models.phrases import Phrases
 
+from swapvec.collocations import detect
 from swapvec.config import InputConfig, SparkConfig, TokenizeConfig
-from swapvec.phrases import detect
 from swapvec.session import get_spark
 from swapvec.store import read_corpus
 from swapvec.tokenize import token_rows

@@ -7,11 +7,12 @@ from gensim.models.phrases import Phrases
 from pyspark.sql import functions as F
 
 from bench.phrases_bench import gensim_phrases
+from swapvec.collocations import detect
 from swapvec.config import InputConfig, TokenizeConfig, load_config
 from swapvec.errors import BadInput
 from swapvec.explore import explore
 from swapvec.groups import check_groups_file, parse_file
-from swapvec.phrases import apply, detect
+from swapvec.phrases import apply
 from swapvec.pipeline import execute
 from swapvec.store import read_corpus
 from swapvec.tokenize import token_rows
@@ -153,7 +154,7 @@ def test_the_tokenize_command_joins_named_phrases_and_augment_joins_them_in_olde
 
 
 def test_a_threshold_that_lets_too_many_pairs_through_is_refused(spark, monkeypatch):
-    monkeypatch.setattr("swapvec.phrases.MAX_PHRASES", 2)
+    monkeypatch.setattr("swapvec.collocations.MAX_PHRASES", 2)
     rows = spark.createDataFrame(
         [(i, ["a", "b", "c", "d"]) for i in range(10)], "sentence_id bigint, tokens array<string>"
     )

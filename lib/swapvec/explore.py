@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from swapvec.config import OutputConfig
-from swapvec.phrases import readable
+from swapvec.phrases import readable, token_of
 from swapvec.store import Store
 
 
@@ -45,7 +45,7 @@ def chosen_words(text: str | Iterable[str], joiner: str = "_") -> list[str]:
     ['movies', 'films', 'cinema', 'motion_picture']
     """
     parts = [a or b for a, b in re.findall(r'"([^"]*)"|([^,\s"]+)', text)] if isinstance(text, str) else list(text)
-    return list(dict.fromkeys(joiner.join(p.lower().split()) for p in parts if p and p.strip()))
+    return list(dict.fromkeys(token for p in parts if p and (token := token_of(p.lower(), joiner))))
 
 
 def neighbours(spark: SparkSession, output: OutputConfig, words: str | Iterable[str], joiner: str = "_") -> DataFrame:
@@ -108,7 +108,7 @@ def explore(spark: SparkSession, output: OutputConfig, words: str | Iterable[str
     wanted = chosen_words(words, joiner)
     rows = neighbours(spark, output, wanted, joiner)
     # Bounded by the words asked for: one row per word found.
-    found = {joiner.join(r.word.split(" ")) for r in rows.select(F.lower("word").alias("word")).distinct().collect()}
+    found = {token_of(r.word, joiner) for r in rows.select(F.lower("word").alias("word")).distinct().collect()}
     exploration = Exploration(neighbours=rows, absent=[readable(w, joiner) for w in wanted if w not in found])
     # A report is written only under a local or mounted output.path; under a URI this finds no file.
     folder = Path(Store(output).path("report"))

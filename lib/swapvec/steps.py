@@ -18,6 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from swapvec import runs
+from swapvec.collocations import detect
 from swapvec.config import Config
 from swapvec.evaluate import Evaluation, evaluate
 from swapvec.groups import constrained_words, group_words, read_groups_file
@@ -25,7 +26,7 @@ from swapvec.guarantee import guarantee
 from swapvec.lexicon import Constraints, load_all
 from swapvec.log import event, get_logger
 from swapvec.model import read_prior
-from swapvec.phrases import TABLE_SCHEMA, apply, detect
+from swapvec.phrases import TABLE_SCHEMA, apply, table_rows
 from swapvec.progress import progress
 from swapvec.report import write_report
 from swapvec.retrofit import retrofit
@@ -128,8 +129,7 @@ def phrased(c: Command, rows: DataFrame) -> DataFrame:
     detected = detect(rows, cfg, named, kept_apart=set(groups_words))
     c.record.add(detected.stats)
     c.record.row_counts["phrases"] = len(detected.phrases)
-    rows_of = [(*p[:3], list(p.between), *p[4:]) for p in detected.phrases]
-    c.phrases = c.spark.createDataFrame(rows_of, TABLE_SCHEMA)
+    c.phrases = c.spark.createDataFrame(table_rows(detected.phrases), TABLE_SCHEMA)
     return detected.rows
 
 

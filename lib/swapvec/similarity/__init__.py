@@ -33,6 +33,7 @@ from swapvec.config import SimilarityConfig
 from swapvec.errors import BadInput
 from swapvec.log import event, get_logger
 from swapvec.partitioning import spread_key
+from swapvec.phrases import token_of
 from swapvec.similarity.tasks import (
     BLOCK_ARROW,
     CANDIDATE_ARROW,
@@ -104,7 +105,7 @@ def query_words(cfg: SimilarityConfig, joiner: str = "_") -> list[str] | None:
         if not file.is_file():
             raise BadInput(f"similarity.words: file not found: {cfg.words}")
         written = [line.split("#", 1)[0] for line in file.read_text(encoding="utf-8").splitlines()]
-    return [joiner.join(words) for w in written if (words := w.replace('"', " ").split())]
+    return [token for w in written if (token := token_of(w, joiner))]
 
 
 def similarities(
