@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 from gensim.models import KeyedVectors
 
 from swapvec.config import load_config
-from swapvec.evaluate import Evaluation, benchmarks, group_closeness
+from swapvec.evaluate import Evaluation, analogies, benchmarks, group_closeness
 from swapvec.figures import project
 from swapvec.groups import Group
 from swapvec.pipeline import execute
@@ -54,6 +54,35 @@ def test_scores_over_a_sliver_of_a_benchmark_are_not_measured(tmp_path):
     cfg = load_config(None, ["augment.groups_path=g.txt", "evaluate.max_vocab=1000"])
     md = build_report(tmp_path, cfg, "r1", [], Evaluation(metrics={**scores, "evaluated_words": 106.0}), kv).read_text()
     assert "evaluated among all 106 words of the vocabulary" in md and "| not measured (0%) |" in md
+
+
+def test_analogies_are_scored_as_gensim_scores_them(tmp_path):
+    from gensim.test.utils import datapath
+
+    # Vectors in which each section's second word is its first plus the section's offset, plus noise: gensim
+    # answers some of the questions right, and a word in two spellings (Paris, PARIS) tests the upper-case rule.
+    rng = np.random.default_rng(3)
+    vectors: dict[str, np.ndarray] = {}
+    offset = None
+    for line in Path(datapath("questions-words.txt")).read_text(encoding="utf-8").splitlines():
+        if line.startswith(":"):
+            offset = rng.normal(size=12)
+            continue
+        a, b, c, d = line.lower().split()
+        for x, y in ((a, b), (c, d)):
+            vectors.setdefault(x, rng.normal(size=12))
+            vectors.setdefault(y, vectors[x] + offset + rng.normal(scale=0.6, size=12))
+    words = list(vectors) + ["Paris", "PARIS"]
+    kv = KeyedVectors(vector_size=12)
+    kv.add_vectors(words, np.array([vectors.get(w.lower(), rng.normal(size=12)) for w in words], np.float32))
+    expected, sections = kv.evaluate_word_analogies(datapath("questions-words.txt"), restrict_vocab=len(kv))
+    assert 0.2 < expected < 0.9
+    assert analogies(kv, datapath("questions-words.txt")) == (expected, 0.0)
+    # Under half of the questions in the vocabulary: not measured, and not computed.
+    half = KeyedVectors(vector_size=12)
+    half.add_vectors(words[: len(words) // 3], kv.vectors[: len(words) // 3])
+    score, oov_pct = analogies(half, datapath("questions-words.txt"))
+    assert np.isnan(score) and oov_pct > 50
 
 
 def test_the_columns_name_what_the_baseline_is(tmp_path):
