@@ -93,14 +93,10 @@ def _run(c: Command) -> None:
         with c.stage("similarity"):
             sims = similarities_of(c, vectors, vocab_size=c.record.row_counts.get("vectors"))
     with c.stage("write"):
-        c.write(vectors, "vectors")
-        if c.model is not None or c.kept("model"):
-            c.write(c.model, "model")
-        c.write(sims, "similarities")
-        if c.phrases is not None or c.kept("phrases"):
-            c.write(c.phrases, "phrases")
+        tables = {"vectors": vectors, "model": c.model, "similarities": sims, "phrases": c.phrases}
         if baseline_vectors is not None:  # so that a later `swapvec evaluate` can still compare with them
-            c.write(baseline_vectors, "baseline_vectors")
+            tables["baseline_vectors"] = baseline_vectors
+        c.write_all({t: df for t, df in tables.items() if df is not None or c.kept(t)})
     evaluated(c, vectors, baseline_vectors)
 
 
@@ -138,9 +134,10 @@ def _train_command(c: Command) -> None:
         return c.write(None, "vectors")
     augmented = c.store.read("augmented", needed_by="train").drop("run_id")
     with c.stage("train"):
-        c.write(guaranteed(c, fitted(c, trained(c, augmented))), "vectors")
+        tables = {"vectors": guaranteed(c, fitted(c, trained(c, augmented)))}
         if c.model is not None or c.kept("model"):
-            c.write(c.model, "model")
+            tables["model"] = c.model
+        c.write_all(tables)
 
 
 def _similarity(c: Command) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ _VACUUM_CONF = {
     "spark.databricks.delta.vacuum.logging.enabled": "false",
     "spark.sql.sources.parallelPartitionDiscovery.parallelism": "8",
 }
+_VACUUM_LOCK = threading.Lock()
 #: Delta's own default retention (7 days); below it Delta refuses to VACUUM unless its check is switched off.
 _DELTA_RETENTION_HOURS = 168
 
@@ -190,7 +192,9 @@ def vacuum(spark: SparkSession, path: str, hours: float) -> None:
     settings = dict(_VACUUM_CONF)
     if hours < _DELTA_RETENTION_HOURS:
         settings["spark.databricks.delta.retentionDurationCheck.enabled"] = "false"
-    with session_conf(spark, settings), jvm_console_silenced(spark):
+    # The settings are the session's: one VACUUM at a time, or a table written beside this one (Command.write_all)
+    # could restore them while this one runs.
+    with _VACUUM_LOCK, session_conf(spark, settings), jvm_console_silenced(spark):
         spark.sql(f"VACUUM {_sql_name(path)} RETAIN {hours!r} HOURS").collect()
 
 
