@@ -29,9 +29,14 @@ Two rows expand WordNet's antonyms to their synonyms (:func:`expand_antonyms`: 1
 57,101 on GCIDE). Pairs that WordNet lists both as synonyms and antonyms are kept as antonyms only, as the product
 refuses a pair that attracts and repels. ``--seed`` sets the specialisation's seed (its batch order).
 
+``--relations`` adds rows with two more of WordNet's relations (:func:`relations`): adjectives similar to each other
+(a cluster's head and its satellites) attracted beside the synonyms, and indirect antonyms (an antonym pointer taken
+between whole synsets and their satellites) repelled, alone and with the expanded antonyms, at the product's pull
+toward the trained vectors and at 0.8 (``augment.specialize_regularization``).
+
 ``--write-lexicon PATH`` writes the constraints with the benchmark pairs removed as a lexicon file (one pair a
 line: ``a b`` to attract, ``a != b`` to repel) for ``augment.lexicon_path``; with ``--expand-antonyms``, the
-expanded antonyms.
+expanded antonyms; with ``--relations``, the synonyms and similar-to pairs, and every kind of antonym above.
 """
 
 from __future__ import annotations
@@ -54,30 +59,64 @@ from swapvec.similarity.kernels import unit_rows
 from swapvec.specialize import SpecializeParams, carry_map, specialize_matrix
 
 
-def antonyms(wordnet: Path = WORDNET) -> set[tuple[str, str]]:
-    """WordNet's lexical antonym pointers (``!``) between single-word lemmas, as sorted pairs."""
-    lemmas, pointers = {}, []
+def _pointers(wordnet: Path = WORDNET):
+    """Each synset's key (part of speech, offset), its lemmas (lower case), and its pointers as
+    ``(symbol, target key, source lemma index, target lemma index)``; indices are -1 for a pointer between synsets.
+    A satellite adjective (``s``) is keyed as an adjective (``a``), as the pointers name it."""
     for part in ("noun", "verb", "adj", "adv"):
         for line in (wordnet / f"data.{part}").read_text(encoding="latin-1").splitlines():
             if line.startswith("  "):
                 continue
             fields = line.split(" ")
-            pos = "a" if fields[2] == "s" else fields[2]
             count = int(fields[3], 16)
             words = [fields[4 + 2 * i].split("(")[0].lower() for i in range(count)]
-            lemmas[(pos, fields[0])] = words
-            at = 4 + 2 * count
+            at, pointers = 4 + 2 * count, []
             for i in range(int(fields[at])):
                 symbol, offset, target_pos, ends = fields[at + 1 + 4 * i : at + 5 + 4 * i]
-                if symbol == "!":
-                    target = ("a" if target_pos == "s" else target_pos, offset)
-                    pointers.append((words[int(ends[:2], 16) - 1], target, int(ends[2:], 16) - 1))
+                target = ("a" if target_pos == "s" else target_pos, offset)
+                pointers.append((symbol, target, int(ends[:2], 16) - 1, int(ends[2:], 16) - 1))
+            yield ("a" if fields[2] == "s" else fields[2], fields[0]), words, pointers
+
+
+def _pairs(left, right) -> set[tuple[str, str]]:
+    """Every pair of a single word of ``left`` and a different one of ``right``, sorted."""
+    words = [w for w in left if WORD.fullmatch(w)], [w for w in right if WORD.fullmatch(w)]
+    return {tuple(sorted((a, b))) for a in words[0] for b in words[1] if a != b}
+
+
+def antonyms(wordnet: Path = WORDNET) -> set[tuple[str, str]]:
+    """WordNet's lexical antonym pointers (``!``) between single-word lemmas, as sorted pairs."""
+    lemmas, pointers = {}, []
+    for key, words, links in _pointers(wordnet):
+        lemmas[key] = words
+        pointers += [(words[source], target, index) for symbol, target, source, index in links if symbol == "!"]
     pairs = set()
     for word, target, index in pointers:
-        other = lemmas[target][index]
-        if WORD.fullmatch(word) and WORD.fullmatch(other) and word != other:
-            pairs.add(tuple(sorted((word, other))))
+        pairs |= _pairs([word], [lemmas[target][index]])
     return pairs
+
+
+def relations(wordnet: Path = WORDNET) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """Two more of WordNet's relations, as sorted pairs of single words:
+
+    * **similar to** (``&``): an adjective cluster's head and its satellites (``hot`` and ``torrid``), attracted;
+    * **indirect antonyms**: an antonym pointer taken between whole synsets, each with the satellites similar to it
+      (``hot != cold`` gives ``torrid != frigid``), repelled. This is how WordNet itself reads antonymy among
+      adjectives (Gross and Miller 1990): a satellite's antonym is its head's.
+    """
+    lemmas, similar, opposite = {}, {}, []
+    for key, words, links in _pointers(wordnet):
+        lemmas[key] = words
+        for symbol, target, _, _ in links:
+            if symbol == "&":
+                similar.setdefault(key, set()).add(target)
+            elif symbol == "!":
+                opposite.append((key, target))
+    close = set().union(*(_pairs(lemmas[a], lemmas[b]) for a, targets in similar.items() for b in targets))
+    keys = {key for pair in opposite for key in pair}
+    around = {key: set(lemmas[key]).union(*(lemmas[s] for s in similar.get(key, ()))) for key in keys}
+    far = set().union(*(_pairs(around[a], around[b]) for a, b in opposite))
+    return close, far
 
 
 def expand_antonyms(opposite: set[tuple[str, str]], synonyms: set[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -155,6 +194,7 @@ def main() -> None:
     parser.add_argument("--write-lexicon", help="write the constraints (benchmark pairs removed) as a lexicon here")
     parser.add_argument("--expand-antonyms", action="store_true", help="the lexicon written with expanded antonyms")
     parser.add_argument("--seed", type=int, default=1, help="the specialisation's seed (batch order)")
+    parser.add_argument("--relations", action="store_true", help="rows with WordNet's similar-to and indirect antonyms")
     args = parser.parse_args()
     train_s = float("nan")
     if args.vectors and os.path.exists(args.vectors):
@@ -181,11 +221,17 @@ def main() -> None:
     opposite = {p for p in antonyms() if p[0] in vocab and p[1] in vocab}
     synonyms -= opposite  # WordNet has a few pairs of both (king, queen); the product refuses them: kept as antonyms
     expanded = expand_antonyms(opposite, synonyms)
+    close, far = relations()
+    # As above, a pair WordNet both draws close and opposes is an antonym only.
+    indirect = {p for p in far if p[0] in vocab and p[1] in vocab} - synonyms
+    both_antonyms = indirect | expanded
+    similar = {p for p in close if p[0] in vocab and p[1] in vocab} - synonyms
     held_out = benchmark_pairs()
     print(f"corpus {args.corpus}: {len(kv):,} words; training {train_s:.0f} s (nan: vectors loaded)")
     print(
         f"WordNet in the vocabulary: {len(synonyms):,} synonym pairs, {len(opposite):,} antonym pairs "
-        f"({len(expanded):,} expanded to their synonyms)"
+        f"({len(expanded):,} expanded to their synonyms); similar to: {len(similar):,} more pairs, indirect "
+        f"antonyms: {len(indirect):,} pairs"
     )
     print("| constraints | synonym pairs | antonym pairs | SimLex-999 | WS-353 | analogies | antonyms in top 10 "
           "| antonym mean cosine | SimLex-999 outside | specialise s |")  # fmt: skip
@@ -205,30 +251,48 @@ def main() -> None:
     # Words in no constraint of the held-out set: the same words in every row (they move only outside the lexicon).
     constrained_removed = {w for p in (synonyms | opposite) - held_out for w in p}
     row("none", kv, [], [], constrained_removed, 0.0)
+    near, repelled = synonyms, expanded if args.expand_antonyms else opposite
+    if args.relations:
+        near, repelled = (synonyms | similar) - both_antonyms, both_antonyms
     if args.write_lexicon:
-        lines = [f"{a} {b}" for a, b in sorted(synonyms - held_out)]
-        lines += [f"{a} != {b}" for a, b in sorted((expanded if args.expand_antonyms else opposite) - held_out)]
+        lines = [f"{a} {b}" for a, b in sorted(near - held_out)]
+        lines += [f"{a} != {b}" for a, b in sorted(repelled - held_out)]
         Path(args.write_lexicon).write_text("\n".join(lines) + "\n", encoding="utf-8")
         print(f"wrote {len(lines):,} lines to {args.write_lexicon}")
     benchmark_words = {w for p in held_out for w in p}
     removed = ("benchmark pairs removed", lambda p: p not in held_out)
     disjoint = ("benchmark words removed", lambda p: not set(p) & benchmark_words)
+
+    def variant(name, kept, near_pairs, repelled, settings=None, outside=False, apart=True) -> tuple:
+        return name, kept, settings or {}, outside, near_pairs, repelled, apart
+
+    kept_all = ("benchmark pairs kept", lambda p: True)
     variants = [
-        ("WordNet, benchmark pairs removed", removed[1], {}, False, opposite, True),
-        ("WordNet, benchmark pairs removed, without the repel promise", removed[1], {}, False, opposite, False),
-        ("WordNet, benchmark pairs kept", lambda p: True, {}, False, opposite, True),
-        (f"WordNet, {removed[0]}, outside the lexicon", removed[1], {}, True, opposite, True),
-        (f"WordNet, {disjoint[0]}", disjoint[1], {}, False, opposite, True),
-        (f"WordNet, {disjoint[0]}, outside the lexicon", disjoint[1], {}, True, opposite, True),
-        ("WordNet, antonyms expanded, benchmark pairs removed", removed[1], {}, False, expanded, True),
-        ("WordNet, antonyms expanded, benchmark pairs kept", lambda p: True, {}, False, expanded, True),
+        variant(f"WordNet, {removed[0]}", removed[1], synonyms, opposite),
+        variant(f"WordNet, {removed[0]}, without the repel promise", removed[1], synonyms, opposite, apart=False),
+        variant(f"WordNet, {kept_all[0]}", kept_all[1], synonyms, opposite),
+        variant(f"WordNet, {removed[0]}, outside the lexicon", removed[1], synonyms, opposite, outside=True),
+        variant(f"WordNet, {disjoint[0]}", disjoint[1], synonyms, opposite),
+        variant(f"WordNet, {disjoint[0]}, outside the lexicon", disjoint[1], synonyms, opposite, outside=True),
+        variant(f"WordNet, antonyms expanded, {removed[0]}", removed[1], synonyms, expanded),
+        variant(f"WordNet, antonyms expanded, {kept_all[0]}", kept_all[1], synonyms, expanded),
     ]
+    if args.relations:
+        strong, near, far = {"regularization": 0.8}, synonyms | similar, both_antonyms
+        both = "relations, antonyms also expanded"
+        variants += [
+            variant(f"relations: similar to, indirect antonyms, {removed[0]}", removed[1], near - indirect, indirect),
+            variant(f"{both}, {removed[0]}", removed[1], near - far, far),
+            variant(f"{both}, {removed[0]}, regularization 0.8", removed[1], near - far, far, strong),
+            variant(f"{both}, {kept_all[0]}, regularization 0.8", kept_all[1], near - far, far, strong),
+            variant(f"{both}, {removed[0]}, regularization 0.8, outside", removed[1], near - far, far, strong, True),
+        ]
     for text in args.variant:
         settings = {k: type(getattr(SpecializeParams(), k))(v) for k, v in (kv_.split("=") for kv_ in text.split(","))}
-        variants.append((f"removed, {text}", removed[1], settings, False, opposite, True))
-        variants.append((f"expanded, removed, {text}", removed[1], settings, False, expanded, True))
-    for name, kept, settings, outside, repelled, apart in variants:
-        attract = sorted(p for p in synonyms if kept(p))
+        variants.append(variant(f"removed, {text}", removed[1], synonyms, opposite, settings))
+        variants.append(variant(f"expanded, removed, {text}", removed[1], synonyms, expanded, settings))
+    for name, kept, settings, outside, near_pairs, repelled, apart in variants:
+        attract = sorted(p for p in near_pairs if kept(p))
         repel = sorted(p for p in repelled if kept(p))
         words = sorted({w for p in attract + repel for w in p})
         index = {w: i for i, w in enumerate(words)}

@@ -100,7 +100,8 @@ def test_a_lexicon_line_that_cannot_be_honoured_is_refused_with_its_line(tmp_pat
 
 
 def test_a_lexicon_is_refused_with_a_method_that_cannot_use_it_and_across_the_groups_file(spark, tmp_path):
-    for key in ("augment.lexicon_path=lex.txt", "augment.specialize_outside=true"):
+    chosen = ("augment.lexicon_path=lex.txt", "augment.specialize_outside=true", "augment.specialize_regularization=1")
+    for key in chosen:
         with pytest.raises(BadInput, match=f"config: augment: {key.split('.')[1].split('=')[0]} needs augment.method"):
             load_config(None, [key, "augment.method=retrofit"])
     (tmp_path / "groups.txt").write_text("entertainment: movies films\n")
@@ -141,6 +142,9 @@ def test_repelled_pairs_leave_each_others_neighbourhood_and_attracted_pairs_ente
     assert np.mean([_cos(moved[i], moved[j]) for i, j in repel]) < 0
     assert all(_rank(moved, i, j) == 1 for i, j in attract)
     assert np.allclose(np.linalg.norm(moved, axis=1), np.linalg.norm(matrix, axis=1), rtol=1e-4)  # lengths kept
+    # A stronger pull toward the trained vectors moves every constrained word less.
+    stiff = specialize_matrix(matrix[:40], attract, repel, matrix[40:140], SpecializeParams(regularization=5.0))
+    assert np.linalg.norm(stiff - matrix[:40]) < 0.8 * np.linalg.norm(moved[:40] - matrix[:40])
 
 
 def test_a_seed_gives_the_same_vectors(planted):

@@ -173,9 +173,23 @@ class AugmentConfig(_Section):
         "constrained words (post-specialisation, Vulic et al., 2018).",
     )
 
+    specialize_regularization: float = Field(
+        0.5,
+        ge=0.0,
+        le=100.0,
+        description="How strongly specialisation pulls each word it moves back toward its trained vector "
+        "(Attract-Repel's regularisation): higher keeps more of what training learnt (WS-353, analogies), lower "
+        "follows the constraints further (SimLex-999). With tens of thousands of repel pairs, 0.8 (bench/RESULTS.md).",
+    )
+
     @model_validator(mode="after")
     def _specialisation_only(self) -> AugmentConfig:
-        for key, value in (("lexicon_path", self.lexicon_path), ("specialize_outside", self.specialize_outside)):
+        chosen = {
+            "lexicon_path": self.lexicon_path,
+            "specialize_outside": self.specialize_outside,
+            "specialize_regularization": "specialize_regularization" in self.model_fields_set,
+        }
+        for key, value in chosen.items():
             if value and self.after_training != "specialize":
                 raise ValueError(f"{key} needs augment.method specialize or swap+specialize, not {self.method}")
         return self

@@ -178,7 +178,8 @@ def fitted(c: Command, vectors: DataFrame) -> DataFrame:
         iterations, weight = a.retrofit_iterations, a.retrofit_weight
         return _placed(c, "retrofit", lambda: (retrofit(vectors, constraints.groups, iterations, weight), Stats()))
     if a.after_training == "specialize" and constraints.pairs:
-        params, seed, outside = SpecializeParams(), c.cfg.train.seed, a.specialize_outside
+        params = SpecializeParams(regularization=a.specialize_regularization)
+        seed, outside = c.cfg.train.seed, a.specialize_outside
         moved = lambda: specialize(vectors, constraints.pairs, params, seed, outside, apart=a.guarantee)  # noqa: E731
         return _placed(c, "specialize", moved)
     return vectors
