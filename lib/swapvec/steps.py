@@ -89,8 +89,9 @@ class Command:
 
     def write_all(self, tables: dict[str, DataFrame | None]) -> None:
         """:meth:`write` each table, all at once: a write waits mostly on the driver (the commit, the log), so
-        three tables together take about 0.6x their time one after another (bench/RESULTS.md). Each write is its own
-        commit, as before; the first failure, in ``tables``' order, is raised once every write has ended."""
+        three tables together take 0.6x their time one after another in a warm session, 0.9x in a fresh JVM, whose
+        first Delta write warms up alone (bench/RESULTS.md). Each write is its own commit, as before; the first
+        failure, in ``tables``' order, is raised once every write has ended."""
         with ThreadPoolExecutor(max_workers=max(1, len(tables)), thread_name_prefix="swapvec-write") as pool:
             futures = [pool.submit(self.write, df, table) for table, df in tables.items()]
         errors = [f.exception() for f in futures if f.exception() is not None]
