@@ -4,10 +4,13 @@ The corpus is cut into 5 parts in line order. gensim trains part 1, then each la
 ``build_vocab(update=True)`` and ``train`` (5 epochs a part, the product's settings: skip-gram, negative 5, 100 dims,
 window 5, min_count 5, sample 1e-3, 2 workers, seed 1). A variant scales the updates of each word's input vector in
 part k by gensim's per-word ``vectors_lockf``: ``share`` is the part's occurrences of the word over all seen so far,
-``sqrt`` its square root, ``share2`` twice it, at most 1; ``plain`` damps nothing (what the product does). Prints
-WS-353 and SimLex-999 after parts 2 to 5 for each variant, and for one run over the whole corpus (``full``):
+``sqrt`` its square root, ``share2`` twice it, at most 1; ``plain`` damps nothing (what the product does);
+``alphaX`` damps nothing but starts each continued part's learning rate at ``X`` (falling to 0.0001). Prints WS-353
+and SimLex-999 after parts 2 to 5 for each variant, and for one run over the whole corpus (``full``, or ``fullX``
+at the learning rate ``X``):
 
     .venv/bin/python bench/continuation_damping.py /work/data/gcide.txt full plain share sqrt share2
+    .venv/bin/python bench/continuation_damping.py /work/data/gcide.txt alpha0.04 alpha0.06 full0.04 full0.06
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ def main() -> None:
     parts = [sentences[i * n // 5 : (i + 1) * n // 5] for i in range(5)]
     for variant in variants:
         started = time.monotonic()
-        if variant == "full":
-            print("full", scores(Word2Vec(sentences, **SETTINGS)), round(time.monotonic() - started, 1), flush=True)
+        if variant.startswith("full"):
+            rate = {"alpha": float(variant[4:])} if variant != "full" else {}
+            print(variant, scores(Word2Vec(sentences, **SETTINGS, **rate)), round(time.monotonic() - started, 1))
             continue
         model = Word2Vec(**SETTINGS)
         model.build_vocab(parts[0])
@@ -50,12 +54,13 @@ def main() -> None:
         for part in parts[1:]:
             before = {w: model.wv.get_vecattr(w, "count") for w in model.wv.index_to_key}
             model.build_vocab(part, update=True)
-            if variant != "plain":
+            if variant in DAMPING:
                 counts = [(model.wv.get_vecattr(w, "count"), before.get(w, 0)) for w in model.wv.index_to_key]
                 model.wv.vectors_lockf = np.array(
                     [DAMPING[variant]((total - old) / total) for total, old in counts], dtype=np.float32
                 )
-            model.train(part, total_examples=len(part), epochs=5)
+            rate = {"start_alpha": float(variant[5:]), "end_alpha": 0.0001} if variant.startswith("alpha") else {}
+            model.train(part, total_examples=len(part), epochs=5, **rate)
             after.append(scores(model))
         print(variant, after, round(time.monotonic() - started, 1), flush=True)
 
