@@ -84,3 +84,8 @@ def test_two_threads_on_one_shard_train_as_well_as_two_shards(planted):
 def test_shards_are_partitions_over_threads_and_at_most_eight():
     assert [avg.shards_for(p) for p in (1, 2, 8, 16, 64)] == [1, 2, 8, 8, 8]
     assert [avg.shards_for(p, threads=2) for p in (1, 2, 3, 16, 64)] == [1, 1, 2, 8, 8]
+    # A higher rate lowers the shards' rate factor, and with it the shards that can be averaged: twice the factor.
+    assert [avg.shards_for(8, alpha=a) for a in (0.01, 0.025, 0.03, 0.05, 0.1, 0.5)] == [8, 8, 6, 4, 2, 2]
+    for alpha in (0.025, 0.04, 0.05):
+        params = avg.GensimParams.from_config(TrainConfig(alpha=alpha), sync_rounds=1)
+        assert avg.shards_for(64, alpha=alpha) <= 2 * avg.shard_alpha_scale(params, 64)

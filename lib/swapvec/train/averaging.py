@@ -29,10 +29,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_SHARDS",
+    "MAX_SHARD_ALPHA",
     "Combiner",
     "GensimParams",
     "ShardUpdate",
     "default_sync_rounds",
+    "max_shards",
     "shards_for",
     "initial_weights",
     "memory_bound_bytes",
@@ -45,6 +47,8 @@ _REAL = np.float32
 #: GCIDE and lost it past that (16 shards: WS-353 0.39 against 0.55), so more partitions give a shard more threads
 #: (``train.threads``), not more shards (bench/RESULTS.md, issue 12).
 MAX_SHARDS = 8
+#: Cap of the shards' learning rate (:attr:`GensimParams.max_shard_alpha`).
+MAX_SHARD_ALPHA = 0.1
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ class GensimParams:
     cbow_mean: int = 1
     batch_words: int = MAX_WORDS_IN_BATCH
     shrink_windows: bool = True
-    max_shard_alpha: float = 0.1
+    max_shard_alpha: float = MAX_SHARD_ALPHA
 
     def __post_init__(self) -> None:
         if bool(self.hs) == bool(self.negative):
@@ -188,10 +192,19 @@ def initial_weights(vocab_size: int, params: GensimParams) -> tuple[np.ndarray, 
     return w_in, np.zeros((vocab_size, d), dtype=_REAL)
 
 
-def shards_for(partitions: int, threads: int = 1) -> int:
-    """Shards a run trains for ``train.num_partitions`` and ``train.threads``: ``ceil(partitions / threads)``, at
-    most :data:`MAX_SHARDS`. ``partitions`` is the parallelism of training, shards times their threads."""
-    return max(1, min(-(-int(partitions) // max(1, int(threads))), MAX_SHARDS))
+def max_shards(alpha: float) -> int:
+    """Most shards a run at learning rate ``alpha`` trains: :data:`MAX_SHARDS`, and never more than twice the shards'
+    rate factor (``max_shard_alpha / alpha``, :func:`shard_alpha_scale`), past which the words every shard moves
+    overshoot. 8 at the default 0.025; 4 at 0.05, where 8 shards scored WS-353 0.405 and SimLex-999 0.090 on GCIDE
+    against 0.641 and 0.359 for 2 (bench/RESULTS.md, issue 12)."""
+    return max(1, min(MAX_SHARDS, int(2 * max(1.0, MAX_SHARD_ALPHA / alpha) + 1e-9)))
+
+
+def shards_for(partitions: int, threads: int = 1, alpha: float = 0.025) -> int:
+    """Shards a run trains for ``train.num_partitions``, ``train.threads`` and ``train.alpha``:
+    ``ceil(partitions / threads)``, at most :func:`max_shards`. ``partitions`` is the parallelism of training, shards
+    times their threads."""
+    return max(1, min(-(-int(partitions) // max(1, int(threads))), max_shards(alpha)))
 
 
 def default_sync_rounds(epochs: int, n_shards: int) -> int:

@@ -6,7 +6,8 @@ every shard continues from the current global weights over its share of the data
 change in blocks of vocabulary rows, which are summed over the shards on the executors (``wire``); the driver
 receives one summed change per round and applies it to the global weights (``averaging.Combiner``). The maths lives
 in ``averaging`` and ``shard``; this module is the round loop on the driver and the round task. A run trains
-``averaging.shards_for(num_partitions, threads)`` shards, at most 8, each with ``train.threads`` threads.
+``averaging.shards_for(num_partitions, threads, alpha)`` shards, at most 8 (fewer above the default learning rate),
+each with ``train.threads`` threads.
 
 Memory (float32): the driver holds the weights, the combiner's sums and one summed change,
 ``averaging.memory_bound_bytes``; each task holds one copy of the weights plus its shard's sentences as int32 ids.
@@ -40,11 +41,11 @@ from swapvec.log import event, get_logger
 from swapvec.partitioning import spread_key
 from swapvec.store.paths import absolute, table_path
 from swapvec.train.averaging import (
-    MAX_SHARDS,
     Combiner,
     GensimParams,
     default_sync_rounds,
     initial_weights,
+    max_shards,
     memory_bound_bytes,
     shard_alpha_scale,
     shards_for,
@@ -130,7 +131,7 @@ def train_gensim(
     and ``transport`` (how the weights reached the tasks).
     """
     t = cfg.train
-    shards = shards_for(t.num_partitions, t.threads)
+    shards, most = shards_for(t.num_partitions, t.threads, t.alpha), max_shards(t.alpha)
     if shards * t.threads < t.num_partitions:
         event(
             _log,
@@ -139,8 +140,8 @@ def train_gensim(
             partitions=t.num_partitions,
             shards=shards,
             threads=t.threads,
-            hint=f"quality falls past {MAX_SHARDS} shards; train.threads={-(-t.num_partitions // MAX_SHARDS)} uses "
-            f"{t.num_partitions} cores in {MAX_SHARDS} shards",
+            hint=f"quality falls past {most} shards at train.alpha={t.alpha}; "
+            f"train.threads={-(-t.num_partitions // most)} uses {t.num_partitions} cores in {most} shards",
         )
     params = GensimParams.from_config(t, t.sync_rounds or default_sync_rounds(t.epochs, shards))
     rate_factor = shard_alpha_scale(params, shards)
