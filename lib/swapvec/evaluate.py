@@ -101,12 +101,13 @@ def benchmarks(kv) -> dict[str, float]:
 ANALOGY_SCORES = 2**25
 
 
-def analogies(kv, path: str) -> tuple[float, float]:
+def analogies(kv, path: str, min_coverage: float = MIN_COVERAGE) -> tuple[float, float]:
     """Accuracy on the analogy questions at ``path`` and the share of them out of the vocabulary (percent), as
     gensim's ``evaluate_word_analogies`` scores them (3CosAdd over the whole vocabulary, words compared in upper
     case, the question's own words never the answer), but in blocks of questions, one matrix product a block.
 
-    The accuracy is NaN, and nothing is scored, when under ``MIN_COVERAGE`` of the questions are in the vocabulary.
+    The accuracy is NaN, and nothing is scored, when under ``min_coverage`` of the questions are in the vocabulary
+    (the benches score any coverage, as gensim does, with ``min_coverage=0``).
     """
     # As gensim: a word in upper case stands for its most frequent spelling (the vocabulary is most frequent first).
     index = {word.upper(): i for i, word in reversed(list(enumerate(kv.index_to_key)))}
@@ -121,7 +122,7 @@ def analogies(kv, path: str) -> tuple[float, float]:
             if all(w in index for w in words):
                 questions.append([index[w] for w in words])
     oov_pct = 100.0 * (1 - len(questions) / total) if total else 100.0
-    if not total or len(questions) < MIN_COVERAGE * total or len(kv) < 4:
+    if not questions or len(questions) < min_coverage * total or len(kv) < 4:
         return math.nan, oov_pct
     asked = np.array(questions, np.int64)
     normed = kv.get_normed_vectors()
