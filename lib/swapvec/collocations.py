@@ -43,6 +43,7 @@ MAX_PHRASES = 1_000_000
 #: What :func:`_candidates` yields: a word that is not a connector (``a``), the next such word in its row (``b``; null
 #: for the last one) and the connectors between them (joined by spaces), and how often the three stand so.
 CANDIDATES_SCHEMA = "a string, b string, between string, n bigint"
+_CANDIDATE_NAMES = [field.split()[0] for field in CANDIDATES_SCHEMA.split(", ")]
 #: Entries a task counts before it hands them to Spark and starts again: its memory bound (about 150 MB).
 CANDIDATES_HELD = 1_000_000
 
@@ -76,9 +77,6 @@ def _candidates(connectors: frozenset[str]):
         yield flush(counts)
 
     return count
-
-
-_CANDIDATE_NAMES = ["a", "b", "between", "n"]
 
 
 def _scored(rows: DataFrame, cfg: TokenizeConfig, pass_number: int, kept_apart: set[str]) -> list[Phrase]:

@@ -15,7 +15,7 @@ Memory: each task holds the phrases it joins (about 150 bytes each: 16,758 for G
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 import pyarrow as pa
@@ -47,6 +47,17 @@ def readable(token: str, joiner: str) -> str:
     ('"motion picture"', 'films')
     """
     return f'"{token.replace(joiner, " ")}"' if joiner in token else token
+
+
+def readable_all(tokens: Iterable[str], joiner: str) -> str:
+    """Tokens for people, one space between them, each as :func:`readable` shows it.
+
+    Examples
+    --------
+    >>> readable_all(["movies", "motion_picture"], "_")
+    'movies "motion picture"'
+    """
+    return " ".join(readable(token, joiner) for token in tokens)
 
 
 def token_of(written: str, joiner: str) -> str:

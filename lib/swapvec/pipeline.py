@@ -109,9 +109,7 @@ def _tokenize(c: Command) -> None:
     with c.stage("tokenize"):
         sentences = sentences_of(c).localCheckpoint(eager=True)
         c.record.add(count_words(sentences, f"the corpus at {c.cfg.input.path}"))
-        c.write(sentences, "sentences")
-        if c.phrases is not None:
-            c.write(c.phrases, "phrases")
+        c.write_all({"sentences": sentences, **({"phrases": c.phrases} if c.phrases is not None else {})})
 
 
 def _augment(c: Command) -> None:

@@ -31,7 +31,7 @@ from swapvec.evaluate import MIN_COVERAGE, Evaluation, collect_vectors
 from swapvec.figures import NEIGHBOURS_SHOWN, group_figure, ranks_figure
 from swapvec.groups import Group, group_words
 from swapvec.log import event, get_logger
-from swapvec.phrases import readable
+from swapvec.phrases import readable, readable_all
 from swapvec.store.paths import is_uri, local_path
 from swapvec.summary import compared, group_title, repel_table, scope, score_cell, scores
 
@@ -138,9 +138,9 @@ def build_report(
             if ranks:
                 head = ["member", "mate", "rank"] + ([f"rank {before_head}"] if baseline else [])
                 parts.append(("table", (head, ranks)))
-            missing = [readable(w, joiner) for w in group.words if w not in after_kv.key_to_index]
+            missing = [w for w in group.words if w not in after_kv.key_to_index]
             if missing:
-                parts.append(("p", f"Not in the evaluated vocabulary: {' '.join(missing)}."))
+                parts.append(("p", f"Not in the evaluated vocabulary: {readable_all(missing, joiner)}."))
             if number < MAX_GROUPS_PLOTTED:
                 name = f"group-{group.line:05d}.png"
                 group_figure(folder / name, group, (after_kv, after_caption), (before_kv, before_head), joiner)

@@ -10,7 +10,7 @@ from typing import Any
 from swapvec.config import Config
 from swapvec.evaluate import MIN_COVERAGE, Evaluation
 from swapvec.groups import Group
-from swapvec.phrases import readable
+from swapvec.phrases import readable, readable_all
 
 #: The scores a person reads, in order: label, metric, format, which way is better, and the metric of the share of
 #: the benchmark out of the vocabulary (None for the group scores).
@@ -68,7 +68,7 @@ def scope(metrics: dict[str, float], max_vocab: int) -> str:
 def group_title(group: Group | dict[str, Any], joiner: str = "_") -> str:
     """``hub: a b c`` or ``a b c``, of a group or of its entry in ``Evaluation.groups``; phrases in quotes."""
     hub, members = (group.hub, group.members) if isinstance(group, Group) else (group["hub"], group["members"])
-    spaced = " ".join(readable(m, joiner) for m in members)
+    spaced = readable_all(members, joiner)
     return f"{readable(hub, joiner)}: {spaced}" if hub else spaced
 
 
@@ -120,7 +120,7 @@ def summary(
                     cells.append(f"{readable(mate, joiner)} {rank}" + (f" (was {was})" if was is not None else ""))
                 lines.append(f"    {readable(member, joiner)} -> " + ", ".join(cells))
             if group["missing"]:
-                lines.append(f"    not in the vocabulary: {' '.join(readable(w, joiner) for w in group['missing'])}")
+                lines.append(f"    not in the vocabulary: {readable_all(group['missing'], joiner)}")
     lines += _repel_lines(result, baseline, joiner)
     return "\n".join(lines)
 
@@ -155,6 +155,6 @@ def _repel_lines(result: Evaluation, baseline: Evaluation | None, joiner: str = 
         lines.append(f"  line {row[0]}: {row[1]}: rank {row[2]}, cosine {row[3]}{was}")
     for rep in result.repels:
         if rep["missing"]:
-            left, right, missing = (" ".join(readable(w, joiner) for w in rep[k]) for k in ("left", "right", "missing"))
+            left, right, missing = (readable_all(rep[k], joiner) for k in ("left", "right", "missing"))
             lines.append(f"  line {rep['line']}: {left} != {right}: not in the vocabulary: {missing}")
     return lines
