@@ -267,3 +267,24 @@ def test_repelled_pairs_left_inside_a_top_10_are_turned_apart_and_nothing_else_m
     assert _rank(after, 0, 1) > 10 and _rank(after, 1, 0) > 10
     assert np.array_equal(after[2:], matrix[2:])  # only the pair moved
     assert np.allclose(np.linalg.norm(after[:2], axis=1), np.linalg.norm(matrix[:2], axis=1), rtol=1e-5)
+
+
+def test_the_drivers_count_never_lets_a_pair_inside_a_top_10_pass():
+    from swapvec.apart import POOL, TOP, _maybe_inside
+    from swapvec.similarity.kernels import unit_rows
+
+    rng = np.random.default_rng(11)
+    unit = unit_rows(rng.normal(size=(400, 8)), np.float64)  # 8 dimensions: many pairs near, many ties close
+    pairs = np.unique(np.sort(rng.integers(0, 400, size=(3000, 2)), axis=1), axis=0)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    pool = np.sort(rng.choice(400, 300, replace=False))
+    assert len(pool) < POOL
+    cos = unit @ unit.T
+
+    def separated(own, other):  # pool words other than the pair nearer ``own`` than ``other`` is
+        return np.count_nonzero((cos[own, pool] > cos[own, other]) & (pool != own) & (pool != other))
+
+    inside = np.array([min(separated(a, b), separated(b, a)) < TOP for a, b in pairs])
+    suspects = _maybe_inside(unit, pairs, pool)
+    assert inside.any() and (suspects[inside]).all()  # no pair inside is cleared
+    assert (suspects & ~inside).sum() <= 0.02 * len(pairs)  # and few outside are suspected

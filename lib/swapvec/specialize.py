@@ -84,32 +84,30 @@ def _batch_step(x, fixed, pairs, attract: bool, anchor, sums, p: SpecializeParam
     words = np.unique(pairs)  # the batch's words: the only rows that move
     left, right = np.searchsorted(words, pairs[:, 0]), np.searchsorted(words, pairs[:, 1])
     xw = x[words]
-    candidates = np.vstack([xw, fixed])
-    xl, xr = xw[left], xw[right]
+    candidates = np.concatenate([xw, fixed])
+    sims = xw @ candidates.T
+    rows = np.arange(len(pairs))
     picked = []
     for own, other in ((left, right), (right, left)):
-        sims = xw[own] @ candidates.T
-        blocked = np.full(sims.shape, False)
-        rows = np.arange(len(own))
-        blocked[rows, own] = blocked[rows, other] = True  # a pair is not its own negative
-        if attract:
-            picked.append(np.argmax(np.where(blocked, -np.inf, sims), axis=1))
-        else:
-            picked.append(np.argmin(np.where(blocked, np.inf, sims), axis=1))
+        own_sims = sims[own]  # a copy: a pair is not its own negative
+        own_sims[rows, own] = own_sims[rows, other] = -np.inf if attract else np.inf
+        picked.append(own_sims.argmax(axis=1) if attract else own_sims.argmin(axis=1))
     tl, tr = candidates[picked[0]], candidates[picked[1]]
     found = len(candidates) > 2  # one pair and no other word: no negative example, nothing to compare with
+    xl, xr = xw[left], xw[right]
     same = np.einsum("ij,ij->i", xl, xr)
     sign = 1.0 if attract else -1.0
     margin = p.attract_margin if attract else p.repel_margin
     # attract: d + x_l.t_l - x_l.x_r; repel: d - x_l.t_l + x_l.x_r (and the same from r's side).
     on_l = (found & (margin + sign * (np.einsum("ij,ij->i", xl, tl) - same) > 0))[:, None]
     on_r = (found & (margin + sign * (np.einsum("ij,ij->i", xr, tr) - same) > 0))[:, None]
-    grad = np.zeros((len(candidates), x.shape[1]))
-    np.add.at(grad, left, sign * (on_l * (tl - xr) - on_r * xr))
-    np.add.at(grad, right, sign * (on_r * (tr - xl) - on_l * xl))
-    np.add.at(grad, picked[0], sign * on_l * xl)
-    np.add.at(grad, picked[1], sign * on_r * xr)
-    grad = grad[: len(words)] + 2 * p.regularization * (xw - anchor[words])  # the fixed negatives never move
+    # Each term's gradient summed into its word's row in one product (the negatives beyond the batch never move).
+    to = np.concatenate([left, right, picked[0], picked[1]])
+    terms = np.concatenate([on_l * (tl - xr) - on_r * xr, on_r * (tr - xl) - on_l * xl, on_l * xl, on_r * xr])
+    scatter = np.zeros((len(words), len(to)))
+    moving = to < len(words)
+    scatter[to[moving], np.flatnonzero(moving)] = sign
+    grad = scatter @ terms + 2 * p.regularization * (xw - anchor[words])
     sums[words] += grad**2
     x[words] = unit_rows(xw - p.learning_rate * grad / (np.sqrt(sums[words]) + 1e-10), np.float64)
 
