@@ -288,3 +288,31 @@ def test_the_drivers_count_never_lets_a_pair_inside_a_top_10_pass():
     suspects = _maybe_inside(unit, pairs, pool)
     assert inside.any() and (suspects[inside]).all()  # no pair inside is cleared
     assert (suspects & ~inside).sum() <= 0.02 * len(pairs)  # and few outside are suspected
+
+
+def test_a_pair_turned_apart_does_not_leave_another_pair_inside_a_top_10():
+    from swapvec.apart import keep_apart
+    from swapvec.similarity.kernels import unit_rows
+
+    rng = np.random.default_rng(3)
+    e = np.eye(6)
+    c, d = e[0], unit_rows((0.3 * e[0] + e[1])[None])[0]
+    a, b = unit_rows(np.array([0.4 * e[0] + 0.9 * e[2], 0.6 * e[0] + 0.8 * e[2]]))  # each other's nearest
+    off_axis = rng.normal(size=(20, 6)) * np.r_[0, 0, 1, 1, 1, 1]
+    near_c = unit_rows(c + 0.5 * off_axis[:8])  # with a and b, 10 words nearer c than d is: (c, d) is just outside
+    near_d = unit_rows(d + 0.3 * off_axis[8:])  # and 12 nearer d than c is, none of them nearer c than d
+    matrix = np.vstack([a, b, c, d, near_c, near_d]).astype(np.float32)
+    words = [f"w{i}" for i in range(len(matrix))]
+    unit = unit_rows(matrix)
+
+    def search(queries, n):  # the table as specialisation left it
+        scores = unit_rows(queries) @ unit.T
+        return [[(words[i], float(row[i])) for i in np.argsort(-row)[:n]] for row in scores]
+
+    assert _rank(matrix, 2, 3) == 11 and _rank(matrix, 3, 2) > 10 and _rank(matrix, 0, 1) == 1
+    # Turning a from b takes a away from c: d is then c's 10th nearest, unless (c, d) is checked again.
+    out, stats = keep_apart(search, words[:4], matrix[:4], np.array([[0, 1], [2, 3]]))
+    after = np.vstack([out, matrix[4:]])
+    assert stats["apart_pairs_turned"] == 2
+    for i, j in ((0, 1), (1, 0), (2, 3), (3, 2)):
+        assert _rank(after, i, j) > 10

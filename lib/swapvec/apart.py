@@ -13,8 +13,9 @@ for their words).
 
 *Turning apart.* With ``m`` and ``n`` the unit bisector and half-difference of the unit vectors, ``a = cos(h) m +
 sin(h) n`` and ``b = cos(h) m - sin(h) n``; a new half-angle gives the pair the cosine ``MARGIN`` below the lower of
-its two words' 10th-nearest cosines (the partner left out). Each vector keeps its length. A round checks again the
-pairs whose words moved, up to ``ROUNDS`` rounds.
+its two words' 10th-nearest cosines (the partner left out). Each vector keeps its length. A turned word also leaves
+the neighbourhoods it was in, which can bring another pair inside, so the next round checks every pair again (the
+driver's count is cheap), until a round turns none or after ``ROUNDS`` rounds.
 """
 
 from __future__ import annotations
@@ -86,24 +87,29 @@ def keep_apart(
     ``search(queries, n)`` gives the ``n`` nearest words of each query row over the whole vocabulary with ``moved``
     in it, as ``(word, cosine, ...)`` best first (:func:`table_search`); it is called only when a pair needs it.
 
-    A pair turned in one round is checked in the next against the table as it was (the other words where
-    specialisation left them) and against the other constrained words as they are now, on the driver.
+    A round checks every pair again, since turning a pair apart also moves its words away from the words whose
+    neighbours they were. The cosines the search gives for the constrained words are taken from the driver (where
+    they are now, not where specialisation left them); the search's other words never move.
     """
     lengths = np.linalg.norm(moved, axis=1, keepdims=True)
     unit = unit_rows(moved, np.float64)
     rng = np.random.default_rng(seed)
     pool = np.arange(len(words)) if len(words) <= POOL else np.sort(rng.choice(len(words), POOL, replace=False))
-    todo, checked, turned, rounds = repel, 0, set(), 0
-    while len(todo) and rounds < ROUNDS:
+    row_of = {w: i for i, w in enumerate(words)}
+    checked, turned, rounds = 0, set(), 0
+    while len(repel) and rounds < ROUNDS:
         rounds += 1
-        suspects = todo[_maybe_inside(unit, todo, pool)]
+        suspects = repel[_maybe_inside(unit, repel, pool)]
         if not len(suspects):
             break
         checked += len(suspects)
         rows = np.unique(suspects)
         found = search(unit[rows].astype(np.float32), TOP + 2)
-        neighbours = {int(r): {hit[0]: hit[1] for hit in hits} for r, hits in zip(rows, found, strict=True)}
-        moved_now = set()
+        neighbours = {
+            int(r): {w: float(unit[r] @ unit[row_of[w]]) if w in row_of else c for w, c, *_ in hits}
+            for r, hits in zip(rows, found, strict=True)
+        }
+        turned_now = 0
         for a, b in suspects:
             cos = float(unit[a] @ unit[b])
             cuts = []
@@ -116,9 +122,9 @@ def keep_apart(
                 continue  # outside both top 10s over the vocabulary
             unit[a], unit[b] = _turned(unit[a], unit[b], min(cuts) - MARGIN)
             turned.add((int(a), int(b)))
-            moved_now.update((int(a), int(b)))
-        touched = np.array(sorted(moved_now), np.int64)
-        todo = repel[np.isin(repel, touched).any(axis=1)] if len(touched) else repel[:0]
+            turned_now += 1
+        if not turned_now:
+            break
     stats = {"apart_pairs_checked": float(checked), "apart_pairs_turned": float(len(turned)), "apart_rounds": rounds}
     out = moved.astype(np.float32)  # a copy; rows not turned stay bit for bit
     changed = sorted({i for pair in turned for i in pair})
