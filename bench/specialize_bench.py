@@ -13,7 +13,8 @@ constrained words, with the product's defaults, and scores before and after:
 Each ``--variant`` (settings of ``SpecializeParams`` besides the defaults) adds a row with the benchmark pairs
 removed. One row a variant: SimLex-999 and WS-353 (Spearman), Google analogies (accuracy), the share of WordNet's
 direct antonym pairs inside each other's top 10 and their mean cosine (over the pairs the row repels; all of them
-in the row without constraints), SimLex-999 on the pairs whose words are in no constraint, and the seconds of
+in the row without constraints), SimLex-999 on the pairs whose words are in no constraint (of the row's kind of
+constraints with the benchmark pairs removed, so the same pairs in the rows of one kind), and the seconds of
 specialising against the training's.
 
 Two rows measure the outside-the-lexicon option (``augment.specialize_outside``: the linear map of
@@ -31,12 +32,14 @@ refuses a pair that attracts and repels. ``--seed`` sets the specialisation's se
 
 ``--relations`` adds rows with two more of WordNet's relations (:func:`relations`): adjectives similar to each other
 (a cluster's head and its satellites) attracted beside the synonyms, and indirect antonyms (an antonym pointer taken
-between whole synsets and their satellites) repelled, alone and with the expanded antonyms, at the product's pull
-toward the trained vectors and at 0.8 (``augment.specialize_regularization``).
+between whole synsets and their satellites) repelled: at the product's pull toward the trained vectors
+(``augment.specialize_regularization``), at 0.4 and 0.5 beside it, with the benchmark pairs kept, and outside the
+lexicon; then with the expanded antonyms repelled too, at a pull of 0.8.
 
 ``--write-lexicon PATH`` writes the constraints with the benchmark pairs removed as a lexicon file (one pair a
-line: ``a b`` to attract, ``a != b`` to repel) for ``augment.lexicon_path``; with ``--expand-antonyms``, the
-expanded antonyms; with ``--relations``, the synonyms and similar-to pairs, and every kind of antonym above.
+line: ``a b`` to attract, ``a != b`` to repel) for ``augment.lexicon_path``: WordNet's synonyms and direct antonyms;
+with ``--relations``, the synonyms and similar-to pairs, and the indirect antonyms (the lexicon the product's
+default pull was measured with); ``--expand-antonyms`` adds the expanded antonyms to either.
 """
 
 from __future__ import annotations
@@ -186,10 +189,28 @@ def vocabulary_search(kv: KeyedVectors):
     return search
 
 
+def table_vectors(path: str) -> KeyedVectors:
+    """A swapvec vectors table (``OUTPUT/baseline_vectors``: a run's vectors before specialisation), Delta or
+    Parquet, as KeyedVectors, most frequent first, read with local Spark."""
+    from swapvec.config import load_config
+    from swapvec.evaluate import collect_vectors
+    from swapvec.session import get_spark
+    from swapvec.store import Store
+
+    output, table = os.path.split(os.path.abspath(path))
+    fmt = "delta" if os.path.isdir(os.path.join(path, "_delta_log")) else "parquet"
+    cfg = load_config(None, [f"output.path={output}", f"output.format={fmt}"])
+    return collect_vectors(Store(cfg.output, get_spark(cfg.spark)).read(table), 10**7, [])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus")
-    parser.add_argument("--vectors", help="KeyedVectors file: loaded when it exists, else trained and saved there")
+    parser.add_argument(
+        "--vectors",
+        help="KeyedVectors file: loaded when it exists, else trained and saved there; or a run's "
+        "OUTPUT/baseline_vectors table (a folder)",
+    )
     parser.add_argument("--variant", action="append", default=[], help="name=value,... of SpecializeParams")
     parser.add_argument("--write-lexicon", help="write the constraints (benchmark pairs removed) as a lexicon here")
     parser.add_argument("--expand-antonyms", action="store_true", help="the lexicon written with expanded antonyms")
@@ -197,7 +218,9 @@ def main() -> None:
     parser.add_argument("--relations", action="store_true", help="rows with WordNet's similar-to and indirect antonyms")
     args = parser.parse_args()
     train_s = float("nan")
-    if args.vectors and os.path.exists(args.vectors):
+    if args.vectors and os.path.isdir(args.vectors):
+        kv = table_vectors(args.vectors)
+    elif args.vectors and os.path.exists(args.vectors):
         kv = KeyedVectors.load(args.vectors)
     else:
         with open(args.corpus, encoding="utf-8", errors="replace") as corpus:
@@ -251,9 +274,12 @@ def main() -> None:
     # Words in no constraint of the held-out set: the same words in every row (they move only outside the lexicon).
     constrained_removed = {w for p in (synonyms | opposite) - held_out for w in p}
     row("none", kv, [], [], constrained_removed, 0.0)
-    near, repelled = synonyms, expanded if args.expand_antonyms else opposite
+    near, repelled = synonyms, opposite
     if args.relations:
-        near, repelled = (synonyms | similar) - both_antonyms, both_antonyms
+        near, repelled = synonyms | similar, indirect
+    if args.expand_antonyms:
+        repelled = repelled | expanded
+    near = near - repelled
     if args.write_lexicon:
         lines = [f"{a} {b}" for a, b in sorted(near - held_out)]
         lines += [f"{a} != {b}" for a, b in sorted(repelled - held_out)]
@@ -278,14 +304,27 @@ def main() -> None:
         variant(f"WordNet, antonyms expanded, {kept_all[0]}", kept_all[1], synonyms, expanded),
     ]
     if args.relations:
-        strong, near, far = {"regularization": 0.8}, synonyms | similar, both_antonyms
-        both = "relations, antonyms also expanded"
+        near, far = synonyms | similar, both_antonyms
+        rel, both = "relations: similar to, indirect antonyms", "relations, antonyms also expanded"
+        pull = SpecializeParams().regularization
         variants += [
-            variant(f"relations: similar to, indirect antonyms, {removed[0]}", removed[1], near - indirect, indirect),
-            variant(f"{both}, {removed[0]}", removed[1], near - far, far),
-            variant(f"{both}, {removed[0]}, regularization 0.8", removed[1], near - far, far, strong),
-            variant(f"{both}, {kept_all[0]}, regularization 0.8", kept_all[1], near - far, far, strong),
-            variant(f"{both}, {removed[0]}, regularization 0.8, outside", removed[1], near - far, far, strong, True),
+            variant(f"{rel}, {removed[0]}", removed[1], near - indirect, indirect),
+            *(
+                variant(
+                    f"{rel}, {removed[0]}, regularization {r}",
+                    removed[1],
+                    near - indirect,
+                    indirect,
+                    {"regularization": r},
+                )
+                for r in (0.4, 0.5)
+                if r != pull
+            ),
+            variant(f"{rel}, {kept_all[0]}", kept_all[1], near - indirect, indirect),
+            variant(f"{rel}, {removed[0]}, outside", removed[1], near - indirect, indirect, outside=True),
+            variant(f"{rel}, {disjoint[0]}", disjoint[1], near - indirect, indirect),
+            variant(f"{rel}, {disjoint[0]}, outside", disjoint[1], near - indirect, indirect, outside=True),
+            variant(f"{both}, {removed[0]}, regularization 0.8", removed[1], near - far, far, {"regularization": 0.8}),
         ]
     for text in args.variant:
         settings = {k: type(getattr(SpecializeParams(), k))(v) for k, v in (kv_.split("=") for kv_ in text.split(","))}
@@ -322,7 +361,9 @@ def main() -> None:
             name += f" ({turned['apart_pairs_turned']:.0f} pairs turned apart)"
         seconds = time.monotonic() - started
         out.fill_norms(force=True)
-        row(name, out, attract, repel, constrained_removed, seconds, kept)
+        # The words of the row's constraints less the benchmark pairs: the same in the rows of one family.
+        family = {w for p in (set(near_pairs) | set(repelled)) - held_out for w in p}
+        row(name, out, attract, repel, family, seconds, kept)
 
 
 if __name__ == "__main__":
