@@ -271,7 +271,7 @@ def main() -> None:
             f"| {seconds:.1f} |"
         )
 
-    # Words in no constraint of the held-out set: the same words in every row (they move only outside the lexicon).
+    # The row without constraints: SimLex-999 outside WordNet's synonyms and direct antonyms (the first rows' kind).
     constrained_removed = {w for p in (synonyms | opposite) - held_out for w in p}
     row("none", kv, [], [], constrained_removed, 0.0)
     near, repelled = synonyms, opposite

@@ -59,8 +59,9 @@ class SpecializeParams:
     With the paper's (regularization 1e-9, repel margin 0), WordNet's 33,000 synonym and 1,500 antonym pairs on
     GCIDE's vectors cost 0.11 of WS-353 and most of the analogies; a pull of 0.5 toward the trained vectors keeps
     WS-353 within 0.02, and a repel margin of 0.3 still takes the antonyms' mean cosine below 0. With WordNet's
-    similar-to pairs and indirect antonyms too (94,000 pairs), 0.45 is the pull at which SimLex-999 reaches 0.50,
-    WS-353 stays within 0.03 and the antonyms end below cosine 0 together (bench/RESULTS.md).
+    similar-to pairs and indirect antonyms too (94,000 pairs), 0.45 is the pull nearest to SimLex-999 0.50, WS-353
+    within 0.03 and the antonyms below cosine 0 together: all three in one product run, WS-353 0.01 short in another
+    (bench/RESULTS.md).
     """
 
     epochs: int = 5
