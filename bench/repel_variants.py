@@ -39,12 +39,15 @@ class Step:
     apart_only: bool = False
     #: Stop pushing a pair once its cosine is at most this.
     ceiling: float | None = None
+    #: Draw the vocabulary negatives from this many most frequent words only (the product: from all).
+    frequent: int | None = None
 
 
 STEPS = [
     Step("the paper's, 100 vocabulary negatives (the product)"),
     Step("the paper's, 30 vocabulary negatives", negatives=30),
     Step("the paper's, 300 vocabulary negatives", negatives=300),
+    Step("the paper's, negatives drawn from the 5,000 most frequent other words", frequent=5000),
     Step("words that only repel lines name held 2x harder", lone=2.0),
     Step("pushed apart only", apart_only=True),
     Step("pushed apart only", pull=0.8, apart_only=True),
@@ -96,6 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--vectors", required=True, help="KeyedVectors file, or a run's OUTPUT/baseline_vectors")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--only", help="the rows whose name holds this text")
     args = parser.parse_args()
     kv = table_vectors(args.vectors) if not args.vectors.endswith(".kv") else KeyedVectors.load(args.vectors)
     vocab, held = kv.key_to_index, benchmark_pairs()
@@ -117,7 +121,7 @@ def main() -> None:
     rows_a = np.array([[index[a], index[b]] for a, b in attract])
     rows_r = np.array([[index[a], index[b]] for a, b in repel])
     direct = sorted(opposite & set(repel))
-    others = [w for w in kv.index_to_key if w not in index]
+    others = [w for w in kv.index_to_key if w not in index]  # most frequent first
     trained = np.stack([kv[w] for w in words])
     before = benchmarks(kv)
     print(f"{args.vectors}: {len(attract):,} attract and {len(repel):,} repel pairs; {len(direct):,} direct antonyms")
@@ -126,8 +130,8 @@ def main() -> None:
     attracted = np.zeros(len(words), bool)
     attracted[rows_a.ravel()] = True
     product_step = core._batch_step
-    for step in STEPS:
-        draw = np.random.default_rng(1).choice(len(others), step.negatives, replace=False)
+    for step in (s for s in STEPS if not args.only or args.only in s.name):
+        draw = np.random.default_rng(1).choice(step.frequent or len(others), step.negatives, replace=False)
         negatives = np.stack([kv[others[i]] for i in draw])
         core._batch_step = batch_step(step, np.where(attracted, 1.0, step.lone))
         scores = []
