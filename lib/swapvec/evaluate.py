@@ -127,6 +127,7 @@ def analogies(kv, path: str, min_coverage: float = MIN_COVERAGE) -> tuple[float,
     asked = np.array(questions, np.int64)
     normed = kv.get_normed_vectors()
     other = np.flatnonzero(spelling != np.arange(len(spelling)))  # the words that are another's other spelling
+    other_of = spelling[other]  # the word each of those spells
     block, correct = max(1, min(512, ANALOGY_SCORES // len(kv))), 0
     for start in range(0, len(asked), block):
         a, b, c, expected = asked[start : start + block].T
@@ -135,7 +136,7 @@ def analogies(kv, path: str, min_coverage: float = MIN_COVERAGE) -> tuple[float,
         rows = np.arange(len(a))
         for word in (a, b, c):
             scores[rows, word] = -np.inf
-            hit, col = np.nonzero(spelling[other][None, :] == word[:, None])
+            hit, col = np.nonzero(other_of[None, :] == word[:, None])
             scores[hit, other[col]] = -np.inf
         best = spelling[np.argmax(scores, axis=1)]
         correct += int(np.count_nonzero(best == expected))

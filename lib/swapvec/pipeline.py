@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable
 
 from pyspark import StorageLevel
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from swapvec import runs, tracking
 from swapvec.augment import affected_sentences, augment_corpus, count_words
@@ -96,8 +96,13 @@ def _run(c: Command) -> None:
         tables = {"vectors": vectors, "model": c.model, "similarities": sims, "phrases": c.phrases}
         if baseline_vectors is not None:  # so that a later `swapvec evaluate` can still compare with them
             tables["baseline_vectors"] = baseline_vectors
-        c.write_all({t: df for t, df in tables.items() if df is not None or c.kept(t)})
+        c.write_all(_made_or_kept(c, tables))
     evaluated(c, vectors, baseline_vectors)
+
+
+def _made_or_kept(c: Command, tables: dict[str, DataFrame | None]) -> dict[str, DataFrame | None]:
+    """The tables this run made, and those it did not make (None) but keeps from an earlier run of its key."""
+    return {table: df for table, df in tables.items() if df is not None or c.kept(table)}
 
 
 def _tokenize(c: Command) -> None:
@@ -132,10 +137,8 @@ def _train_command(c: Command) -> None:
         return c.write(None, "vectors")
     augmented = c.store.read("augmented", needed_by="train").drop("run_id")
     with c.stage("train"):
-        tables = {"vectors": guaranteed(c, fitted(c, trained(c, augmented)))}
-        if c.model is not None or c.kept("model"):
-            tables["model"] = c.model
-        c.write_all(tables)
+        vectors = guaranteed(c, fitted(c, trained(c, augmented)))
+        c.write_all(_made_or_kept(c, {"vectors": vectors, "model": c.model}))
 
 
 def _similarity(c: Command) -> None:
