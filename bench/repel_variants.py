@@ -21,7 +21,7 @@ import dataclasses
 
 import numpy as np
 from gensim.models import KeyedVectors
-from specialize_bench import antonyms, benchmark_pairs, relations, synsets, table_vectors
+from specialize_bench import benchmark_pairs, table_vectors, wordnet_pairs
 
 import swapvec.specialize as core
 from swapvec.evaluate import benchmarks
@@ -104,18 +104,9 @@ def main() -> None:
     kv = table_vectors(args.vectors) if not args.vectors.endswith(".kv") else KeyedVectors.load(args.vectors)
     vocab, held = kv.key_to_index, benchmark_pairs()
 
-    def known(pair):
-        return pair[0] in vocab and pair[1] in vocab and pair[0] != pair[1]
-
-    # As specialize_bench builds the relations rows: WordNet's direct antonyms are no synonyms, and a pair it both
-    # draws close and opposes indirectly is a synonym.
-    opposite = {p for p in antonyms() if known(p)}
-    pairs = {tuple(sorted((a, b))) for lemmas in synsets() for i, a in enumerate(lemmas) for b in lemmas[i + 1 :]}
-    synonyms = {p for p in pairs if known(p)} - opposite
-    close, far = relations()
-    indirect = {p for p in far if known(p)} - synonyms
-    near = (synonyms | {p for p in close if known(p)}) - indirect
-    attract, repel = sorted(near - held), sorted(indirect - held)
+    # The relations rows of specialize_bench: synonyms and similar-to pairs attracted, indirect antonyms repelled.
+    synonyms, opposite, _, similar, indirect = wordnet_pairs(vocab)
+    attract, repel = sorted((synonyms | similar) - indirect - held), sorted(indirect - held)
     words = sorted({w for p in attract + repel for w in p})
     index = {w: i for i, w in enumerate(words)}
     rows_a = np.array([[index[a], index[b]] for a, b in attract])

@@ -49,6 +49,7 @@ import dataclasses
 import os
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from gensim.models import KeyedVectors, Word2Vec
@@ -135,6 +136,34 @@ def expand_antonyms(opposite: set[tuple[str, str]], synonyms: set[tuple[str, str
         for x in near.get(a, set()) | {a}:
             out.update(tuple(sorted((x, y))) for y in near.get(b, set()) | {b} if x != y)
     return out - synonyms
+
+
+class WordNetPairs(NamedTuple):
+    """WordNet's pairs whose two words are in a vocabulary, each sorted (:func:`wordnet_pairs`)."""
+
+    synonyms: set[tuple[str, str]]
+    opposite: set[tuple[str, str]]
+    expanded: set[tuple[str, str]]
+    similar: set[tuple[str, str]]
+    indirect: set[tuple[str, str]]
+
+
+def wordnet_pairs(vocab) -> WordNetPairs:
+    """The synonyms (two single-word lemmas of a synset), the direct antonyms, the antonyms expanded to their
+    synonyms (:func:`expand_antonyms`), the similar-to pairs and the indirect antonyms (:func:`relations`), both
+    words in ``vocab``. A pair WordNet lists as synonyms and direct antonyms (king, queen) is an antonym only, as the
+    product refuses a pair that attracts and repels; one it lists as synonyms and indirect antonyms is a synonym."""
+
+    def known(pair: tuple[str, str]) -> bool:
+        return pair[0] in vocab and pair[1] in vocab
+
+    opposite = {p for p in antonyms() if known(p)}
+    pairs = {tuple(sorted((a, b))) for lemmas in synsets() for i, a in enumerate(lemmas) for b in lemmas[i + 1 :]}
+    synonyms = {p for p in pairs if known(p) and p[0] != p[1]} - opposite
+    close, far = relations()
+    indirect = {p for p in far if known(p)} - synonyms
+    similar = {p for p in close if known(p)} - synonyms
+    return WordNetPairs(synonyms, opposite, expand_antonyms(opposite, synonyms), similar, indirect)
 
 
 def benchmark_pairs() -> set[tuple[str, str]]:
@@ -233,22 +262,8 @@ def main() -> None:
         kv = model.wv
         if args.vectors:
             kv.save(args.vectors)
-    vocab = kv.key_to_index
-    synonyms = {
-        tuple(sorted((a, b)))
-        for lemmas in synsets()
-        for i, a in enumerate(lemmas)
-        for b in lemmas[i + 1 :]
-        if a in vocab and b in vocab and a != b
-    }
-    opposite = {p for p in antonyms() if p[0] in vocab and p[1] in vocab}
-    synonyms -= opposite  # WordNet has a few pairs of both (king, queen); the product refuses them: kept as antonyms
-    expanded = expand_antonyms(opposite, synonyms)
-    close, far = relations()
-    # As above, a pair WordNet both draws close and opposes is an antonym only.
-    indirect = {p for p in far if p[0] in vocab and p[1] in vocab} - synonyms
+    synonyms, opposite, expanded, similar, indirect = wordnet_pairs(kv.key_to_index)
     both_antonyms = indirect | expanded
-    similar = {p for p in close if p[0] in vocab and p[1] in vocab} - synonyms
     held_out = benchmark_pairs()
     print(f"corpus {args.corpus}: {len(kv):,} words; training {train_s:.0f} s (nan: vectors loaded)")
     print(
