@@ -126,7 +126,8 @@ def count_words(sentences: DataFrame, corpus: str = "the corpus") -> Stats:
 def augment_corpus(
     sentences: DataFrame, groups: list[Group], cfg: AugmentConfig, seed: int, corpus: str = "the corpus"
 ) -> tuple[DataFrame, Stats]:
-    """The augment stage: the sentences plus the groups' swapped copies (persisted: training reads them often).
+    """The augment stage: the sentences plus the groups' swapped copies (persisted, as ``sentences`` may already
+    be: training reads them more than once).
 
     With ``augment.method`` ``retrofit`` or ``specialize`` no copies are made (the groups are pulled together after
     training).
@@ -161,7 +162,9 @@ def augment_corpus(
         stats.details["groups_absent_from_corpus"] = absent
         stats.row_counts["groups"] = len(groups)
     subs = substitutions(groups) if cfg.copies else {}
-    augmented = augment(sentences, subs, cfg.max_copies_per_sentence, seed).persist(StorageLevel.MEMORY_AND_DISK)
+    augmented = augment(sentences, subs, cfg.max_copies_per_sentence, seed)
+    if subs or sentences.storageLevel == StorageLevel.NONE:  # no copies of persisted sentences: a projection of them
+        augmented = augmented.persist(StorageLevel.MEMORY_AND_DISK)
     # No substitutions, no copies: the corpus's counts are the augmented ones (a pass over the corpus saved).
     after = count_words(augmented, corpus) if subs else stats
     before_words = stats.row_counts["words"]

@@ -114,14 +114,14 @@ def _quietly(*cleanups: Callable[[], object]) -> None:
 def train_gensim(
     spark: SparkSession,
     sentences: DataFrame,
-    vocab: DataFrame,
-    vocab_size: int,
+    vocab: pa.Table,
     cfg: Config,
     keep_words: Collection[str] = (),
     prior: DataFrame | None = None,
 ) -> tuple[DataFrame, dict[str, Any]]:
-    """Train with synchronised rounds (see the module docstring); return the vectors (with ``output``, the output
-    weights, and ``train_count``: what a later run continues from) and statistics.
+    """Train with synchronised rounds (see the module docstring) on the words of ``vocab`` (``train.vocabulary``'s
+    rows, in ``idx`` order); return the vectors (with ``output``, the output weights, and ``train_count``: what a
+    later run continues from) and statistics.
 
     ``keep_words`` (the group words) are exempt from subsampling. The words of ``prior`` (an earlier run's model
     table: ``word, vector, output``) start from their weights there, the others from the seeded initialisation;
@@ -131,6 +131,7 @@ def train_gensim(
     and ``transport`` (how the weights reached the tasks).
     """
     t = cfg.train
+    vocab_size = vocab.num_rows
     shards, most = shards_for(t.num_partitions, t.threads, t.alpha), max_shards(t.alpha)
     if shards * t.threads < t.num_partitions:
         event(
@@ -147,11 +148,9 @@ def train_gensim(
     rate_factor = shard_alpha_scale(params, shards)
     bound = memory_bound_bytes(vocab_size, params)
     check_driver_memory(spark, vocab_size, params.vector_size, bound["driver"])
-    # Bounded by the vocabulary (checked above), not by the corpus.
-    vocab_rows = vocab.orderBy("idx").select("word", "count", "train_count").collect()
-    words = [r.word for r in vocab_rows]
+    words = vocab["word"].to_pylist()
     # Sampling (frequent words, noise words) follows what is trained on, as gensim on the augmented corpus would.
-    counts = np.fromiter((r["train_count"] for r in vocab_rows), dtype=np.int64, count=len(vocab_rows))
+    counts = vocab["train_count"].to_numpy().astype(np.int64)
     mode = resolve_mode(spark, t.weights_transport)
     staging = absolute(t.staging_path) if t.staging_path else table_path(cfg.output.path, "_staging")
     event(
@@ -175,7 +174,8 @@ def train_gensim(
     w_in, w_out = initial_weights(vocab_size, params)
     init_words = 0
     if prior is not None:  # bounded by the vocabulary, as w_in and w_out are
-        known = prior.join(vocab.select("word", "idx"), "word").select("idx", "vector", "output").toArrow()
+        indices = spark.createDataFrame(vocab.select(["word", "idx"]))
+        known = prior.join(indices, "word").select("idx", "vector", "output").toArrow()
         rows = known.column("idx").to_numpy()
         w_in[rows] = to_matrix(known.column("vector"), params.vector_size)
         w_out[rows] = to_matrix(known.column("output"), params.vector_size)
@@ -232,7 +232,7 @@ def train_gensim(
         {
             "word": pa.array(words, pa.string()),
             "vector": list_column(w_in),
-            "count": pa.array([r["count"] for r in vocab_rows], pa.int64()),
+            "count": vocab["count"].cast(pa.int64()),
             "output": list_column(w_out),
             "train_count": pa.array(counts, pa.int64()),
         }

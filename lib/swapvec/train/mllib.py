@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pyarrow as pa
 from pyspark.ml.feature import Word2Vec
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
@@ -33,11 +34,12 @@ def mllib_params(cfg: Config) -> dict[str, object]:
 
 
 def train_mllib(
-    spark: SparkSession, sentences: DataFrame, vocab: DataFrame, vocab_size: int, cfg: Config
+    spark: SparkSession, sentences: DataFrame, vocab: pa.Table, cfg: Config
 ) -> tuple[DataFrame, dict[str, Any]]:
     """Fit MLlib Word2Vec on ``tokens``; return ``word, vector array<float>, count bigint`` and statistics.
 
-    MLlib keeps words with at least ``min_count`` occurrences, as ``vocab`` does, so the join loses nothing. The
+    MLlib keeps words with at least ``min_count`` occurrences, as ``vocab`` (``train.vocabulary``'s rows) does, so
+    the join loses nothing. The
     statistics are ``vocab_size``, ``shards`` (MLlib's partitions), ``words`` (every input token, counted once per
     epoch: MLlib does not say how many it kept) and ``seconds`` (of the fit).
     """
@@ -46,18 +48,17 @@ def train_mllib(
     # into the model: about ten copies of vocabulary x vector_size floats. Four were counted before, and 60,000
     # words x 4096 dims (3.9 GB by that count) then passed the check and crashed a 4 GiB driver
     # (bench/scale_checks.py vocabulary).
-    check_driver_memory(spark, vocab_size, cfg.train.vector_size, 10 * 4 * vocab_size * cfg.train.vector_size)
+    check_driver_memory(spark, vocab.num_rows, cfg.train.vector_size, 10 * 4 * vocab.num_rows * cfg.train.vector_size)
     tokens = sentences.select("tokens")
     words = tokens.select(F.sum(F.size("tokens"))).first()[0] or 0
     started = time.monotonic()
     model = Word2Vec(inputCol="tokens", outputCol="_vector", **mllib_params(cfg)).fit(tokens)
     seconds = time.monotonic() - started
     vectors = model.getVectors().select("word", vector_to_array("vector", "float32").alias("vector"))
-    vectors = vectors.join(vocab.select("word", "count"), "word").select(
-        "word", "vector", F.col("count").cast("bigint")
-    )
+    counts = spark.createDataFrame(vocab.select(["word", "count"]))
+    vectors = vectors.join(counts, "word").select("word", "vector", F.col("count").cast("bigint"))
     stats = {
-        "vocab_size": vocab_size,
+        "vocab_size": vocab.num_rows,
         "shards": cfg.train.num_partitions,
         "words": int(words) * cfg.train.epochs,
         "seconds": seconds,
