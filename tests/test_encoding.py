@@ -27,23 +27,23 @@ def test_vocabulary_survives_the_transport_arrays():
 
 
 def test_encoding_drops_unknown_words_then_short_sentences():
-    words = {w: i for i, w in enumerate(encoding.vocab_words(encoding.vocab_arrays(WORDS)).to_pylist())}
+    vocab = encoding.vocab_words(encoding.vocab_arrays(WORDS))
     batch = _batch([(0, ["the", "dog", "cat"]), (0, ["dog", "sat"]), (1, ["café", "mat", "zzz", "the"]), (1, [])])
-    shard, ids, lengths = encoding.encode_batch(batch, words)
-    assert shard.tolist() == [0, 1]
+    kept, ids, lengths = encoding.encode_tokens(batch.column("tokens"), vocab)
+    assert kept.tolist() == [True, False, True, False]
     assert lengths.tolist() == [2, 3]
     assert ids.tolist() == [0, 1, 4, 3, 0]
 
 
-@pytest.mark.parametrize("part_ids", [2, 5, 1 << 24])
-def test_packed_parts_give_back_every_shard_in_order(monkeypatch, part_ids):
+@pytest.mark.parametrize(("part_ids", "encode_tokens"), [(2, 1), (5, 3), (1 << 24, 1 << 22)])
+def test_packed_parts_give_back_every_shard_in_order(monkeypatch, part_ids, encode_tokens):
     monkeypatch.setattr(encoding, "PART_IDS", part_ids)  # small parts: a shard split over several cells
+    monkeypatch.setattr(encoding, "ENCODE_TOKENS", encode_tokens)  # and looked up in several calls
     rng = np.random.default_rng(0)
     sentences = {s: [list(rng.choice(WORDS, size=rng.integers(2, 6))) for _ in range(7)] for s in (0, 1, 2)}
     rows = [(s, sent) for s in sorted(sentences) for sent in sentences[s]]
     batches = [_batch(rows[i : i + 4]) for i in range(0, len(rows), 4)]  # a shard spans batches
-    words = {w: i for i, w in enumerate(WORDS)}
-    parts = list(encoding._packed_parts(iter(batches), words))
+    parts = list(encoding._packed_parts(iter(batches), encoding.vocab_words(encoding.vocab_arrays(WORDS))))
     # One cell a shard when nothing needs splitting; more when a shard's ids exceed a part.
     assert len(parts) == 3 if part_ids == 1 << 24 else len(parts) > 3
     index = {w: i for i, w in enumerate(WORDS)}
