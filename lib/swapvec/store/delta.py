@@ -1,8 +1,8 @@
 """Delta tables: atomic commits, idempotent keyed writes, and a VACUUM after each overwrite, on tables swapvec owns.
 
-swapvec creates each table with the table property ``swapvec.owner`` (:data:`OWNER_PROPERTY`), in the commit of
-its first rows or (a keyed write) in an empty commit before them, and writes to no table without it: a table someone
-else made at a stage's path is never overwritten nor vacuumed (:func:`owned`).
+swapvec creates each table with the table property ``swapvec.owner`` (:data:`OWNER_PROPERTY`) before its first
+write, and writes to no table without it: a table someone else made at a stage's path is never overwritten nor
+vacuumed (:func:`owned`).
 
 An overwrite or an append is one commit in ``_delta_log``: readers see the old version or the new one. A write that
 carries a :class:`Txn` is idempotent: Delta records ``txnAppId``/``txnVersion`` in the same commit and skips a
@@ -14,14 +14,13 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from pyspark.sql import DataFrame, Row, SparkSession
 
-from swapvec.compat import is_classic, jvm_console_silenced
+from swapvec.compat import jvm_console_silenced
 from swapvec.errors import BadInput
 
 
@@ -132,34 +131,6 @@ def _create(df: DataFrame, path: str) -> None:
             raise
 
 
-def _created_with_rows(df: DataFrame, path: str) -> bool:
-    """Create the table at ``path`` with ``df``'s rows and the owner mark in one commit (version 0); False when a
-    table appeared there first (another writer's, then checked as any other).
-
-    One commit instead of :func:`_create`'s empty one and a write: a fresh table's first write takes 0.7x the time,
-    0.7 s to 3 s less (bench/RESULTS.md). :func:`write` uses it only where it writes what the two commits would:
-    - not for a keyed write: Delta records a create's ``txnAppId`` but not its ``userMetadata``, which tells a
-      resumed run which key wrote a table (``runs.resume``);
-    - not on Spark Connect: there a create-as-select records strings as ``string collate UTF8_BINARY``, a type
-      other Delta readers (delta-rs) refuse.
-    """
-    spark = df.sparkSession
-    view = f"_swapvec_rows_{uuid.uuid4().hex}"
-    df.createOrReplaceTempView(view)
-    try:
-        spark.sql(
-            f"CREATE TABLE {_sql_name(path)} USING DELTA TBLPROPERTIES ('{OWNER_PROPERTY}' = 'swapvec') "
-            f"AS SELECT * FROM {view}"
-        )
-    except Exception:
-        if is_table(spark, path):
-            return False
-        raise
-    finally:
-        spark.catalog.dropTempView(view)
-    return True
-
-
 def last_write_metadata(spark: SparkSession, path: str) -> dict | None:
     """The ``userMetadata`` (a JSON object) of the write that made the table's current version, or None when the
     last commit is not a write or carries none (another writer's table, or a write without a Txn)."""
@@ -187,8 +158,6 @@ def write(
     """
     spark = df.sparkSession
     properties = _properties(spark, path)
-    if properties is None and txn is None and is_classic(spark) and _created_with_rows(df, path):
-        return 0
     if properties is None:
         _create(df, path)
         properties = _properties(spark, path) or {}
