@@ -124,19 +124,7 @@ def test_driver_killed_mid_write_leaves_each_table_old_or_new(spark, seed_files,
     out = root / "out"
     first = execute(spark, load_config(None, _settings(root, fmt)), "tokenize").run_id
     version = DeltaTable(str(out / "sentences")).version() if fmt == "delta" else None
-    before = _data_files(out)
-    args = [str(BIN / "swapvec"), "tokenize", *[a for s in _settings(root, fmt) for a in ("--set", s)]]
-    proc = subprocess.Popen(args, stderr=subprocess.DEVNULL, start_new_session=True, cwd=root)
-    killed = False
-    deadline = time.monotonic() + 300
-    while proc.poll() is None and time.monotonic() < deadline:
-        if _data_files(out) - before:
-            os.killpg(proc.pid, signal.SIGKILL)
-            killed = True
-            break
-        time.sleep(0.01)
-    proc.wait(timeout=120)
-    assert killed and proc.returncode == -signal.SIGKILL, "the run ended before it wrote a data file"
+    _tokenize_killed_in_its_write(root, fmt)
     ids = _run_ids(root, "sentences", fmt)
     assert len(ids) == 1 and _read(root, "sentences", fmt).num_rows == 200  # one run's rows, never a mix
     if ids == {first} and fmt == "delta":
@@ -149,6 +137,35 @@ def test_driver_killed_mid_write_leaves_each_table_old_or_new(spark, seed_files,
     if fmt == "delta":
         writes = [h for h in DeltaTable(str(out / "sentences")).history() if h.get("operation") == "WRITE"]
         assert len(writes) in (2, 3)  # the first run, perhaps the killed run's commit, the re-run
+
+
+def _tokenize_killed_in_its_write(root: Path, fmt: str) -> None:
+    """A `swapvec tokenize` in its own process group, SIGKILLed as soon as a new data file of its table exists."""
+    before = _data_files(root / "out")
+    args = [str(BIN / "swapvec"), "tokenize", *[a for s in _settings(root, fmt) for a in ("--set", s)]]
+    proc = subprocess.Popen(args, stderr=subprocess.DEVNULL, start_new_session=True, cwd=root)
+    killed = False
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if _data_files(root / "out") - before:
+            os.killpg(proc.pid, signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.01)
+    proc.wait(timeout=120)
+    assert killed and proc.returncode == -signal.SIGKILL, "the run ended before it wrote a data file"
+
+
+@pytest.mark.parametrize("fmt", ["delta", "parquet"])
+def test_a_run_killed_in_a_tables_first_write_leaves_a_folder_the_next_run_writes(spark, seed_files, fmt):
+    """The same kill in the first write of a table, with no earlier run (a scheduled job's first run preempted).
+    Its uncommitted files must not make the table's folder look like data swapvec did not write: a Delta table is
+    created, empty and marked, before its rows are written (a create-as-select in one commit left only a log folder
+    and a data file, which the next run refused)."""
+    _tokenize_killed_in_its_write(seed_files, fmt)
+    again = execute(spark, load_config(None, _settings(seed_files, fmt)), "tokenize").run_id
+    assert _run_ids(seed_files, "sentences", fmt) == {again}
+    assert _read(seed_files, "sentences", fmt).num_rows == 200
 
 
 def _meeting_in_the_write(original, meeting: Path, table: str):
