@@ -10,7 +10,8 @@ in ``averaging`` and ``shard``; this module is the round loop on the driver and 
 each with ``train.threads`` threads.
 
 Memory (float32): the driver holds the weights, the combiner's sums and one summed change,
-``averaging.memory_bound_bytes``; each task holds one copy of the weights plus its shard's sentences as int32 ids.
+``averaging.memory_bound_bytes``; each task holds one copy of the weights plus its shard's sentences as int32 ids
+(the encoding task, ``encoding.ENCODE_TOKENS`` tokens at a time as Arrow strings).
 
 Determinism (with ``train.threads`` 1): shards are a seeded hash of each sentence's ids (not Spark's partition
 layout), sentences keep their order inside a shard, and each block's changes are summed in shard order; a retried
