@@ -4,8 +4,9 @@ Each run is a fresh process (Python, the JVM, Spark's Python workers all start c
 writes Delta tables to a fresh output path; the versions take turns, run after run, so that a slower or faster
 spell of the machine falls on all of them. The stage times come from the run's own ``stage.done`` events (JSON
 logs); "start" is the process start to the first stage, "after" the last stage to the process's end (the ``runs``
-row and the JVM's exit). Prints one table: the median of each stage over the repeats, for each version, and the
-ratio of the last version's to the first's.
+row and the JVM's exit), "round 1" and "last round" the training's first and last rounds (gensim backend). Prints
+one table: the median of each stage over the repeats, for each version, and the ratio of the last version's to the
+first's.
 
     python bench/command_stages.py /work/data/gcide.txt --lib /tmp/before/lib lib --repeats 2
 
@@ -66,7 +67,7 @@ def run_once(lib: str, corpus: str, extra: list[str]) -> dict[str, float]:
             last = seconds_at(event)
         if event["event"] == "train.round":
             later = event["round"].split("/")[0] != "1"
-            out["rounds 2.., each" if later else "round 1"] = float(event["seconds"])
+            out["last round" if later else "round 1"] = float(event["seconds"])
     if first is None or last is None:
         raise SystemExit(f"{lib}: no stage events in the run's log")
     out["start"] = first - started
@@ -75,7 +76,7 @@ def run_once(lib: str, corpus: str, extra: list[str]) -> dict[str, float]:
     return out
 
 
-ORDER = ["start", "tokenize", "augment", "train", "round 1", "rounds 2.., each", "guarantee", "similarity", "write"]
+ORDER = ["start", "tokenize", "augment", "train", "round 1", "last round", "guarantee", "similarity", "write"]
 ORDER += ["evaluate", "report", "after", "whole"]
 
 

@@ -35,10 +35,10 @@ def test_encoding_drops_unknown_words_then_short_sentences():
     assert ids.tolist() == [0, 1, 4, 3, 0]
 
 
-@pytest.mark.parametrize(("part_ids", "encode_tokens"), [(2, 1), (5, 3), (1 << 24, 1 << 22)])
-def test_packed_parts_give_back_every_shard_in_order(monkeypatch, part_ids, encode_tokens):
+@pytest.mark.parametrize(("part_ids", "lookup_tokens"), [(2, 1), (5, 3), (1 << 24, 1 << 22)])
+def test_packed_parts_give_back_every_shard_in_order(monkeypatch, part_ids, lookup_tokens):
     monkeypatch.setattr(encoding, "PART_IDS", part_ids)  # small parts: a shard split over several cells
-    monkeypatch.setattr(encoding, "ENCODE_TOKENS", encode_tokens)  # and looked up in several calls
+    monkeypatch.setattr(encoding, "ENCODE_TOKENS", lookup_tokens)  # and looked up in several calls
     rng = np.random.default_rng(0)
     sentences = {s: [list(rng.choice(WORDS, size=rng.integers(2, 6))) for _ in range(7)] for s in (0, 1, 2)}
     rows = [(s, sent) for s in sorted(sentences) for sent in sentences[s]]
