@@ -43,6 +43,7 @@ def test_packed_parts_give_back_every_shard_in_order(monkeypatch, part_ids, look
     sentences = {s: [list(rng.choice(WORDS, size=rng.integers(2, 6))) for _ in range(7)] for s in (0, 1, 2)}
     rows = [(s, sent) for s in sorted(sentences) for sent in sentences[s]]
     batches = [_batch(rows[i : i + 4]) for i in range(0, len(rows), 4)]  # a shard spans batches
+    batches.insert(2, _batch([]))  # an empty batch among them
     parts = list(encoding._packed_parts(iter(batches), encoding.vocab_words(encoding.vocab_arrays(WORDS))))
     # One cell a shard when nothing needs splitting; more when a shard's ids exceed a part.
     assert len(parts) == 3 if part_ids == 1 << 24 else len(parts) > 3

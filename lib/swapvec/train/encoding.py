@@ -113,7 +113,9 @@ def _shard_runs(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[int, pa.Lis
     """``(shard, tokens)`` of each run of one shard's rows in batches sorted by shard."""
     for batch in batches:
         shard = batch.column("shard").to_numpy(zero_copy_only=False)
-        starts = np.flatnonzero(np.r_[True, shard[1:] != shard[:-1]]) if len(shard) else []
+        if not len(shard):
+            continue
+        starts = np.flatnonzero(np.r_[True, shard[1:] != shard[:-1]])
         for start, stop in zip(starts, [*starts[1:], len(shard)], strict=True):
             yield int(shard[start]), batch.column("tokens").slice(start, stop - start)
 
