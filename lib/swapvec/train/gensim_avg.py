@@ -231,11 +231,11 @@ def train_gensim(
     seconds = time.monotonic() - started
     table = pa.table(
         {
-            "word": pa.array(words, pa.string()),
+            "word": vocab["word"].cast(pa.string()),
             "vector": list_column(w_in),
             "count": vocab["count"].cast(pa.int64()),
             "output": list_column(w_out),
-            "train_count": pa.array(counts, pa.int64()),
+            "train_count": vocab["train_count"].cast(pa.int64()),
         }
     )
     vectors = spark.createDataFrame(table)
