@@ -30,12 +30,16 @@ from swapvec.train.averaging import initial_weights
 CORPUS = "/work/data/gcide.txt"  # --corpus
 
 
-def load(words_limit, corpus=CORPUS):
+def load(words_limit, corpus=CORPUS, skip_words=0):
+    """The corpus's lines from the first after ``skip_words`` words, until ``words_limit`` words (0: to the end)."""
     lines = []
-    n = 0
+    n = skipped = 0
     with open(corpus) as f:
         for line in f:
             t = line.split()
+            if skipped < skip_words:
+                skipped += len(t)
+                continue
             lines.append(t)
             n += len(t)
             if words_limit and n >= words_limit:
@@ -117,6 +121,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpus", default=CORPUS)
     ap.add_argument("--words", type=int, default=2_000_000)
+    ap.add_argument("--skip-words", type=int, default=0, help="start after this many of the corpus's words")
     ap.add_argument("--shards", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=25)
     ap.add_argument("--combine", default="lrmean")
@@ -131,10 +136,10 @@ def main():
     ap.add_argument("--results", default="results.jsonl", help="JSON lines file each run appends to")
     a = ap.parse_args()
     t = time.perf_counter()
-    lines, nw = load(a.words, a.corpus)
+    lines, nw = load(a.words, a.corpus, a.skip_words)
     keys, counts, sents = vocab(lines)
     time.perf_counter() - t
-    rec = dict(words=nw, V=len(keys), seed=a.seed, tag=a.tag)
+    rec = dict(words=nw, skip_words=a.skip_words, train_words=int(counts.sum()), V=len(keys), seed=a.seed, tag=a.tag)
     if a.baseline:
         t = time.perf_counter()
         c0 = time.process_time()

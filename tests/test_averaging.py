@@ -97,6 +97,28 @@ def test_params_take_every_user_setting_from_the_config_and_declare_no_default_o
     assert all(fields[name].default is dataclasses.MISSING for name in (*user, "sync_rounds"))
 
 
+@pytest.mark.parametrize(
+    ("shards", "words", "rounds"),
+    [
+        (1, 10**9, 1),  # one shard is plain gensim whatever its corpus
+        (2, None, 10),
+        (8, None, 25),
+        (16, None, 25),
+        (2, 5_148_823, 10),  # GCIDE's words a epoch: the rounds its quality table was measured with
+        (8, 5_148_823, 25),
+        (8, 2_341_706, 25),  # GCIDE's first 2.5M words: fewer rounds lost analogies
+        (2, 1_500_000, 10),
+        (8, 990_796, 10),  # a fifth of GCIDE
+        (4, 990_796, 10),
+        (2, 990_796, 5),
+        (8, 50_000, 10),  # 2 a epoch at least at 8 shards
+        (4, 50_000, 5),
+    ],
+)
+def test_default_rounds_follow_the_shards_and_the_words_a_epoch(shards, words, rounds):
+    assert avg.default_sync_rounds(5, shards, words) == rounds
+
+
 def test_initial_weights_match_gensim_and_are_deterministic(corpus):
     _, counts = corpus
     p = _params()

@@ -226,7 +226,11 @@ class TrainConfig(_Section):
     negative: int = Field(5, ge=0, le=100)
     sample: float = Field(1e-3, ge=0, le=1)
     sync_rounds: int | None = Field(
-        None, ge=1, le=100_000, description="Synchronisation rounds; None: epochs x min(shards, 5), 1 for one shard."
+        None,
+        ge=1,
+        le=100_000,
+        description="Synchronisation rounds; None: epochs x min(shards, 5), fewer below 2.5M words a epoch, 1 for one "
+        "shard.",
     )
     weights_transport: Literal["auto", "broadcast", "files"] = Field(
         "auto", description="How per-round weights reach the tasks: broadcast (classic Spark) or staged .npy files."

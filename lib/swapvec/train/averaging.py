@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_SHARDS",
     "MAX_SHARD_ALPHA",
+    "ROUND_WORDS",
     "Combiner",
     "GensimParams",
     "ShardUpdate",
@@ -47,6 +48,9 @@ _REAL = np.float32
 #: GCIDE and lost it past that (16 shards: WS-353 0.39 against 0.55), so more partitions give a shard more threads
 #: (``train.threads``), not more shards (bench/RESULTS.md, issue 12).
 MAX_SHARDS = 8
+#: Words trained a epoch (the vocabulary's summed ``train_count``) from which a run trains the full rounds of
+#: :func:`default_sync_rounds`; fewer words, proportionally fewer rounds.
+ROUND_WORDS = 2_500_000
 #: Cap of the shards' learning rate (:attr:`GensimParams.max_shard_alpha`).
 MAX_SHARD_ALPHA = 0.1
 
@@ -207,16 +211,25 @@ def shards_for(partitions: int, threads: int = 1, alpha: float = 0.025) -> int:
     return max(1, min(-(-int(partitions) // max(1, int(threads))), max_shards(alpha)))
 
 
-def default_sync_rounds(epochs: int, n_shards: int) -> int:
-    """Rounds when the user sets none: ``min(P, 5)`` a epoch, and one round for one shard.
+def default_sync_rounds(epochs: int, n_shards: int, words: int | None = None) -> int:
+    """Rounds when the user sets none: ``epochs`` times the rounds a epoch, one round for one shard.
 
     Shards drift apart between synchronisations the more of them there are, and every round costs a fixed overhead
-    (a Spark job, shipping the weights): 8 shards need about 25 rounds over 5 epochs, 2 shards do as well with 10 and
-    save the time (bench/RESULTS.md). One shard is plain gensim whatever the rounds, so it trains in one.
+    (a Spark job, shipping the weights). On GCIDE (5.1M words trained a epoch) 8 shards need ``min(P, 5)`` rounds a
+    epoch, 25 over 5 epochs, and 2 shards do as well with 10 (bench/RESULTS.md, issue 12). On a small corpus a shard
+    trains few words between synchronisations, and fewer rounds do: below :data:`ROUND_WORDS` words trained a epoch
+    (``words``, the vocabulary's summed ``train_count``) the rounds a epoch are ``min(P, 5)`` scaled by
+    ``words / ROUND_WORDS``, never below ``max(1, P // 4)``. Two cuts of a million words scored as with the full
+    rounds at 2, 4 and 8 shards; at 2.3M words 15 rounds at 8 shards lost analogies, so the full rounds start there
+    (bench/RESULTS.md, issue 16: "rounds sized by the words"). ``words=None`` gives the full rounds.
     """
     if n_shards <= 1:
         return 1
-    return epochs * min(n_shards, 5)
+    full = min(n_shards, 5)
+    if words is None:
+        return epochs * full
+    fewest = max(1, n_shards // 4)
+    return epochs * max(fewest, min(full, -(-full * int(words) // ROUND_WORDS)))
 
 
 def shard_alpha_scale(params: GensimParams, n_shards: int) -> float:

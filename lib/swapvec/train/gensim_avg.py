@@ -145,13 +145,13 @@ def train_gensim(
             hint=f"quality falls past {most} shards at train.alpha={t.alpha}; "
             f"train.threads={-(-t.num_partitions // most)} uses {t.num_partitions} cores in {most} shards",
         )
-    params = GensimParams.from_config(t, t.sync_rounds or default_sync_rounds(t.epochs, shards))
+    # Sampling (frequent words, noise words) follows what is trained on, as gensim on the augmented corpus would.
+    counts = vocab["train_count"].to_numpy().astype(np.int64)
+    params = GensimParams.from_config(t, t.sync_rounds or default_sync_rounds(t.epochs, shards, int(counts.sum())))
     rate_factor = shard_alpha_scale(params, shards)
     bound = memory_bound_bytes(vocab_size, params)
     check_driver_memory(spark, vocab_size, params.vector_size, bound["driver"])
     words = vocab["word"].to_pylist()
-    # Sampling (frequent words, noise words) follows what is trained on, as gensim on the augmented corpus would.
-    counts = vocab["train_count"].to_numpy().astype(np.int64)
     mode = resolve_mode(spark, t.weights_transport)
     staging = absolute(t.staging_path) if t.staging_path else table_path(cfg.output.path, "_staging")
     event(
