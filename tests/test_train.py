@@ -51,6 +51,15 @@ def test_copies_never_let_a_word_in_or_out_except_a_group_word(spark):
     assert grouped == {"a": (3, 4), "g": (1, 3), "y": (0, 3)}
 
 
+def test_run_count_is_what_this_run_trains_without_the_counts_a_continuation_carries(spark):
+    df = spark.createDataFrame([(["a", "a", "b"],), (["a", "c"],)], "tokens array<string>")
+    prior = spark.createDataFrame([("a", 5, 5), ("d", 4, 4)], "word string, count long, train_count long")
+    rows = {r.word: (r.train_count, r.run_count) for r in vocabulary(df, 1, prior=prior).collect()}
+    assert rows == {"a": (8, 3), "b": (1, 1), "c": (1, 1), "d": (4, 0)}
+    alone = {r.word: (r.train_count, r.run_count) for r in vocabulary(df, 1).collect()}
+    assert alone == {"a": (3, 3), "b": (1, 1), "c": (1, 1)}
+
+
 def test_gensim_backend_repeats_exactly_for_a_seed(spark, lee):
     cfg = _with(lee[0], epochs=1, sync_rounds=3)
     first = _matrix(train(spark, lee[1], cfg)[0])[1]

@@ -33,7 +33,8 @@ def vocabulary(
     prior: DataFrame | None = None,
     same_corpus: bool = False,
 ) -> DataFrame:
-    """``idx int, word string, count bigint, train_count bigint``: the words to train, most trained first.
+    """``idx int, word string, count bigint, train_count bigint, run_count bigint``: the words to train, most trained
+    first.
 
     ``count`` is a word's frequency in the corpus as written (rows with ``copy`` 0, or every row without that
     column), ``train_count`` in what is trained on (swapped copies count: gensim samples by it). A word is in when
@@ -43,20 +44,27 @@ def vocabulary(
     vocabulary size (millions of rows at most). With ``prior`` (an earlier run's model table), its words join and
     its counts are added: the vocabulary is the union, under ``min_count`` of the summed counts. With
     ``same_corpus`` (sentences drawn from the corpus the prior was trained on), each word's counts are the larger
-    of the two, not their sum: the prior already counted those sentences.
+    of the two, not their sum: the prior already counted those sentences. ``run_count`` is ``train_count`` in
+    ``sentences`` alone, without the prior's: what this run trains.
     """
     original = (F.col("copy") == 0) if "copy" in sentences.columns else F.lit(True)
     counts = (
         sentences.select(F.explode("tokens").alias("word"), original.cast("long").alias("original"))
         .groupBy("word")
         .agg(F.sum("original").alias("count"), F.count(F.lit(1)).alias("train_count"))
+        .withColumn("run_count", F.col("train_count"))
     )
     if prior is not None:
         combine = F.max if same_corpus else F.sum
+        earlier = prior.select("word", F.col("count").cast("long"), F.col("train_count").cast("long"))
         counts = (
-            counts.unionByName(prior.select("word", F.col("count").cast("long"), F.col("train_count").cast("long")))
+            counts.unionByName(earlier.withColumn("run_count", F.lit(0).cast("long")))
             .groupBy("word")
-            .agg(combine("count").alias("count"), combine("train_count").alias("train_count"))
+            .agg(
+                combine("count").alias("count"),
+                combine("train_count").alias("train_count"),
+                F.sum("run_count").alias("run_count"),
+            )
         )
     kept = F.col("count") >= min_count
     if group_words:
@@ -67,6 +75,7 @@ def vocabulary(
         "word",
         F.col("count").cast("bigint").alias("count"),
         F.col("train_count").cast("bigint").alias("train_count"),
+        F.col("run_count").cast("bigint").alias("run_count"),
     )
     if max_vocab_size is not None:
         ranked = ranked.where(F.col("idx") < max_vocab_size)

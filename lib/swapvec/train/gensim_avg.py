@@ -147,7 +147,9 @@ def train_gensim(
         )
     # Sampling (frequent words, noise words) follows what is trained on, as gensim on the augmented corpus would.
     counts = vocab["train_count"].to_numpy().astype(np.int64)
-    params = GensimParams.from_config(t, t.sync_rounds or default_sync_rounds(t.epochs, shards, int(counts.sum())))
+    # The rounds follow what this run trains a epoch, not the counts a continuation carries over.
+    run_words = int(vocab["run_count"].to_numpy().sum())
+    params = GensimParams.from_config(t, t.sync_rounds or default_sync_rounds(t.epochs, shards, run_words))
     rate_factor = shard_alpha_scale(params, shards)
     bound = memory_bound_bytes(vocab_size, params)
     check_driver_memory(spark, vocab_size, params.vector_size, bound["driver"])
@@ -162,6 +164,7 @@ def train_gensim(
         shards=shards,
         threads=t.threads,
         rounds=params.sync_rounds,
+        words_a_epoch=run_words,
         rate_factor=rate_factor,
         transport=mode,
         driver_bytes=bound["driver"],
