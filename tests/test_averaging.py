@@ -106,13 +106,14 @@ def test_params_take_every_user_setting_from_the_config_and_declare_no_default_o
         (16, None, 25),
         (2, 5_148_823, 10),  # GCIDE's words a epoch: the rounds its quality table was measured with
         (8, 5_148_823, 25),
-        (8, 2_341_706, 25),  # GCIDE's first 2.5M words: fewer rounds lost analogies
         (2, 1_500_000, 10),
-        (8, 990_796, 10),  # a fifth of GCIDE
+        (4, 1_500_000, 15),
+        (2, 990_796, 5),  # a fifth of GCIDE: half the rounds up to 4 shards
+        (3, 990_796, 10),
         (4, 990_796, 10),
-        (2, 990_796, 5),
-        (8, 50_000, 10),  # 2 a epoch at least at 8 shards
-        (4, 50_000, 5),
+        (4, 50_000, 10),
+        (8, 990_796, 25),  # fewer lost quality at 8 shards
+        (5, 50_000, 25),
     ],
 )
 def test_default_rounds_follow_the_shards_and_the_words_a_epoch(shards, words, rounds):

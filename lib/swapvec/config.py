@@ -229,8 +229,8 @@ class TrainConfig(_Section):
         None,
         ge=1,
         le=100_000,
-        description="Synchronisation rounds; None: epochs x min(shards, 5), fewer below 2.5M words a epoch, 1 for one "
-        "shard.",
+        description="Synchronisation rounds; None: epochs x min(shards, 5), up to half fewer at up to 4 shards below "
+        "2.5M words a epoch, 1 for one shard.",
     )
     weights_transport: Literal["auto", "broadcast", "files"] = Field(
         "auto", description="How per-round weights reach the tasks: broadcast (classic Spark) or staged .npy files."

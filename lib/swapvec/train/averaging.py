@@ -48,8 +48,8 @@ _REAL = np.float32
 #: GCIDE and lost it past that (16 shards: WS-353 0.39 against 0.55), so more partitions give a shard more threads
 #: (``train.threads``), not more shards (bench/RESULTS.md, issue 12).
 MAX_SHARDS = 8
-#: Words trained a epoch (the vocabulary's summed ``train_count``) from which a run trains the full rounds of
-#: :func:`default_sync_rounds`; fewer words, proportionally fewer rounds.
+#: Words trained a epoch from which a run of up to 4 shards trains the full rounds of :func:`default_sync_rounds`;
+#: fewer words, proportionally fewer rounds, down to half.
 ROUND_WORDS = 2_500_000
 #: Cap of the shards' learning rate (:attr:`GensimParams.max_shard_alpha`).
 MAX_SHARD_ALPHA = 0.1
@@ -217,19 +217,19 @@ def default_sync_rounds(epochs: int, n_shards: int, words: int | None = None) ->
     Shards drift apart between synchronisations the more of them there are, and every round costs a fixed overhead
     (a Spark job, shipping the weights). On GCIDE (5.1M words trained a epoch) 8 shards need ``min(P, 5)`` rounds a
     epoch, 25 over 5 epochs, and 2 shards do as well with 10 (bench/RESULTS.md, issue 12). On a small corpus a shard
-    trains few words between synchronisations, and fewer rounds do: below :data:`ROUND_WORDS` words trained a epoch
-    (``words``, the vocabulary's summed ``train_count``) the rounds a epoch are ``min(P, 5)`` scaled by
-    ``words / ROUND_WORDS``, never below ``max(1, P // 4)``. Two cuts of a million words scored as with the full
-    rounds at 2, 4 and 8 shards; at 2.3M words 15 rounds at 8 shards lost analogies, so the full rounds start there
-    (bench/RESULTS.md, issue 16: "rounds sized by the words"). ``words=None`` gives the full rounds.
+    trains few words between synchronisations: up to 4 shards, below :data:`ROUND_WORDS` words trained a epoch
+    (``words``: what this run trains, the vocabulary's summed ``run_count``) the rounds a epoch are ``min(P, 5)``
+    scaled by ``words / ROUND_WORDS``, never below half of it. On two cuts of a million words half the rounds cost 2
+    and 4 shards 0.01 of WS-353 or less on average and no SimLex-999; at 8 shards every fewer rounds tried lost
+    (WS-353 on a million words, analogies on 2.3M), so 5 shards and more keep the full rounds (bench/RESULTS.md,
+    issue 16: "rounds sized by the words"). ``words=None`` gives the full rounds.
     """
+    full = min(n_shards, 5)
     if n_shards <= 1:
         return 1
-    full = min(n_shards, 5)
-    if words is None:
+    if words is None or n_shards > 4:
         return epochs * full
-    fewest = max(1, n_shards // 4)
-    return epochs * max(fewest, min(full, -(-full * int(words) // ROUND_WORDS)))
+    return epochs * max(-(-full // 2), min(full, -(-full * int(words) // ROUND_WORDS)))
 
 
 def shard_alpha_scale(params: GensimParams, n_shards: int) -> float:
