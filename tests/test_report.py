@@ -10,7 +10,7 @@ from gensim.models import KeyedVectors
 
 from swapvec.config import load_config
 from swapvec.evaluate import Evaluation, analogies, benchmarks, group_closeness
-from swapvec.figures import project
+from swapvec.figures import neighbourhood, project
 from swapvec.groups import Group
 from swapvec.pipeline import execute
 from swapvec.report import build_report
@@ -21,6 +21,24 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def _links(markdown: str) -> list[str]:
     return re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+
+
+def test_a_groups_neighbourhood_is_its_words_nearest_others_in_a_stable_sorts_order():
+    rng = np.random.default_rng(7)
+    words = [f"w{i}" for i in range(300)]
+    matrix = rng.normal(size=(300, 5)).astype(np.float32)
+    matrix[[60, 40, 20]] = matrix[10] + 0.01  # three neighbours of w10 tied with one another
+    kv = KeyedVectors(vector_size=5)
+    kv.add_vectors(words, matrix)
+    group = Group(members=("w0", "w10", "gone"), line=1)
+    norms = np.linalg.norm(matrix, axis=1)
+    expected = []
+    for row in (0, 10):
+        scores = (matrix[row] @ matrix.T) / (norms[row] * norms)
+        scores[[0, 10]] = -np.inf
+        expected += [words[j] for j in np.argsort(-scores, kind="stable")[:5] if words[j] not in expected]
+    assert neighbourhood(kv, group) == (["w0", "w10"], expected)
+    assert expected[5:8] == ["w20", "w40", "w60"]  # the ties by index
 
 
 def test_report_without_baseline_draws_after_only(tmp_path):

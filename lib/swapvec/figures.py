@@ -37,17 +37,29 @@ def neighbourhood(kv, group: Group, n: int = NEIGHBOURS_SHOWN) -> tuple[list[str
     words = [w for w in group.words if w in kv.key_to_index]
     if not words:
         return [], []
-    normed = kv.get_normed_vectors()
-    scores = normed[[kv.key_to_index[w] for w in words]] @ normed.T
+    kv.fill_norms()  # once per vectors: gensim keeps them
+    rows = [kv.key_to_index[w] for w in words]
+    norms = np.maximum(kv.norms, 1e-12)
+    scores = (kv.vectors[rows] @ kv.vectors.T) / (norms[rows, None] * norms[None, :])
     inside = {kv.key_to_index[w] for w in group.words if w in kv.key_to_index}
     scores[:, sorted(inside)] = -np.inf
     take = min(n, max(0, len(kv) - len(inside)))
     around: list[str] = []
     for row in scores:
-        for j in np.argsort(-row, kind="stable")[:take]:
+        for j in _top(row, take):
             if kv.index_to_key[j] not in around:
                 around.append(kv.index_to_key[j])
     return words, around
+
+
+def _top(row: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest values of ``row``, largest first, ties by index: a stable sort's first ``k``,
+    without sorting the whole vocabulary."""
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    kth = row[np.argpartition(-row, k - 1)[:k]].min()
+    candidates = np.flatnonzero(row >= kth)
+    return candidates[np.argsort(-row[candidates], kind="stable")][:k]
 
 
 def _draw_space(ax, kv, group: Group, caption: str, joiner: str) -> None:
@@ -107,16 +119,16 @@ def _label_offsets(xy: np.ndarray) -> list[tuple[int, int]]:
 
 def group_figure(path: Path, group: Group, after: tuple, before: tuple, joiner: str = "_") -> None:
     """``after`` and ``before``: (the vectors, a caption); the before panel is left out when its vectors are None."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     panels = [before, after] if before[0] is not None else [after]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
+    fig = Figure(figsize=(5.2 * len(panels), 4.4))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (kv, caption) in zip(axes[0], panels, strict=True):
         _draw_space(ax, kv, group, caption, joiner)
     fig.suptitle(f"line {group.line}: {group_title(group, joiner)}", fontsize=11)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.86, wspace=0.06)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def ranks_figure(path: Path, after: list[int], before: list[int] | None, heads: tuple[str, str]) -> None:
