@@ -37,11 +37,13 @@ MIN_COVERAGE = 0.5
 
 @dataclass
 class Evaluation:
-    """Metrics (flat, numeric: for ``runs.metrics``) and per-group details (for ``runs.details``)."""
+    """Metrics (flat, numeric: for ``runs.metrics``) and per-group details (for ``runs.details``); ``vectors``, the
+    KeyedVectors evaluated (:func:`evaluate` sets it: the report draws from them rather than collect them again)."""
 
     metrics: dict[str, float] = field(default_factory=dict)
     groups: list[dict[str, Any]] = field(default_factory=list)
     repels: list[dict[str, Any]] = field(default_factory=list)
+    vectors: Any = field(default=None, repr=False, compare=False)
 
     def stats(self, baseline: Evaluation | None = None) -> Stats:
         """The evaluate stage's stats: the metrics, the baseline's as ``baseline_<metric>``, the groups' ranks (and
@@ -260,4 +262,4 @@ def evaluate(vectors: DataFrame, constraints: Constraints, max_vocab: int) -> Ev
     metrics = {**benchmarks(kv), **closeness.metrics, "evaluated_words": float(len(kv)), **distance.metrics}
     for kind in ("attract", "repel") if lexicon else ():
         metrics.update(pair_scores(kv, getattr(lexicon, kind), f"lexicon_{kind}"))
-    return Evaluation(metrics=metrics, groups=closeness.groups, repels=distance.repels)
+    return Evaluation(metrics=metrics, groups=closeness.groups, repels=distance.repels, vectors=kv)

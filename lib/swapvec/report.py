@@ -201,10 +201,14 @@ def write_report(
     base_dir = local_path(cfg.output.path)
     base_dir.mkdir(parents=True, exist_ok=True)
     words = group_words(groups)
-    after_kv = collect_vectors(vectors, cfg.evaluate.max_vocab, words)
-    before_kv = None
-    if baseline_vectors is not None:
-        before_kv = collect_vectors(baseline_vectors, cfg.evaluate.max_vocab, words)
+
+    def collected(evaluated: Evaluation | None, table: DataFrame):  # the evaluation's own, or collected here
+        if evaluated is not None and evaluated.vectors is not None:
+            return evaluated.vectors
+        return collect_vectors(table, cfg.evaluate.max_vocab, words)
+
+    after_kv = collected(evaluation, vectors)
+    before_kv = collected(baseline, baseline_vectors) if baseline_vectors is not None else None
     staging = base_dir / f".report-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
