@@ -4,7 +4,7 @@ import pytest
 
 from swapvec.config import TokenizeConfig
 from swapvec.errors import BadInput
-from swapvec.tokenize import check_pattern, tokenize, tokenize_words
+from swapvec.tokenize import check_pattern, spark_tokens, tokenize, tokenize_words
 
 
 def _corpus(spark, *lines):
@@ -47,6 +47,14 @@ def test_group_words_get_the_corpus_tokeniser(spark):
         ["café"],
         [],
     ]
+
+
+@pytest.mark.parametrize("min_length", [1, 3])
+def test_ascii_words_tokenised_in_python_as_spark_tokenises_them(spark, min_length):
+    words = ["Movies", "New York", "don't", "rock'n'roll", "o'", "'tis", "a-b_c", "x1 2y", "U.S.A.", "!!", "at&t", ""]
+    words += ["Tab\tand\nline", "it''s", "ab'c'", "C3PO's"]
+    cfg = TokenizeConfig(min_length=min_length)
+    assert tokenize_words(spark, words, cfg) == spark_tokens(spark, words, cfg)
 
 
 def test_a_broken_pattern_is_refused_with_javas_reason(spark):
