@@ -13,6 +13,10 @@ Two comparisons, every run a ``swapvec run`` (``pipeline.execute``) in one local
 Usage::
 
     .venv/bin/python bench/incremental_bench.py /work/data/gcide.txt --groups bench/groups-gcide.txt
+    .venv/bin/python bench/incremental_bench.py /work/data/gcide.txt --groups bench/groups-gcide.txt --groups-only \
+        --added-epochs 5 2 1       # groups added at several train.epochs
+
+``words the guarantee moved`` says how many group words the guarantee step placed after training.
 
 Each run's seconds are the command's own (``execute``, Spark already started) and its training's (``train_seconds``).
 """
@@ -37,6 +41,14 @@ def main() -> None:
     parser.add_argument("--parts", type=int, default=5)
     parser.add_argument("--set", action="append", default=[], help="dotted.key=value for every run")
     parser.add_argument("--parts-only", action="store_true", help="leave out the groups-added comparison")
+    parser.add_argument("--groups-only", action="store_true", help="leave out the parts")
+    parser.add_argument(
+        "--added-epochs",
+        type=int,
+        nargs="+",
+        default=None,
+        help="one groups-added run at each of these train.epochs (default: one run at the configured epochs)",
+    )
     parser.add_argument(
         "--continued-alpha",
         type=float,
@@ -74,8 +86,8 @@ def main() -> None:
 
     print(f"{args.corpus}: {len(lines):,} lines, {args.parts} parts of {size:,} lines")
     full = run("full", f"input.path={args.corpus}")
-    increments = [run("part-1", f"input.path={parts[0]}")]
-    for i in range(1, args.parts):
+    increments = [] if args.groups_only else [run("part-1", f"input.path={parts[0]}")]
+    for i in range(1, 0 if args.groups_only else args.parts):
         rates = args.continued_alpha
         rate = [f"train.alpha={rates[min(i, len(rates)) - 1]}"] if rates else []
         previous = f"train.init_from={folder / f'part-{i}'}"
@@ -88,15 +100,24 @@ def main() -> None:
 
 
 def groups_added(args, run, folder):
-    """The full run with the groups, and the full run without them continued with the groups (affected only)."""
+    """The full run with the groups, and the full run without them continued with the groups (affected only), once
+    at each ``--added-epochs``: ``(grouped, [(epochs or None, metrics), ...])``."""
     grouped = run("full-groups", f"input.path={args.corpus}", f"augment.groups_path={args.groups}")
-    added = run(
-        "groups-added",
-        f"input.path={args.corpus}",
-        f"augment.groups_path={args.groups}",
-        f"train.init_from={folder / 'full'}",
-        "augment.affected_only=true",
-    )
+    added = []
+    for epochs in args.added_epochs or [None]:
+        added.append(
+            (
+                epochs,
+                run(
+                    "groups-added" if epochs is None else f"groups-added-{epochs}",
+                    f"input.path={args.corpus}",
+                    f"augment.groups_path={args.groups}",
+                    f"train.init_from={folder / 'full'}",
+                    "augment.affected_only=true",
+                    *([f"train.epochs={epochs}"] if epochs is not None else []),
+                ),
+            )
+        )
     return grouped, added
 
 
@@ -112,11 +133,14 @@ def report(args, full, increments, grouped, added) -> None:
               f"| {m['train_seconds'] / share:.2f} | {m['command_seconds']:.1f} |")  # fmt: skip
     if grouped is None:
         return
-    print("\n| run | members with all mates in top 10 | WS-353 | SimLex-999 | training s | command s | vs full |")
-    print("|---|---|---|---|---|---|---|")
-    for name, m in (("one run with the groups", grouped), ("groups added (affected only)", added)):
-        print(f"| {name} | {m['group_share_top10']:.3f} | {m['ws353']:.3f} | {m['simlex999']:.3f} "
-              f"| {m['train_seconds']:.1f} | {m['command_seconds']:.1f} "
+    print("\n| run | members with all mates in top 10 | words the guarantee moved | WS-353 | SimLex-999 | training s "
+          "| command s | vs full |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    rows = [("one run with the groups", grouped)]
+    rows += [(f"groups added (affected only{'' if e is None else f', {e} epochs'})", m) for e, m in added]
+    for name, m in rows:
+        print(f"| {name} | {m['group_share_top10']:.3f} | {m.get('guarantee_words_moved', 0):.0f} | {m['ws353']:.3f} "
+              f"| {m['simlex999']:.3f} | {m['train_seconds']:.1f} | {m['command_seconds']:.1f} "
               f"| {m['command_seconds'] / grouped['command_seconds']:.2f} |")  # fmt: skip
 
 
