@@ -14,7 +14,7 @@ Usage::
 
     .venv/bin/python bench/incremental_bench.py /work/data/gcide.txt --groups bench/groups-gcide.txt
     .venv/bin/python bench/incremental_bench.py /work/data/gcide.txt --groups bench/groups-gcide.txt --groups-only \
-        --added-epochs 5 2 1       # groups added at several train.epochs
+        --added-epochs 5 2 1       # groups added at several augment.affected_epochs
 
 ``words the guarantee moved`` says how many group words the guarantee step placed after training.
 
@@ -47,7 +47,7 @@ def main() -> None:
         type=int,
         nargs="+",
         default=None,
-        help="one groups-added run at each of these train.epochs (default: one run at the configured epochs)",
+        help="one groups-added run at each of these augment.affected_epochs (default: one run at the configured)",
     )
     parser.add_argument(
         "--continued-alpha",
@@ -114,7 +114,7 @@ def groups_added(args, run, folder):
                     f"augment.groups_path={args.groups}",
                     f"train.init_from={folder / 'full'}",
                     "augment.affected_only=true",
-                    *([f"train.epochs={epochs}"] if epochs is not None else []),
+                    *([f"augment.affected_epochs={epochs}"] if epochs is not None else []),
                 ),
             )
         )

@@ -44,14 +44,19 @@ def test_a_run_continues_from_an_earlier_runs_model_and_one_that_cannot_is_refus
     # their copies); the run without groups, the baseline, is the model it started from.
     (tmp_path / "groups.txt").write_text("theatre stage\n")
     added = [*common, f"input.path={second_corpus}", f"train.init_from={tmp_path / 'b'}", "augment.affected_only=true"]
-    added += [f"augment.groups_path={tmp_path / 'groups.txt'}", "evaluate.baseline=true"]
+    added += [f"augment.groups_path={tmp_path / 'groups.txt'}", "evaluate.baseline=true", "train.epochs=3"]
     added.append(f"output.path={tmp_path / 'g'}")
     grouped = execute(spark, load_config(None, added))
-    assert grouped.metrics["train_words"] == 50 * 3 * 3  # each line as written and its two copies, one epoch
+    # Each line as written and its two copies, one epoch (augment.affected_epochs), not train.epochs' 3.
+    assert grouped.metrics["train_words"] == 50 * 3 * 3 and grouped.metrics["train_epochs"] == 1
     assert grouped.metrics["group_share_top10"] == 1.0 and "baseline_group_share_top10" in grouped.metrics
     assert _model(tmp_path / "g")["movies"]["count"] == after["movies"]["count"]  # the same corpus: not added again
     with pytest.raises(BadInput, match="augment.affected_only needs train.init_from"):
         load_config(None, ["augment.affected_only=true", f"augment.groups_path={tmp_path / 'groups.txt'}"])
+    with pytest.raises(BadInput, match="augment.affected_epochs applies to augment.affected_only runs only"):
+        load_config(None, ["augment.affected_epochs=2"])
+    twice = execute(spark, load_config(None, [*added[:-1], "augment.affected_epochs=2", f"output.path={tmp_path}/h"]))
+    assert twice.metrics["train_words"] == 2 * 50 * 3 * 3 and twice.metrics["train_epochs"] == 2
 
     # What cannot continue that model is refused before any work; nothing is written where it would go.
     for extra, message in [

@@ -167,6 +167,13 @@ class AugmentConfig(_Section):
         description="With train.init_from: train only on the sentences that hold a group word (and their swapped "
         "copies), starting from that model: groups added to a trained model at the cost of the sentences they touch.",
     )
+    affected_epochs: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="With augment.affected_only: passes over the affected sentences and their copies, in place of "
+        "train.epochs (the model trained those over the originals already; more passes over-train them).",
+    )
     specialize_outside: bool = Field(
         False,
         description="Specialisation also moves the words no constraint names, by a linear map learnt from the "
@@ -416,6 +423,8 @@ class Config(_Section):
                 "augment.affected_only needs train.init_from (the model to continue) and augment.groups_path (the "
                 "groups whose sentences it trains on)"
             )
+        if "affected_epochs" in self.augment.model_fields_set and not self.augment.affected_only:
+            raise ValueError("augment.affected_epochs applies to augment.affected_only runs only")
         return self
 
     def to_json(self) -> str:

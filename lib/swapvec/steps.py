@@ -152,8 +152,11 @@ def phrased(c: Command, rows: DataFrame) -> DataFrame:
 def trained(c: Command, sentences: DataFrame) -> DataFrame:
     """The vectors trained on ``sentences`` (from ``train.init_from``'s model when set); the group words exempt from
     subsampling. The gensim backend's model table is kept in ``c.model``."""
-    words = group_words(c.constraints.groups)
-    vectors, stats = train(c.spark, sentences, c.cfg, group_words=words, prior=c.prior, with_model=True)
+    words, cfg = group_words(c.constraints.groups), c.cfg
+    if cfg.augment.affected_only:  # the model trained its epochs over these sentences already
+        epochs = {"epochs": cfg.augment.affected_epochs}
+        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update=epochs)})
+    vectors, stats = train(c.spark, sentences, cfg, group_words=words, prior=c.prior, with_model=True)
     numbers = {f"train_{k}": float(v) for k, v in stats.items() if isinstance(v, int | float)}
     c.record.add(Stats(row_counts={"vectors": int(stats["vocab_size"])}, metrics=numbers))
     if "output" in vectors.columns:

@@ -100,7 +100,7 @@ def train(
     -------
     (DataFrame, dict)
         The vectors, and training statistics, named without a stage prefix (the caller adds one): ``vocab_size``,
-        ``shards``, ``words`` (words trained, counted once per epoch), ``seconds`` (of training),
+        ``shards``, ``epochs``, ``words`` (words trained, counted once per epoch), ``seconds`` (of training),
         ``words_per_second``; the gensim backend adds ``sync_rounds`` and ``transport`` (a string).
 
     Raises
@@ -130,6 +130,7 @@ def train(
 
         vectors, stats = train_gensim(spark, sentences, vocab, cfg, keep_words=group_words, prior=prior)
     seconds = stats["seconds"]
+    stats["epochs"] = cfg.train.epochs
     stats["seconds"] = round(seconds, 3)
     stats["words_per_second"] = round(stats["words"] / seconds, 1) if seconds > 0 else 0.0
     # One schema whatever the backend (MLlib's arrays are declared non-null; gensim's are not).
