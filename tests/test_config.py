@@ -37,12 +37,14 @@ def test_file_then_overrides_in_order(tmp_path):
         (["similarity.top_k=0"], "config: similarity.top_k"),
         (["train.window"], "expected dotted.key=value"),
         (["train..window=1"], "the key must be dotted words"),
+        # across sections: the message names the settings, once
+        (["augment.affected_epochs=2"], "config: augment.affected_epochs applies to augment.affected_only runs only"),
     ],
 )
 def test_bad_keys_and_values_are_refused_by_name(overrides, message):
     with pytest.raises(BadInput) as caught:
         load_config(None, overrides)
-    assert message in str(caught.value)
+    assert message in str(caught.value) and "config: config:" not in str(caught.value)
     assert "\n" not in str(caught.value)
 
 

@@ -477,14 +477,15 @@ def _did_you_mean(loc: tuple) -> str:
 
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "config"
+    # A check across sections (a model validator) has no location; its message names the settings.
+    where = "".join(f"{'.'.join(str(part) for part in first['loc'])}: " if first["loc"] else "")
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key" + _did_you_mean(first["loc"])
     elif "input" in first and not isinstance(first["input"], dict):
         message = f"{message} (got {first['input']!r})"
     more = len(error.errors()) - 1
-    return f"config: {where}: {message}" + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
+    return f"config: {where}{message}" + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
 
 
 def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:

@@ -224,9 +224,9 @@ def default_sync_rounds(epochs: int, n_shards: int, words: int | None = None) ->
     (WS-353 on a million words, analogies on 2.3M), so 5 shards and more keep the full rounds (bench/RESULTS.md,
     issue 16: "rounds sized by the words"). ``words=None`` gives the full rounds.
     """
-    full = min(n_shards, 5)
     if n_shards <= 1:
         return 1
+    full = min(n_shards, 5)
     if words is None or n_shards > 4:
         return epochs * full
     return epochs * max(-(-full // 2), min(full, -(-full * int(words) // ROUND_WORDS)))
