@@ -5,12 +5,15 @@ The corpus is cut into 5 parts in line order. gensim trains part 1, then each la
 window 5, min_count 5, sample 1e-3, 2 workers, seed 1). A variant scales the updates of each word's input vector in
 part k by gensim's per-word ``vectors_lockf``: ``share`` is the part's occurrences of the word over all seen so far,
 ``sqrt`` its square root, ``share2`` twice it, at most 1; ``plain`` damps nothing (what the product does);
-``alphaX`` damps nothing but starts each continued part's learning rate at ``X`` (falling to 0.0001). Prints WS-353
+``alphaX`` damps nothing but starts each continued part's learning rate at ``X`` (falling to 0.0001); ``averaged``
+damps nothing and also scores, after each part, the mean of each word's input vectors after every part so far
+(``mean``) and that mean weighted by the word's occurrences in each part (``weighted``). Prints WS-353
 and SimLex-999 after parts 2 to 5 for each variant, and for one run over the whole corpus (``full``, or ``fullX``
 at the learning rate ``X``):
 
     .venv/bin/python bench/continuation_damping.py /work/data/gcide.txt full plain share sqrt share2
     .venv/bin/python bench/continuation_damping.py /work/data/gcide.txt alpha0.04 alpha0.06 full0.04 full0.06
+    .venv/bin/python bench/continuation_damping.py /work/data/gcide.txt full averaged
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import sys
 import time
 
 import numpy as np
-from gensim.models import Word2Vec
+from gensim.models import KeyedVectors, Word2Vec
 from gensim.test.utils import datapath
 
 TOKEN = re.compile(r"[a-z0-9']+")
@@ -28,11 +31,39 @@ SETTINGS = dict(vector_size=100, window=5, min_count=5, sg=1, negative=5, sample
 DAMPING = {"share": lambda s: s, "sqrt": lambda s: s**0.5, "share2": lambda s: min(1.0, 2 * s)}
 
 
-def scores(model: Word2Vec) -> tuple[float, float]:
+def scores(model: Word2Vec | KeyedVectors) -> tuple[float, float]:
+    kv = model.wv if isinstance(model, Word2Vec) else model
     return tuple(
-        round(float(model.wv.evaluate_word_pairs(datapath(f))[1].statistic), 3)
-        for f in ("wordsim353.tsv", "simlex999.txt")
+        round(float(kv.evaluate_word_pairs(datapath(f))[1].statistic), 3) for f in ("wordsim353.tsv", "simlex999.txt")
     )
+
+
+class Snapshots:
+    """Each word's input vector after every part, and its occurrences in that part; their means as KeyedVectors."""
+
+    def __init__(self) -> None:
+        self.total: dict[str, np.ndarray] = {}
+        self.weighted: dict[str, np.ndarray] = {}
+        self.parts: dict[str, int] = {}
+        self.seen: dict[str, int] = {}
+
+    def add(self, model: Word2Vec) -> None:
+        for word in model.wv.index_to_key:
+            vector, count = model.wv[word].astype(np.float64), model.wv.get_vecattr(word, "count")
+            new = count - self.seen.get(word, 0)
+            self.seen[word] = count
+            self.total[word] = self.total.get(word, 0.0) + vector
+            self.parts[word] = self.parts.get(word, 0) + 1
+            self.weighted[word] = self.weighted.get(word, 0.0) + new * vector
+
+    def means(self) -> tuple[KeyedVectors, KeyedVectors]:
+        words = list(self.total)
+        out = []
+        for table, by in ((self.total, self.parts), (self.weighted, self.seen)):
+            kv = KeyedVectors(100)
+            kv.add_vectors(words, np.array([table[w] / by[w] for w in words], dtype=np.float32))
+            out.append(kv)
+        return out[0], out[1]
 
 
 def main() -> None:
@@ -50,6 +81,8 @@ def main() -> None:
         model = Word2Vec(**SETTINGS)
         model.build_vocab(parts[0])
         model.train(parts[0], total_examples=len(parts[0]), epochs=5)
+        snapshots = Snapshots()
+        snapshots.add(model)
         after = []
         for part in parts[1:]:
             before = {w: model.wv.get_vecattr(w, "count") for w in model.wv.index_to_key}
@@ -62,6 +95,9 @@ def main() -> None:
             rate = {"start_alpha": float(variant[5:]), "end_alpha": 0.0001} if variant.startswith("alpha") else {}
             model.train(part, total_examples=len(part), epochs=5, **rate)
             after.append(scores(model))
+            if variant == "averaged":
+                snapshots.add(model)
+                after[-1] = (*after[-1], *(score for kv in snapshots.means() for score in scores(kv)))
         print(variant, after, round(time.monotonic() - started, 1), flush=True)
 
 
