@@ -24,6 +24,11 @@ def test_vocabulary_survives_the_transport_arrays():
     arrays = encoding.vocab_arrays(WORDS)
     assert all(a.dtype != object for a in arrays.values())  # np.save without pickle
     assert encoding.vocab_words(arrays).to_pylist() == WORDS
+    # An Arrow column as the vocabulary table gives it: chunked, or a slice of a larger array, either string type.
+    column = pa.array(["x", *WORDS, "y"], pa.string()).slice(1, len(WORDS))
+    for words in (column, pa.chunked_array([column[:2], column[2:]]), column.cast(pa.large_string())):
+        again = encoding.vocab_arrays(words)
+        assert {k: v.tolist() for k, v in again.items()} == {k: v.tolist() for k, v in arrays.items()}
 
 
 def test_encoding_drops_unknown_words_then_short_sentences():

@@ -64,12 +64,18 @@ def encode(sentences: DataFrame, vocab: Shipped, shards: int, seed: int) -> Data
     )
 
 
-def vocab_arrays(words: list[str]) -> dict[str, np.ndarray]:
-    """The vocabulary as two arrays that any transport ships without pickle: UTF-8 bytes and their offsets."""
-    array = pa.array(words, pa.large_string())
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64, count=len(array) + 1)
-    data = np.frombuffer(array.buffers()[2] or b"", dtype=np.uint8, count=int(offsets[-1]))
-    return {"word_bytes": data.copy(), "word_offsets": offsets.copy()}
+def vocab_arrays(words: list[str] | pa.Array | pa.ChunkedArray) -> dict[str, np.ndarray]:
+    """The vocabulary as two arrays that any transport ships without pickle: UTF-8 bytes and their offsets.
+
+    ``words`` may be an Arrow string column (the vocabulary table's), taken as it is, without Python strings."""
+    array = words if isinstance(words, pa.Array | pa.ChunkedArray) else pa.array(words, pa.large_string())
+    array = array.cast(pa.large_string())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    # A slice of a larger array starts at its offset, in both buffers.
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64, count=array.offset + len(array) + 1)[array.offset :]
+    data = np.frombuffer(array.buffers()[2] or b"", dtype=np.uint8, count=int(offsets[-1]))[int(offsets[0]) :]
+    return {"word_bytes": data.copy(), "word_offsets": offsets - offsets[0]}
 
 
 def vocab_words(arrays: dict[str, np.ndarray]) -> pa.Array:

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -153,7 +154,6 @@ def train_gensim(
     rate_factor = shard_alpha_scale(params, shards)
     bound = memory_bound_bytes(vocab_size, params)
     check_driver_memory(spark, vocab_size, params.vector_size, bound["driver"])
-    words = vocab["word"].to_pylist()
     mode = resolve_mode(spark, t.weights_transport)
     staging = absolute(t.staging_path) if t.staging_path else table_path(cfg.output.path, "_staging")
     event(
@@ -170,9 +170,10 @@ def train_gensim(
         driver_bytes=bound["driver"],
     )
     started = time.monotonic()
-    index = {w: i for i, w in enumerate(words)}
-    keep = np.array(sorted(index[w] for w in keep_words if w in index), dtype=np.int64)
-    shipped_vocab = ship(spark, {"counts": counts, "keep": keep, **vocab_arrays(words)}, mode, staging)
+    # The rows of the group words in the vocabulary (Arrow's lookup: no Python string per vocabulary word).
+    rows = pc.index_in(pa.array(sorted(keep_words), pa.string()), value_set=vocab["word"]).drop_null()
+    keep = np.unique(rows.to_numpy().astype(np.int64))
+    shipped_vocab = ship(spark, {"counts": counts, "keep": keep, **vocab_arrays(vocab["word"])}, mode, staging)
     key = (hashlib.sha1(counts.tobytes() + keep.tobytes()).hexdigest(), params, shards, t.threads)
     encoded = encode(sentences, shipped_vocab, shards, t.seed).persist(StorageLevel.MEMORY_AND_DISK)
     w_in, w_out = initial_weights(vocab_size, params)

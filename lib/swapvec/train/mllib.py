@@ -39,9 +39,8 @@ def train_mllib(
     """Fit MLlib Word2Vec on ``tokens``; return ``word, vector array<float>, count bigint`` and statistics.
 
     MLlib keeps words with at least ``min_count`` occurrences, as ``vocab`` (``train.vocabulary``'s rows) does, so
-    the join loses nothing. The
-    statistics are ``vocab_size``, ``shards`` (MLlib's partitions), ``words`` (every input token, counted once per
-    epoch: MLlib does not say how many it kept) and ``seconds`` (of the fit).
+    the join loses nothing. The statistics are ``vocab_size``, ``shards`` (MLlib's partitions), ``words`` (every
+    input token, counted once per epoch: MLlib does not say how many it kept) and ``seconds`` (of the fit).
     """
     # MLlib keeps the input and output weights on the driver (SPARK-12096), broadcasts both every iteration (the
     # driver holds the values and their serialised blocks), collects the partitions' sums and copies the result
