@@ -50,6 +50,27 @@ def workdir(tmp_path):
         ),
         (["similarity", "--set", "output.path=empty"], "run `swapvec train` first"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
+        # Refused in the config: the JVM exited at start with a Java stack and a hint about Maven.
+        (["run", "--set", "spark.master=nonsense"], "config: spark.master: not a Spark master URL"),
+        (["run", "--set", "spark.conf.spark.driver.memory=abc"], "spark.driver.memory: 'abc' is not a size"),
+        # Java's reason, not Py4J's "An error occurred while calling o44.sql." (exit 1, a retry's code).
+        (
+            ["run", "--set", "input.path=corpus.txt", "--set", "output.path=nofs://bucket/out"],
+            'No FileSystem for scheme "nofs"',
+        ),
+        # The groups file is tokenised before the corpus: the pattern is checked there too (was Java's stack).
+        (
+            [
+                "run",
+                "--set",
+                "input.path=corpus.txt",
+                "--set",
+                "augment.groups_path=groups.txt",
+                "--set",
+                "tokenize.pattern=(",
+            ],
+            "config: tokenize.pattern: not a valid Java regex",
+        ),
         (["run", "--config", "missing.yaml"], "config file not found: missing.yaml"),
     ],
 )

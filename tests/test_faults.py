@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow.parquet
 import pytest
 from deltalake import DeltaTable
 
@@ -271,9 +272,17 @@ def test_runs_in_a_row_grow_one_version_each_with_bounded_files(spark, seed_file
     assert runs.num_rows == RUNS_IN_A_ROW + 1 and set(runs.column("status").to_pylist()) == {"succeeded"}
 
 
-def test_ctrl_c_during_training_exits_130_in_one_line(seed_files):
+@pytest.mark.parametrize(
+    ("signum", "code", "word"),
+    [
+        (signal.SIGINT, 130, "interrupted"),  # a terminal's Ctrl-C, to the process group
+        (signal.SIGTERM, 143, "terminated"),  # a scheduler stopping the job
+    ],
+)
+def test_a_run_stopped_in_training_exits_128_plus_the_signal_in_one_line(seed_files, signum, code, word):
     """Ctrl-C reaches the whole process group; pyspark cancels the jobs, and a round blocked on its job's result
-    raised the cancellation (exit 1, "failed: Py4JJavaError", a retry's code) instead of the interrupt."""
+    raised the cancellation (exit 1, "failed: Py4JJavaError", a retry's code) instead of the interrupt. SIGTERM
+    ended the process with no message and no ``runs`` row; it now stops the run as Ctrl-C does."""
     import threading
 
     root = seed_files
@@ -295,8 +304,13 @@ def test_ctrl_c_during_training_exits_130_in_one_line(seed_files):
     while not any("stage.start stage=train" in line for line in lines) and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(1)  # inside the rounds
-    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
-    assert proc.wait(timeout=300) == 130, "".join(lines)[-2000:]
+    if signum == signal.SIGINT:
+        os.killpg(proc.pid, signum)
+    else:
+        os.kill(proc.pid, signum)
+    assert proc.wait(timeout=300) == code, "".join(lines)[-2000:]
     reader.join(timeout=30)
     said = [line for line in lines if line.startswith("swapvec: ")]
-    assert said == ["swapvec: interrupted\n"] and "Traceback" not in "".join(lines), "".join(lines)[-2000:]
+    assert said == [f"swapvec: {word}\n"] and "Traceback" not in "".join(lines), "".join(lines)[-2000:]
+    runs = pyarrow.parquet.read_table(root / "out" / "runs").to_pylist()
+    assert [r["status"] for r in runs] == ["failed"], runs

@@ -1,7 +1,8 @@
 """The ``swapvec`` console script: ``swapvec COMMAND [--config PATH] [--set dotted.key=value ...]``.
 
 Exit codes: 0 done; 2 bad input or config (retrying will not help); 1 any other failure (worth retrying);
-130 interrupted. Errors are one line on stderr; ``SWAPVEC_DEBUG=1`` adds the traceback.
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM, as schedulers stop a job). Errors are one line on stderr;
+``SWAPVEC_DEBUG=1`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -16,9 +17,21 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from swapvec.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BadInput, SwapvecError, one_line
+from swapvec.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    BadInput,
+    SwapvecError,
+    java_cause,
+    one_line,
+)
 
 DEFAULT_CONFIG = "conf/local.yaml"
+
+#: Java exceptions that say the configuration names something that cannot work (a path's scheme with no file system
+#: on this cluster): retrying the same run fails the same way.
+_BAD_INPUT_CAUSES = {"org.apache.hadoop.fs.UnsupportedFileSystemException"}
 
 _HELP = {
     "run": "all stages: tokenise, augment, train, similarities, evaluate",
@@ -75,7 +88,7 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
     if args.command is None:
         args = build_parser().parse_args(["run", *args_list])
     debug = os.environ.get("SWAPVEC_DEBUG") == "1"
-    interrupted = threading.Event()
+    stopped = _Stop()
     try:
         if args.command == "package":
             return _package(args)
@@ -89,8 +102,9 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
 
         preflight(cfg, args.command)  # bad input is refused before a JVM starts
 
+        stopped.listen()  # a stop while the JVM starts is quiet too
         spark = get_spark(cfg.spark)
-        interrupted = _note_interrupts()
+        stopped.listen()  # again, in front of the handler the session's start installed (it cancels the jobs)
         result = execute(spark, cfg, args.command)
     except BadInput as exc:
         if debug:
@@ -98,44 +112,65 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
         print(f"swapvec: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("swapvec: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return stopped.report()
     except Exception as exc:
         if debug:
             traceback.print_exc()
-        if interrupted.is_set():  # the cancelled job's error, raised where the KeyboardInterrupt was expected
-            print("swapvec: interrupted", file=sys.stderr)
-            return EXIT_INTERRUPTED
+        if stopped.signal:  # the cancelled job's error, raised where the KeyboardInterrupt was expected
+            return stopped.report()
+        cause = java_cause(exc)
+        if cause and cause[0] in _BAD_INPUT_CAUSES:
+            print(f"swapvec: error: {one_line(exc, 500)}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         print(f"swapvec: failed: {type(exc).__name__}: {one_line(exc, 500)}", file=sys.stderr)
         return exc.exit_code if isinstance(exc, SwapvecError) else EXIT_FAILED
     if result.summary:
         print(result.summary)
-    print(f"swapvec: {args.command} done, run_id {result.run_id}, tables under {cfg.output.path}")
+    kept = result.details.get("tables_kept")
+    # A run key older than the tables' keeps them: the summary above is then theirs, which the user must know.
+    also = f"; kept, as a later run key wrote them: {', '.join(kept)}" if kept else ""
+    print(f"swapvec: {args.command} done, run_id {result.run_id}, tables under {cfg.output.path}{also}")
     logging.shutdown()
     return EXIT_OK
 
 
-def _note_interrupts() -> threading.Event:
-    """An event set by Ctrl-C (SIGINT), chained before pyspark's own handler, which cancels the jobs and raises
-    KeyboardInterrupt: a thread blocked on a job's result then raises the job's cancellation instead, and the run
-    would read as a failure worth retrying (exit 1) rather than as interrupted (130)."""
-    seen = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        return seen
-    previous = signal.getsignal(signal.SIGINT)
+class _Stop:
+    """Ctrl-C (SIGINT) and a scheduler's SIGTERM, each chained before the handler already there (pyspark's, once a
+    session is up: it cancels the jobs and raises KeyboardInterrupt). The run then stops as interrupted: the
+    ``failed`` row is written to ``runs``, one line is printed, and the exit code is 128 + the signal (130, 143),
+    also when a thread blocked on a job's result raises the job's cancellation instead of KeyboardInterrupt (which
+    would read as a failure worth retrying, exit 1). Without a handler, SIGTERM ended the process with no row and no
+    message."""
 
-    def handler(signum: int, frame: object) -> None:
-        seen.set()
-        # The run is stopping at the user's word: what the libraries log while their calls are cut short (py4j's
-        # "KeyboardInterrupt while sending command" and its traceback) is noise, not news.
-        logging.getLogger().setLevel(logging.CRITICAL + 1)
-        if callable(previous):
-            previous(signum, frame)
-        else:
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def listen(self) -> None:
+        """Put the handler in front of SIGINT's current one, for SIGINT and SIGTERM (pyspark cancels the jobs on
+        SIGINT alone); nothing if it is in front already."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGINT)
+        if getattr(previous, "swapvec_stop", None) is self:
+            return
+
+        def handler(got: int, frame: object) -> None:
+            self.signal = self.signal or got
+            # The run is stopping at the user's word: what the libraries log while their calls are cut short (py4j's
+            # "KeyboardInterrupt while sending command" and its traceback) is noise, not news.
+            logging.getLogger().setLevel(logging.CRITICAL + 1)
+            if callable(previous):
+                previous(signal.SIGINT, frame)
             raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, handler)
-    return seen
+        handler.swapvec_stop = self  # type: ignore[attr-defined]
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+    def report(self) -> int:
+        name = "terminated" if self.signal == signal.SIGTERM else "interrupted"
+        print(f"swapvec: {name}", file=sys.stderr)
+        return 128 + (self.signal or signal.SIGINT)
 
 
 def _package(args: argparse.Namespace) -> int:

@@ -314,17 +314,42 @@ class EvaluateConfig(_Section):
     max_vocab: int = Field(300_000, ge=100, description="Evaluate among at most this many most frequent words.")
 
 
+#: Spark's master URLs (a local session's ``spark.master``); anything else makes the JVM exit at start with a Java
+#: stack and no hint of which setting was wrong.
+_MASTER = re.compile(r"local(\[(\*|\d+)(,\d+)?\])?|local-cluster\[\d+,\d+,\d+\]|(spark|k8s|mesos)://\S+|yarn")
+#: Spark conf keys that take a size, and Spark's way of writing one (no fraction: ``1.5g`` is refused by Spark).
+_SIZE_KEY = re.compile(
+    r"spark\.(driver|executor)\.(memory|memoryOverhead)|spark\.driver\.maxResultSize|.*\.offHeap\.size"
+)
+_SIZE = re.compile(r"\d+([kmgtp]b?|b)?", re.IGNORECASE)
+
+
 class SparkConfig(_Section):
     master: str = Field(
         "local[*,4]", description="Used only when swapvec builds a local session: all cores, 4 attempts a task."
     )
     conf: dict[str, str] = Field(default_factory=dict, description="Extra Spark conf for a local session.")
 
+    @field_validator("master")
+    @classmethod
+    def _a_master_url(cls, value: str) -> str:
+        if not _MASTER.fullmatch(value.strip()):
+            raise ValueError("not a Spark master URL (local, local[4], local[*,4], spark://HOST:7077, yarn)")
+        return value.strip()
+
     @field_validator("conf", mode="before")
     @classmethod
     def _stringify(cls, value: Any) -> Any:
         if isinstance(value, dict):
             return {str(k): str(v) for k, v in value.items()}
+        return value
+
+    @field_validator("conf")
+    @classmethod
+    def _sizes(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, setting in value.items():
+            if _SIZE_KEY.fullmatch(key) and not _SIZE.fullmatch(setting.strip()):
+                raise ValueError(f"{key}: {setting!r} is not a size as Spark writes one (512m, 4g)")
         return value
 
 

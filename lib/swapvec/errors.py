@@ -2,7 +2,8 @@
 
 ``BadInput`` (exit 2) means the run cannot succeed as configured: a bad config, a missing path, an empty corpus.
 Retrying is pointless; fix the input. Any other failure (exit 1) may be transient (a lost executor, storage
-throttling) and is worth retrying. Exit 130 means the run was interrupted.
+throttling) and is worth retrying. Exit 130 means the run was interrupted (Ctrl-C), 143 that it was terminated
+(SIGTERM).
 """
 
 from __future__ import annotations
@@ -28,7 +29,24 @@ class BadInput(SwapvecError):
 def one_line(exc: BaseException, limit: int = 300) -> str:
     """The first line of an exception's message, at most ``limit`` characters; its type's name when it has none.
 
-    Py4J and PySpark errors carry the JVM's stack after the first line; the first line says what happened.
+    PySpark's errors carry the JVM's stack after the first line; the first line says what happened. A raw Py4J error's
+    first line only names the call (``An error occurred while calling o44.sql.``): the Java exception's root cause
+    is what happened (``No FileSystem for scheme "s3"``), so that is the line.
     """
-    text = str(exc).strip()
+    cause = java_cause(exc)
+    text = f"{cause[0].rsplit('.', 1)[-1]}: {cause[1]}" if cause else str(exc).strip()
     return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
+def java_cause(exc: BaseException) -> tuple[str, str] | None:
+    """The class name and message of the root cause of a Py4J error's Java exception; None for other errors, or
+    when the JVM can no longer be asked."""
+    java = getattr(exc, "java_exception", None)
+    if java is None:
+        return None
+    try:
+        while java.getCause() is not None and java.getCause() != java:
+            java = java.getCause()
+        return str(java.getClass().getName()), str(java.getMessage() or "").strip()
+    except Exception:  # the gateway is gone (the JVM exited): the Python side's text is all there is
+        return None

@@ -128,10 +128,14 @@ def get_spark(cfg: SparkConfig | None = None, app_name: str = "swapvec") -> Spar
     try:
         session = builder.getOrCreate()
     except Exception as exc:
-        raise SwapvecError(
-            f"could not start local Spark with Delta ({one_line(exc)}); Delta's jars come from Maven Central at start: "
-            "check network access, or fetch them with `make jars` and set SWAPVEC_DELTA_JARS"
-        ) from None
+        # With the jars at hand nothing was fetched: the JVM itself would not start (spark.conf, memory, Java).
+        hint = (
+            "check spark.conf and that Java runs"
+            if jars
+            else "Delta's jars come from Maven Central at start: check network access, or fetch them with "
+            "`make jars` and set SWAPVEC_DELTA_JARS"
+        )
+        raise SwapvecError(f"could not start local Spark with Delta ({one_line(exc)}); {hint}") from None
     if not jars:
         _remember_jars(session)
     quiet_spark_logs(session)

@@ -137,9 +137,11 @@ def tokenize_words(spark: SparkSession, words: list[str], cfg: TokenizeConfig) -
 
 
 def spark_tokens(spark: SparkSession, words: list[str], cfg: TokenizeConfig) -> list[list[str]]:
-    """:func:`tokenize_words` in Spark, whatever the words and the pattern."""
+    """:func:`tokenize_words` in Spark, whatever the words and the pattern (refused first, as for the corpus, if Java
+    cannot compile it: a groups file is read before the corpus)."""
     if not words:
         return []
+    check_pattern(spark, cfg)
     df = spark.createDataFrame([(i, w) for i, w in enumerate(words)], "i int, text string")
     rows = df.select("i", tokens_of(F.col("text"), cfg).alias("t")).orderBy("i").collect()
     return [list(r.t) for r in rows]
