@@ -59,6 +59,13 @@ def test_same_key_twice_writes_once_and_a_new_key_writes(spark, seed_case):
     assert _versions(out) == {t: v + 1 for t, v in versions.items()}
     assert older.status == "succeeded" and older.details["tables_kept"] == ["vectors", "similarities"]
 
+    # A whole number after dates does not order against them: it kept every table, wrote nothing, said "done".
+    with pytest.raises(
+        BadInput, match=r"run.key 5 is a whole number, but .*vectors was written with run key 2026-11-26"
+    ):
+        execute(spark, seed_case(*FAST, "run.key=5"), "run")
+    assert _versions(out) == {t: v + 1 for t, v in versions.items()}
+
 
 def test_a_retry_after_a_failure_midway_completes_what_is_missing(spark, seed_case, monkeypatch):
     cfg = seed_case(*FAST, "run.key=7")

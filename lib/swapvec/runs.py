@@ -33,7 +33,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from swapvec.config import Config, canonical_run_key
-from swapvec.errors import SwapvecError, one_line
+from swapvec.errors import BadInput, SwapvecError, one_line
 from swapvec.log import event, get_logger
 from swapvec.stats import Stats
 from swapvec.store import Store, Txn
@@ -144,10 +144,19 @@ def resume(store: Store, command: str, run_key: str | None, outputs: tuple[str, 
         if key is None:
             continue
         try:
-            if run_key_version(key) >= ours:
-                kept[table] = str(written.get("run_id"))
+            theirs = run_key_version(key)
         except ValueError:  # metadata that is not swapvec's
             continue
+        key, number = canonical_run_key(key), canonical_run_key(run_key).isdigit()
+        if key.isdigit() != number:
+            # A number and a date do not order: the key 5 after 2026-01-02 kept every table and wrote nothing.
+            kinds = {True: "a whole number", False: "a date"}
+            raise BadInput(
+                f"run.key {run_key} is {kinds[number]}, but {store.path(table)} was written with run key {key}, "
+                f"{kinds[not number]}: one output.path takes one kind of run key; use another output.path"
+            )
+        if theirs >= ours:
+            kept[table] = str(written.get("run_id"))
     if kept:
         event(_log, "run.resumed", run_key=run_key, kept=kept)
     return Resume(kept=kept)
