@@ -2,18 +2,21 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 from gensim.models import KeyedVectors
 
 from swapvec.config import load_config
+from swapvec.errors import BadInput
 from swapvec.evaluate import Evaluation, analogies, benchmarks, group_closeness
 from swapvec.figures import neighbourhood, project
 from swapvec.groups import Group
-from swapvec.pipeline import execute
-from swapvec.report import build_report
+from swapvec.pipeline import execute, preflight
+from swapvec.report import MARKER, build_report, check_report_folder, write_report
 from swapvec.summary import compared, summary
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -128,6 +131,63 @@ def test_the_columns_name_what_the_baseline_is(tmp_path):
     md = build_report(tmp_path, cfg, "r1", groups, evaluation, kv, kv, evaluation).read_text()
     assert "| before specialisation | after specialisation | change |" in md
     assert "| rank before specialisation |" in md and "without groups" not in md
+
+
+def _evaluated_groups() -> tuple[list[Group], Evaluation]:
+    """Two groups and their evaluation, carrying the vectors it drew from (so write_report reads no table)."""
+    rng = np.random.default_rng(5)
+    words = [f"w{i}" for i in range(30)] + ["a", "b", "x", "y"]
+    kv = KeyedVectors(vector_size=6)
+    kv.add_vectors(words, rng.normal(size=(len(words), 6)).astype(np.float32))
+    groups = [Group(members=("a", "b"), line=1), Group(members=("x", "y"), line=2)]
+    evaluation = group_closeness(kv, groups)
+    evaluation.vectors = kv
+    return groups, evaluation
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_report_folder_swapvec_did_not_write_is_refused_before_any_work_and_left_as_it_was(seed_case):
+    cfg = seed_case()
+    out = Path(cfg.output.path)
+    folder = out / "report"
+    folder.mkdir(parents=True)
+    (folder / "thesis.md").write_text("mine", encoding="utf-8")
+    refusal = f"^{re.escape(str(folder))} holds data swapvec did not write .*: choose another output.path or move"
+    for command in ("run", "evaluate"):  # the commands that write a report; refused before a session starts
+        with pytest.raises(BadInput, match=refusal):
+            preflight(cfg, command)
+    groups, evaluation = _evaluated_groups()
+    with pytest.raises(BadInput, match=refusal):  # nor by a direct write
+        write_report(cfg, "r1", None, groups, evaluation)
+    assert _files(folder) == {"thesis.md": b"mine"}
+    # A report swapvec wrote, and a file someone put beside it during the run: refused at the swap as well.
+    shutil.rmtree(folder)
+    write_report(cfg, "r1", None, groups, evaluation)
+    (folder / "notes.txt").write_text("mine too", encoding="utf-8")
+    before = _files(folder)
+    with pytest.raises(BadInput, match=refusal):
+        write_report(cfg, "r2", None, groups, evaluation)
+    assert _files(folder) == before
+    assert sorted(p.name for p in out.iterdir()) == ["report"]  # nothing staged or set aside is left
+
+
+def test_a_report_swapvec_wrote_is_replaced_also_one_written_before_the_marker(tmp_path):
+    cfg = load_config(None, ["augment.groups_path=g.txt", f"output.path={tmp_path / 'out'}"])
+    folder = tmp_path / "out" / "report"
+    folder.mkdir(parents=True)
+    groups, evaluation = _evaluated_groups()
+    build_report(folder, cfg, "r1", groups, evaluation, evaluation.vectors)  # as swapvec wrote it, before the marker
+    check_report_folder(cfg.output.path)
+    write_report(cfg, "r2", None, groups, evaluation)
+    assert (folder / "report.md").read_text(encoding="utf-8").startswith("# swapvec report: run r2")
+    assert (folder / MARKER).is_file()
+    (folder / "group-00002.png").unlink()  # a report with fewer groups than the last is still swapvec's
+    write_report(cfg, "r3", None, groups, evaluation)
+    assert (folder / "report.md").read_text(encoding="utf-8").startswith("# swapvec report: run r3")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report"]
 
 
 def test_projection_of_points_in_a_plane_keeps_their_distances():

@@ -27,6 +27,7 @@ from swapvec.groups import check_groups_file
 from swapvec.lexicon import check_lexicon_file
 from swapvec.log import event, get_logger
 from swapvec.phrases import apply
+from swapvec.report import check_report_folder
 from swapvec.runs import RunRecord
 from swapvec.steps import (
     Command,
@@ -185,6 +186,8 @@ def preflight(cfg: Config, command: str) -> None:
     store.check()
     if command in ("run", "tokenize"):
         store.check_apart_from(check_input(cfg.input.path))
+    if command in ("run", "evaluate"):  # the commands that write the report (steps.evaluated)
+        check_report_folder(cfg.output.path)
     # The tokenize and augment commands read them for their phrases.
     if cfg.augment.groups_path and command != "similarity":
         check_groups_file(cfg.augment.groups_path, cfg.tokenize, cfg.augment.method)

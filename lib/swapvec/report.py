@@ -9,7 +9,9 @@ What it shows, for people rather than for ``runs``:
 
 Images are linked relatively, so the folder opens as it is in a notebook (``IPython.display.Markdown`` from that
 folder, or ``IFrame("report/report.html")``), a Markdown viewer or a browser. The folder is replaced as a whole
-(written beside it, then renamed), so a reader never sees half a report.
+(written beside it, then renamed), so a reader never sees half a report. Only a folder swapvec made is replaced: one
+that holds nothing but a report's files and either swapvec's marker file or the pages of a report written before the
+marker; anything else is refused, before any work by :func:`check_report_folder` and again at the swap.
 
 Memory on the driver: the ``evaluate.max_vocab`` most frequent words' vectors, as for the evaluation itself.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import html
 import math
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -27,6 +30,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 
 from swapvec.config import Config
+from swapvec.errors import BadInput
 from swapvec.evaluate import MIN_COVERAGE, Evaluation, collect_vectors
 from swapvec.figures import NEIGHBOURS_SHOWN, group_figure, ranks_figure
 from swapvec.groups import Group, group_words
@@ -39,6 +43,11 @@ _log = get_logger("report")
 
 #: Groups drawn (the first ones of the file); the tables list every group.
 MAX_GROUPS_PLOTTED = 100
+
+#: The file that marks a report folder as swapvec's, so that a rerun may replace it.
+MARKER = ".swapvec-report"
+#: The names swapvec writes in a report folder; a folder with any other entry holds someone's data.
+_REPORT_FILE = re.compile(r"report\.md|report\.html|ranks\.png|group-\d+\.png|" + re.escape(MARKER))
 
 
 def _pairs(evaluation: Evaluation) -> dict[tuple[int, str, str], int]:
@@ -175,6 +184,70 @@ def build_report(
     return folder / "report.md"
 
 
+def _refusal(folder: Path) -> str:
+    """The one-line refusal of a report folder swapvec did not make."""
+    return (
+        f"{folder} holds data swapvec did not write (not a report folder it made); it is never replaced: choose "
+        "another output.path or move the folder away"
+    )
+
+
+def made_by_swapvec(folder: Path) -> bool:
+    """True when a rerun may replace ``folder``: it holds only the files a report is made of, and swapvec's marker or
+    the pages of a report from before the marker. An empty folder holds nothing to lose; a link or a file is never
+    swapvec's."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    entries = list(folder.iterdir())
+    if not entries:
+        return True
+    if any(e.is_symlink() or not e.is_file() or not _REPORT_FILE.fullmatch(e.name) for e in entries):
+        return False
+    return (folder / MARKER).is_file() or _earlier_report(folder)
+
+
+def _earlier_report(folder: Path) -> bool:
+    """True when ``folder`` holds the pages :func:`build_report` wrote before reports carried the marker: report.md
+    opening with the ``# swapvec report`` heading, and report.html whose title starts ``swapvec report``."""
+    md, page = folder / "report.md", folder / "report.html"
+    if not (md.is_file() and page.is_file()):
+        return False
+    with md.open(encoding="utf-8", errors="replace") as handle:
+        heading = handle.readline()
+    with page.open(encoding="utf-8", errors="replace") as handle:
+        head = handle.read(400)  # the title comes right after the doctype and charset
+    return heading.startswith("# swapvec report") and "<title>swapvec report" in head
+
+
+def check_report_folder(output_path: str) -> None:
+    """Refuse, before any work, an output path whose ``report`` folder swapvec did not make; the report is written
+    last, and a refusal there would come after the whole run's training.
+
+    Raises
+    ------
+    BadInput
+        ``<output.path>/report`` exists and is not :func:`made_by_swapvec`.
+    """
+    if is_uri(output_path):
+        return  # no report is written there
+    folder = local_path(output_path) / "report"
+    if (folder.exists() or folder.is_symlink()) and not made_by_swapvec(folder):
+        raise BadInput(_refusal(folder))
+
+
+def _swap_in(staging: Path, final: Path) -> None:
+    """Rename ``staging`` to ``final``; a report already there is renamed aside first and checked where it now lies, so
+    that a file someone put in it during the run is seen: it is then put back and refused, never deleted."""
+    old = final.parent / f".report-old-{uuid.uuid4().hex[:8]}"
+    if final.exists() or final.is_symlink():
+        os.replace(final, old)
+        if not made_by_swapvec(old):
+            os.replace(old, final)
+            raise BadInput(_refusal(final))
+    os.replace(staging, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def write_report(
     cfg: Config,
     run_id: str,
@@ -186,6 +259,8 @@ def write_report(
 ) -> Path | None:
     """Write the report under ``<output.path>/report``; returns report.md's path (None for a URI output path).
 
+    A ``report`` folder already there is replaced only when swapvec made it (:func:`made_by_swapvec`).
+
     Parameters
     ----------
     vectors
@@ -194,10 +269,16 @@ def write_report(
         ``evaluate.evaluate`` of ``vectors``.
     baseline_vectors, baseline
         The run without groups and its evaluation, when ``evaluate.baseline`` made one.
+
+    Raises
+    ------
+    BadInput
+        ``<output.path>/report`` holds data swapvec did not write; it is left as it was.
     """
     if is_uri(cfg.output.path):
         event(_log, "report.skipped", reason="output.path is a URI; the report is written to local folders only")
         return None
+    check_report_folder(cfg.output.path)  # before the vectors are collected and the plots drawn
     base_dir = local_path(cfg.output.path)
     base_dir.mkdir(parents=True, exist_ok=True)
     words = group_words(groups)
@@ -211,13 +292,14 @@ def write_report(
     before_kv = collected(baseline, baseline_vectors) if baseline_vectors is not None else None
     staging = base_dir / f".report-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
+    final = base_dir / "report"
     try:
         build_report(staging, cfg, run_id, groups, evaluation, after_kv, before_kv, baseline)
-        final, old = base_dir / "report", base_dir / f".report-old-{uuid.uuid4().hex[:8]}"
-        if final.exists():
-            os.replace(final, old)
-        os.replace(staging, final)
-        shutil.rmtree(old, ignore_errors=True)
+        (staging / MARKER).write_text(
+            "Written by swapvec, which replaces this folder at each report; files added here stop that.\n",
+            encoding="utf-8",
+        )
+        _swap_in(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     event(_log, "report.written", path=str(final / "report.md"))
