@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -174,3 +176,36 @@ def test_parquet_versions_a_reader_may_hold_stay_until_the_retention(spark, tmp_
         left = sorted(p.name for p in (tmp_path / "_versions" / table).iterdir())
         # Younger than the retention: every version stays readable; past it, the current one and the last two.
         assert left == (sorted(names) if hours else sorted(names[-3:]))
+
+
+def test_parquet_pruning_deletes_only_the_version_folders_swapvec_named(tmp_path):
+    from swapvec.store import parquet
+
+    versions = tmp_path / "_versions" / "vectors"
+    theirs = ["a", "b", "c"]
+    # swapvec's, the oldest named by the rule from before microseconds; and the current version.
+    ours = ["20200101T000000-0123abcd", "20200102T000000.000001-89abcdef", "20200103T000000.000001-fedcba98"]
+    current = parquet._version_name()
+    year_ago = time.time() - 365 * 86400
+    for name in (*theirs, *ours, current):
+        (versions / name).mkdir(parents=True)
+        (versions / name / "part-0.parquet").write_bytes(b"data")
+        os.utime(versions / name, (year_ago, year_ago))
+    parquet._prune(versions, keep=versions / current, hours=0)
+    # Past the retention, swapvec's oldest version goes (the current one and the last two stay); the others stay.
+    assert sorted(p.name for p in versions.iterdir()) == sorted([*theirs, *ours[1:], current])
+    assert all((versions / name / "part-0.parquet").read_bytes() == b"data" for name in theirs)
+
+
+def test_a_table_of_the_other_format_is_named_as_such_not_as_foreign(tmp_path):
+    """The same output path run again with the other ``output.format`` read as "data swapvec did not write"."""
+    version = tmp_path / "_versions" / "vectors" / "20260101T000000.000000-0123abcd"
+    version.mkdir(parents=True)
+    (tmp_path / "vectors").symlink_to(Path("_versions", "vectors", version.name))
+    (tmp_path / "model" / "_delta_log").mkdir(parents=True)
+    as_delta = Store(OutputConfig(path=str(tmp_path), format="delta"), None)
+    as_parquet = Store(OutputConfig(path=str(tmp_path), format="parquet"), None)
+    with pytest.raises(BadInput, match="holds a parquet table and output.format is delta: set output.format=parquet"):
+        as_delta.check_owned(["vectors"])
+    with pytest.raises(BadInput, match="holds a delta table and output.format is parquet: set output.format=delta"):
+        as_parquet.check_owned(["model"])

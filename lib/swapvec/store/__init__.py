@@ -143,6 +143,13 @@ class Store:
         path = self.path(table)
         if self.local:
             local = Path(path)
+            other = "delta" if (local / "_delta_log").is_dir() else "parquet" if parquet.is_table(local) else None
+            if other and other != self.format and not (other == "parquet" and parquet.foreign(local)):
+                # Most often the same output path run again with the other output.format: say so, not "foreign".
+                return (
+                    f"{path} holds a {other} table and output.format is {self.format}: set output.format={other}, "
+                    "or choose another output.path"
+                )
             if self.format == "parquet":
                 return delta.foreign_table_message(path) if parquet.foreign(local) else None
             if not local.exists() and not local.is_symlink():

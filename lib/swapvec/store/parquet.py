@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import os
+import re
 import shutil
 import time
 import uuid
@@ -77,6 +78,10 @@ def write(df: DataFrame, link: Path, mode: str, retention_hours: float = 168.0) 
     return target.name
 
 
+#: The names :func:`_version_name` gives, now and before it counted microseconds (``20240101T120000-1a2b3c4d``).
+_VERSION = re.compile(r"\d{8}T\d{6}(\.\d{6})?-[0-9a-f]{8}")
+
+
 def _version_name() -> str:
     """A name that sorts in the order of writing (microseconds; the older rule, to the second, sorted two writes of
     one second by their random suffix, and pruning could take the newer one)."""
@@ -127,8 +132,10 @@ def _locked(folder: Path) -> Iterator[None]:
 
 
 def _prune(versions: Path, keep: Path, hours: float) -> None:
+    """Delete the version folders past ``VERSIONS_KEPT`` and the retention; only those :func:`_version_name` named
+    (anything else there, such as a folder someone put beside them, swapvec did not write and never deletes)."""
     old = sorted(
-        p for p in versions.iterdir() if p.is_dir() and p != keep and p.name[0] not in "._" and p.name != "log"
+        p for p in versions.iterdir() if p != keep and _VERSION.fullmatch(p.name) and p.is_dir() and not p.is_symlink()
     )
     cutoff = time.time() - hours * 3600
     for stale in old[: max(0, len(old) - VERSIONS_KEPT)]:
