@@ -7,11 +7,11 @@ process, as S Spark tasks with ``train.threads=T`` would. Every round pays what 
 besides the training: the driver writes the weights once (``np.save``, as the staging transport writes its file),
 each worker reads its own copy, trains, and sends its change back (pickled through a pipe, where a task returns
 Arrow records); the driver sums the changes in shard order and applies them. Not paid here: a task also reads its
-shard's encoded sentences from Spark's cache each round (the workers here keep theirs), and the changes are summed by
-one driver process where the job sums them on the executors and the driver applies one. Each ``gensim:T`` run is gensim's
-``Word2Vec.train`` with ``workers=T`` over the same sentences in memory. Both are timed from the first word trained
-to the last (gensim's vocabulary scan and swapvec's encoding are not counted), and words/s is the corpus's words
-times the epochs over those seconds, the figure issue 12 compares. Quality: WS-353, SimLex-999 and Google
+shard's encoded sentences from Spark's cache each round (the workers here keep theirs), and the changes are summed
+by one driver process where the job sums them on the executors and the driver applies one. Each ``gensim:T`` run is
+gensim's ``Word2Vec.train`` with ``workers=T`` over the same sentences in memory. Both are timed from the first word
+trained to the last (gensim's vocabulary scan and swapvec's encoding are not counted), and words/s is the corpus's
+words times the epochs over those seconds, the figure issue 12 compares. Quality: WS-353, SimLex-999 and Google
 analogies (the 30,000 most frequent words), as ``bench/averaging_rules.py`` scores them.
 
 On this machine (pyspark installed)::
