@@ -5,7 +5,8 @@ import pytest
 from swapvec.augment import augment, substitutions
 from swapvec.config import TokenizeConfig
 from swapvec.errors import BadInput
-from swapvec.groups import Group, load_groups, parse_groups
+from swapvec.evaluate import TOP
+from swapvec.groups import Group, check_groups_file, load_groups, parse_groups
 
 
 def _sentences(spark, *token_lists):
@@ -38,6 +39,21 @@ def test_parse_plain_and_hub_groups_with_comments():
 def test_malformed_groups_are_refused_with_the_line(text, message):
     with pytest.raises(BadInput, match=message):
         parse_groups(text)
+
+
+def test_a_plain_group_too_large_for_every_mate_in_each_top_10_is_refused_and_a_hub_line_is_not(tmp_path):
+    file = tmp_path / "groups.txt"
+    words = [f"w{i}" for i in range(TOP + 2)]
+    file.write_text("movies films\n" + " ".join(words) + "\n")
+    with pytest.raises(BadInput) as caught:
+        check_groups_file(str(file), TokenizeConfig(), "swap")
+    message = str(caught.value)
+    assert message.startswith(f"groups.txt:2: a plain group of {TOP + 2} words cannot have every mate in each word's")
+    assert f"at most {TOP + 1} words" in message and "hub line" in message and "augment.lexicon_path" in message
+    assert "\n" not in message
+    # one word fewer fits (each word's TOP mates fill its top TOP); a hub's members need only the hub, however many
+    file.write_text(" ".join(words[:-1]) + "\nentertainment: " + " ".join(f"m{i}" for i in range(50)) + "\n")
+    check_groups_file(str(file), TokenizeConfig(), "swap")
 
 
 def test_group_words_are_tokenised_and_a_word_in_two_groups_is_refused(spark, tmp_path):

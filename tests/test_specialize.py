@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -34,6 +35,48 @@ def test_repel_lines_are_parsed_beside_groups():
 def test_malformed_repel_lines_are_refused_with_the_line(text, message):
     with pytest.raises(BadInput, match=message):
         parse_file(text)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            " ".join(f"w{i}" for i in range(2001)),  # every two of 2001 words
+            "this plain line gives 2,001,000 word pairs, over the 2,000,000 a file may give; write it as a hub line",
+        ),
+        (
+            " ".join(f"a{i}" for i in range(1415)) + " != " + " ".join(f"b{i}" for i in range(1415)),
+            "this repel line gives 2,002,225 word pairs, over the 2,000,000 a file may give; split it into '!=' lines",
+        ),
+    ],
+)
+def test_a_line_of_more_pairs_than_a_file_may_give_is_refused_before_any_pair_is_made(line, message):
+    with pytest.raises(BadInput) as caught:
+        parse_file("cheap inexpensive\n" + line + "\n", source="lexicon.txt")
+    assert str(caught.value).startswith("lexicon.txt:2: " + message) and "\n" not in str(caught.value)
+    # at the bound, it parses: 2000 words give 1,999,000 pairs
+    assert len(parse_file(" ".join(f"w{i}" for i in range(2000))).groups[0][2]) == 2000
+
+
+def test_the_file_is_refused_at_the_line_that_takes_its_pairs_over_the_bound(monkeypatch):
+    monkeypatch.setattr("swapvec.groups.MAX_PAIRS", 10)
+    text = "a b c d\ne f g\n\nhub: x y\n"  # 6 + 3 + 2 pairs
+    with pytest.raises(BadInput, match=r"^lexicon.txt:4: the lines up to here give 11 word pairs, over the 10 a file"):
+        parse_file(text, source="lexicon.txt")
+    parse_file(text.replace(" y", ""))
+
+
+def test_a_lexicons_line_that_would_give_billions_of_pairs_is_refused_at_once(tmp_path):
+    file = tmp_path / "longline.txt"
+    file.write_text("movies " + " ".join(f"w{i}" for i in range(200_000)) + "\n")
+    tracemalloc.start()
+    try:
+        with pytest.raises(BadInput, match=r"^longline.txt:1: this plain line gives 20,000,100,000 word pairs"):
+            check_lexicon_file(str(file), TokenizeConfig())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100 * 2**20  # the line's words, not its pairs
 
 
 def test_repel_words_are_checked_against_the_groups(spark, tmp_path):
@@ -81,6 +124,12 @@ def test_a_lexicon_is_pairs_in_which_a_word_stands_on_many_lines(tmp_path):
     ]  # fmt: skip
     assert sorted(pairs.repel) == [("cheap", "costly"), ("cheap", "expensive")]
     assert pairs.repel[("cheap", "costly")] == ("lexicon.txt", 4)
+
+
+def test_a_lexicon_line_is_pairs_with_no_limit_on_a_plain_lines_words(tmp_path):
+    file = tmp_path / "lexicon.txt"
+    file.write_text(" ".join(f"w{i}" for i in range(15)) + "\n")  # too many for a plain group in the groups file
+    assert len(check_lexicon_file(str(file), TokenizeConfig()).attract) == 15 * 14 // 2
 
 
 @pytest.mark.parametrize(

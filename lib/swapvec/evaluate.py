@@ -23,12 +23,11 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from swapvec.arrow import to_matrix
-from swapvec.groups import Group, Repel, constrained_words
+from swapvec.groups import TOP, Group, Repel, constrained_words
 from swapvec.lexicon import Constraints
 from swapvec.similarity.kernels import exact_top_k
 from swapvec.stats import Stats
 
-TOP = 10
 #: A lexicon's pairs ranked at most (a seeded draw beyond): ranking costs the ranked words times the vocabulary.
 RANKED_PAIRS = 10_000
 #: A benchmark score needs at least this share of its pairs (questions) in the vocabulary to be reported.

@@ -10,12 +10,23 @@ A word may belong to one group only: a word in two groups is refused with both l
 would join groups the user kept apart; write one line if they belong together). A word may stand on many repel lines,
 and in a group and on repel lines, but never on both sides of one line nor across a line from its own group-mate.
 
+A plain group holds at most ``TOP + 1`` (11) words: each must have all its mates among its ``TOP`` nearest words, and
+more mates cannot fit. A hub line has no such limit (each member needs only its hub), nor has a lexicon (pairs only).
+
+A line gives specialisation word pairs (:mod:`swapvec.lexicon`): every two words of a plain line, a hub with each
+member, every left word of a repel line with every right word. :func:`parse_file` counts them from the word counts
+before any is made and refuses a file of more than :data:`MAX_PAIRS` (2,000,000), at the line that passes it: the
+driver holds each pair (about 300 bytes), and one line of 200,000 words would give 20 billion.
+
 Every word must be one token as written under ``tokenize.pattern`` (after lower-casing): preflight checks it in
 Python under the default pattern, and :func:`load_constraints` with the corpus's own tokeniser in Spark.
 
 A term of several words is written in double quotes (``entertainment: movies "motion picture"``): a phrase. Each of
 its words must be one token as written; in the tables it is one token, its words joined by ``tokenize.phrase_joiner``
 (``motion_picture``), and :mod:`swapvec.phrases` makes every occurrence in the corpus that token.
+
+This module is long because it holds the whole syntax the groups file and the lexicon share: the parser, the checks
+of each line and word, and the readers with and without Spark.
 """
 
 from __future__ import annotations
@@ -34,6 +45,13 @@ from swapvec.tokenize import python_tokens, tokenize_words
 
 #: The methods that use repel lines.
 REPEL_METHODS = ("specialize", "swap+specialize")
+
+#: The most word pairs one file may give, counted as written (repeats included): about 600 MB on the driver, room
+#: for a thesaurus (WordNet's relations give 94,000; bench/RESULTS.md measures 300,000).
+MAX_PAIRS = 2_000_000
+#: The nearest words a group's promise counts (a member's mates, a hub member's hub), the evaluation's and the
+#: guarantee's; a plain group's mates must fit in each member's ``TOP``.
+TOP = 10
 
 
 @dataclass(frozen=True)
@@ -148,6 +166,50 @@ def _repel_line(number: int, line: str, source: str) -> tuple[int, list[str], li
     return number, left, right
 
 
+def _group_line(number: int, line: str, source: str) -> tuple[int, str | None, list[str]]:
+    if line.count(":") > 1:
+        raise BadInput(f"{source}:{number}: a second ':' (a line holds one group: 'hub: member member ...')")
+    if ":" not in line:
+        members = terms(line, number, source)
+        if len(members) < 2:
+            raise BadInput(f"{source}:{number}: a group needs at least two words, got {line!r}")
+        return number, None, members
+    head, _, rest = line.partition(":")
+    hub = head.strip()
+    if not hub:
+        raise BadInput(f"{source}:{number}: empty hub before ':'")
+    heads = terms(hub, number, source)
+    if len(heads) > 1:
+        raise BadInput(f'{source}:{number}: a hub is one word or one "phrase", got {hub!r}')
+    members = terms(rest, number, source)
+    if not members:
+        raise BadInput(f"{source}:{number}: hub {heads[0]!r} has no members after ':'")
+    return number, heads[0], members
+
+
+def line_pairs(hub: str | None, members: list[str], right: list[str] | None = None) -> int:
+    """The word pairs a line gives (``members`` a repel line's left side), counted without making them."""
+    if right is not None:
+        return len(members) * len(right)
+    return len(members) if hub is not None else len(members) * (len(members) - 1) // 2
+
+
+#: What shrinks a line of each kind that alone passes :data:`MAX_PAIRS`.
+_FEWER = {
+    "plain": "write it as a hub line ('hub: a b c', one pair a member) or as shorter lines",
+    "hub": "keep the members that matter",
+    "repel": "split it into '!=' lines of the words that must repel",
+}
+
+
+def _within_bound(number: int, source: str, pairs: int, given: int, kind: str) -> None:
+    """Refuse a line whose pairs (``pairs``), or the file's up to it (``given``), pass :data:`MAX_PAIRS`."""
+    if given > MAX_PAIRS:
+        what = f"this {kind} line gives {pairs:,}" if pairs > MAX_PAIRS else f"the lines up to here give {given:,}"
+        fix = _FEWER[kind] if pairs > MAX_PAIRS else "keep the pairs that matter (a hub line gives one a member)"
+        raise BadInput(f"{source}:{number}: {what} word pairs, over the {MAX_PAIRS:,} a file may give; {fix}")
+
+
 def parse_file(text: str, source: str = "groups") -> ParsedFile:
     """Parse a groups file's text (:class:`ParsedFile`); words are not yet tokenised.
 
@@ -155,36 +217,23 @@ def parse_file(text: str, source: str = "groups") -> ParsedFile:
     ------
     BadInput
         An empty hub, a hub without members, a group of fewer than two words, a repel line without words on both
-        sides; with the line number.
+        sides, more word pairs than :data:`MAX_PAIRS` (counted before any is made); with the line number.
     """
-    groups, repels = [], []
+    groups, repels, given = [], [], 0
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
         if "!=" in line:
             repels.append(_repel_line(number, line, source))
-            continue
-        hub: str | None = None
-        if line.count(":") > 1:
-            raise BadInput(f"{source}:{number}: a second ':' (a line holds one group: 'hub: member member ...')")
-        if ":" in line:
-            head, _, rest = line.partition(":")
-            hub = head.strip()
-            if not hub:
-                raise BadInput(f"{source}:{number}: empty hub before ':'")
-            heads = terms(hub, number, source)
-            if len(heads) > 1:
-                raise BadInput(f'{source}:{number}: a hub is one word or one "phrase", got {hub!r}')
-            hub = heads[0]
-            members = terms(rest, number, source)
-            if not members:
-                raise BadInput(f"{source}:{number}: hub {hub!r} has no members after ':'")
+            _, left, right = repels[-1]
+            pairs, kind = line_pairs(None, left, right), "repel"
         else:
-            members = terms(line, number, source)
-            if len(members) < 2:
-                raise BadInput(f"{source}:{number}: a group needs at least two words, got {line!r}")
-        groups.append((number, hub, members))
+            groups.append(_group_line(number, line, source))
+            _, hub, members = groups[-1]
+            pairs, kind = line_pairs(hub, members), "plain" if hub is None else "hub"
+        given += pairs
+        _within_bound(number, source, pairs, given, kind)
     return ParsedFile(groups, repels)
 
 
@@ -240,11 +289,23 @@ def spelt(raw: str, number: int, source: str, cfg: TokenizeConfig, tokens_of: Ca
     return cfg.phrase_joiner.join(one_token(w, number, source, cfg, tokens_of(w)) for w in words)
 
 
+def _promisable(number: int, members: list[str], source: str) -> None:
+    """Refuse a plain group too large for its promise, which the guarantee step would chase by moving all its words
+    far from where training put them, and still miss."""
+    if len(members) > TOP + 1:
+        raise BadInput(
+            f"{source}:{number}: a plain group of {len(members)} words cannot have every mate in each word's top "
+            f"{TOP}: at most {TOP + 1} words; write a hub line ('hub: a b c', each member needs only the hub nearest) "
+            "or put the words in a lexicon (augment.lexicon_path with augment.method specialize)"
+        )
+
+
 def _checked(
     parsed: ParsedFile, source: str, cfg: TokenizeConfig, tokens_of: Callable[[str], list[str] | None]
 ) -> tuple[list[Group], list[Repel]]:
     """The groups and repel lines of a parsed file, each word checked: one token as written under ``tokens_of``
-    (None: not known here), in one group only, and on one side of a repel line from its group-mates.
+    (None: not known here), in one group only, and on one side of a repel line from its group-mates; a plain
+    group of at most ``TOP + 1`` words.
 
     Raises
     ------
@@ -254,6 +315,8 @@ def _checked(
     seen: dict[str, int] = {}
     groups = []
     for number, hub, members in parsed.groups:
+        if hub is None:
+            _promisable(number, members, source)
         words = []
         for raw in ([hub] if hub else []) + members:
             written = spelt(raw, number, source, cfg, tokens_of)

@@ -10,7 +10,11 @@ be one token as written, as in the groups file. A pair that is both attracted an
 across the lexicon and the groups file, where two words of one group attract) is refused with both line numbers:
 specialisation cannot honour both. Words the corpus does not hold are skipped when the vectors are specialised.
 
-Memory: the driver holds the pairs as Python tuples of strings (about 200 bytes a pair: 100 MB for 500,000 pairs).
+Memory: the driver holds the pairs as Python tuples of strings with the line of each (about 300 bytes a pair where
+each line gives one: 560 MB for 1.9 million; reading such a file peaks at twice that). So a file may give at most
+:data:`swapvec.groups.MAX_PAIRS` (2,000,000) pairs, counted from each line's word count while it is parsed, before any
+pair is made: one line of 3,000 words would give 4.5 million, one of 200,000 words 20 billion. A lexicon's plain
+lines are not held to the groups file's ``TOP + 1`` words: they make no top-10 promise.
 """
 
 from __future__ import annotations
