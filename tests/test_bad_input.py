@@ -85,9 +85,25 @@ def test_bad_groups_files(spark, earlier, tmp_path, text, match):
     )
 
 
-def test_top_k_set_above_the_vocabulary(spark, earlier, tmp_path):
+def test_top_k_set_above_the_vocabulary_is_refused_before_training(spark, earlier, tmp_path, monkeypatch):
+    import swapvec.train.mllib
+
+    def trains(*args, **kwargs):
+        raise AssertionError("trained before refusing similarity.top_k")  # it was refused after the training
+
+    monkeypatch.setattr(swapvec.train.mllib, "train_mllib", trains)
     (tmp_path / "c.txt").write_text("a b c\n" * 10)
     _refused(spark, earlier, f"input.path={tmp_path / 'c.txt'}", "similarity.top_k=5", match="must be below")
+
+
+def test_a_similarity_words_file_that_is_not_there_is_refused_before_spark(earlier):
+    from swapvec.config import load_config
+    from swapvec.pipeline import preflight
+
+    root, base = earlier
+    cfg = load_config(None, [*base, f"input.path={root / 'corpus.txt'}", f"similarity.words={root / 'nofile.txt'}"])
+    with pytest.raises(BadInput, match="similarity.words: file not found"):
+        preflight(cfg, "run")
 
 
 def test_output_path_that_is_a_file(spark, earlier, tmp_path):

@@ -29,6 +29,7 @@ from swapvec.log import event, get_logger
 from swapvec.phrases import apply
 from swapvec.report import check_report_folder
 from swapvec.runs import RunRecord
+from swapvec.similarity import neighbours_per_word, query_words
 from swapvec.steps import (
     Command,
     baseline_of,
@@ -75,7 +76,8 @@ def _run(c: Command) -> None:
             )
             c.record.add(stats)
         with c.stage("train"):
-            trained_vectors = trained(c, augmented)
+            # The similarities' top_k against the vocabulary, before training rather than after it.
+            trained_vectors = trained(c, augmented, lambda size: neighbours_per_word(cfg.similarity, size))
         augmented.unpersist()
         vectors = trained_vectors
         if cfg.augment.after_training:
@@ -193,6 +195,8 @@ def preflight(cfg: Config, command: str) -> None:
         check_groups_file(cfg.augment.groups_path, cfg.tokenize, cfg.augment.method)
     if cfg.augment.lexicon_path and command != "similarity":
         check_lexicon_file(cfg.augment.lexicon_path, cfg.tokenize)
+    if command in ("run", "similarity"):
+        query_words(cfg.similarity, cfg.tokenize.phrase_joiner)  # a words file that is not there
     needed = NEEDS.get(command)
     if needed and store.local and not store.exists(needed):
         raise store.missing(needed, needed_by=command)

@@ -149,14 +149,16 @@ def phrased(c: Command, rows: DataFrame) -> DataFrame:
     return detected.rows
 
 
-def trained(c: Command, sentences: DataFrame) -> DataFrame:
+def trained(c: Command, sentences: DataFrame, vocab_check: Callable[[int], None] | None = None) -> DataFrame:
     """The vectors trained on ``sentences`` (from ``train.init_from``'s model when set); the group words exempt from
-    subsampling. The gensim backend's model table is kept in ``c.model``."""
+    subsampling. The gensim backend's model table is kept in ``c.model``. ``vocab_check``: ``train.train``'s."""
     words, cfg = group_words(c.constraints.groups), c.cfg
     if cfg.augment.affected_only:  # the model trained its epochs over these sentences already
         epochs = {"epochs": cfg.augment.affected_epochs}
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update=epochs)})
-    vectors, stats = train(c.spark, sentences, cfg, group_words=words, prior=c.prior, with_model=True)
+    vectors, stats = train(
+        c.spark, sentences, cfg, group_words=words, prior=c.prior, with_model=True, vocab_check=vocab_check
+    )
     numbers = {f"train_{k}": float(v) for k, v in stats.items() if isinstance(v, int | float)}
     c.record.add(Stats(row_counts={"vectors": int(stats["vocab_size"])}, metrics=numbers))
     if "output" in vectors.columns:

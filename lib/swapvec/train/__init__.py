@@ -7,7 +7,7 @@ corpus's too: a run with groups has the words of the same run without them (:fun
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 import pyarrow.compute as pc
@@ -89,12 +89,15 @@ def train(
     group_words: Collection[str] = (),
     prior: DataFrame | None = None,
     with_model: bool = False,
+    vocab_check: Callable[[int], None] | None = None,
 ) -> tuple[DataFrame, dict[str, Any]]:
     """Train word vectors on ``sentences`` (``tokens`` column and ids) with ``cfg.train.backend``.
 
     ``group_words`` are exempt from subsampling (gensim; MLlib does not subsample). ``prior``, an earlier run's model
     table (``train.init_from``), gives the gensim backend its starting weights and counts. With ``with_model``, the
-    gensim backend's vectors keep ``output`` and ``train_count``, the model table's columns.
+    gensim backend's vectors keep ``output`` and ``train_count``, the model table's columns. ``vocab_check`` is
+    called with the vocabulary's size before any training: what a later stage would refuse for that size (a
+    ``similarity.top_k`` not below it) is refused before the training's hour, not after it.
 
     Returns
     -------
@@ -117,6 +120,8 @@ def train(
     size = vocab.num_rows
     if size == 0:
         raise BadInput(f"no word occurs at least train.min_count={min_count} times: the corpus is empty or too small")
+    if vocab_check is not None:
+        vocab_check(size)
     if group_words:
         rare = sorted(vocab.filter(pc.less(vocab["count"], min_count))["word"].to_pylist())
         if rare:
