@@ -24,6 +24,7 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, text: st
     errors = [line for line in proc.stderr.splitlines() if line.startswith("swapvec: ")]
     assert len(errors) == 1 and text in errors[0], proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
+    assert not [line for line in proc.stderr.splitlines() if line.startswith("\tat ")], proc.stderr[-2000:]  # Java's
 
 
 @pytest.fixture
@@ -58,6 +59,8 @@ def workdir(tmp_path):
             ["run", "--set", "input.path=corpus.txt", "--set", "output.path=nofs://bucket/out"],
             'No FileSystem for scheme "nofs"',
         ),
+        # A failed task's Java stack was logged by the local executor (156 lines), and the cause was only there.
+        (["run", "--set", "input.path=garbage.parquet"], "could not be read as parquet: RuntimeException"),
         # The groups file is tokenised before the corpus: the pattern is checked there too (was Java's stack).
         (
             [
@@ -77,6 +80,7 @@ def workdir(tmp_path):
 def test_bad_input_is_one_line_and_exit_2(workdir, args, message):
     (workdir / "lonely.txt").write_text("alone\n")
     (workdir / "repel.txt").write_text("movies films\ncheap != expensive\n")
+    (workdir / "garbage.parquet").write_bytes(bytes(range(256)) * 4)
     assert_one_line_error(swapvec(*args, cwd=workdir), 2, message)
 
 

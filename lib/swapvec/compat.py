@@ -85,10 +85,21 @@ def session_jars(spark: SparkSession) -> list[str]:
     return [j for j in (spark.sparkContext.getConf().get("spark.jars") or "").split(",") if j.endswith(".jar")]
 
 
-def quiet_spark_logs(spark: SparkSession, level: str = "ERROR") -> None:
-    """Set the JVM's log level (classic Spark; Spark Connect's server logs are not ours to change)."""
-    if is_classic(spark):
-        spark.sparkContext.setLogLevel(level)
+#: The loggers that print a failed task's Java stack on the driver's console in a local session: the failure reaches
+#: the user anyway, in the job's error and swapvec's one line (a corrupt Parquet input printed 156 stack lines).
+_TASK_FAILURE_LOGGERS = ("org.apache.spark.executor.Executor", "org.apache.spark.scheduler.TaskSetManager")
+
+
+def quiet_spark_logs(spark: SparkSession, level: str = "ERROR", task_failures: bool = False) -> None:
+    """Set the JVM's log level (classic Spark; Spark Connect's server logs are not ours to change); without
+    ``task_failures``, the task failures' stacks are not logged either (``SWAPVEC_DEBUG=1`` keeps them)."""
+    if not is_classic(spark):
+        return
+    spark.sparkContext.setLogLevel(level)
+    if not task_failures:
+        log4j = spark.sparkContext._jvm.org.apache.logging.log4j
+        for name in _TASK_FAILURE_LOGGERS:
+            log4j.core.config.Configurator.setLevel(name, log4j.Level.OFF)
 
 
 def master(spark: SparkSession) -> str | None:

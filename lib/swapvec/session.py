@@ -138,6 +138,6 @@ def get_spark(cfg: SparkConfig | None = None, app_name: str = "swapvec") -> Spar
         raise SwapvecError(f"could not start local Spark with Delta ({one_line(exc)}); {hint}") from None
     if not jars:
         _remember_jars(session)
-    quiet_spark_logs(session)
+    quiet_spark_logs(session, task_failures=os.environ.get("SWAPVEC_DEBUG") == "1")
     event(_log, "session.local", master=master(session), spark=session.version)
     return session
