@@ -234,3 +234,12 @@ def test_words_the_default_tokeniser_keeps_whole_pass_before_spark(tmp_path):
     groups = tmp_path / "groups.txt"
     groups.write_text("don't never\nnaïve 3d rock'n'roll\n")
     _preflight(tmp_path, f"augment.groups_path={groups}")
+
+
+def test_a_parquet_input_without_a_string_column_says_so(spark, earlier, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"n": [1, 2, 3]}), tmp_path / "numbers.parquet")
+    # It asked for input.column, which cannot help.
+    _refused(spark, earlier, f"input.path={tmp_path / 'numbers.parquet'}", match="has no string column to read")

@@ -110,7 +110,9 @@ def read_corpus(spark: SparkSession, cfg: InputConfig) -> DataFrame:
     strings = [f.name for f in df.schema.fields if isinstance(f.dataType, T.StringType)]
     column = cfg.column
     if column is None:
-        if len(strings) != 1:
+        if not strings:  # input.column cannot help: the text must be a string column
+            raise BadInput(f"input.path {cfg.path}: the {fmt} input has no string column to read the text from")
+        if len(strings) > 1:
             raise BadInput(
                 f"input.column: is required for {fmt} input with {len(strings)} string columns ({', '.join(strings)})"
             )
