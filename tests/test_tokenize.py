@@ -32,6 +32,13 @@ def test_min_length_and_case_settings(spark):
     assert df.first().tokens == ["Bob"]
 
 
+def test_a_pattern_that_matches_the_empty_string_gives_no_empty_tokens(spark):
+    df = tokenize(_corpus(spark, "banana split", "xyz"), TokenizeConfig(pattern="a*"))
+    # Java finds an empty match between any two letters: "" was a word of the vocabulary, and "xyz" a sentence.
+    assert [r.tokens for r in df.collect()] == [["a", "a", "a"]]
+    assert spark_tokens(spark, ["banana"], TokenizeConfig(pattern="a*")) == [["a", "a", "a"]]
+
+
 def test_long_sentences_are_split_into_chunks_never_cut(spark):
     words = [f"w{i}" for i in range(7)]
     df = tokenize(_corpus(spark, " ".join(words)), TokenizeConfig(max_sentence_length=3))

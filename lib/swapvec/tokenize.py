@@ -15,11 +15,13 @@ from swapvec.errors import BadInput, one_line
 
 
 def tokens_of(text: Column, cfg: TokenizeConfig) -> Column:
-    """The token array of a string column: every regex match, lower-cased if configured, short ones dropped."""
+    """The token array of a string column: every regex match, lower-cased if configured, short ones dropped, and
+    empty ones under a pattern that matches the empty string (``a*``: one empty token between any two letters)."""
     source = F.lower(text) if cfg.lowercase else text
     tokens = F.regexp_extract_all(source, F.lit(cfg.pattern), F.lit(0))
-    if cfg.min_length > 1:
-        tokens = F.filter(tokens, lambda t: F.char_length(t) >= cfg.min_length)
+    least = max(1, cfg.min_length)
+    if least > 1 or cfg.pattern != DEFAULT_TOKEN_PATTERN:  # the default never matches the empty string
+        tokens = F.filter(tokens, lambda t: F.char_length(t) >= least)
     return tokens
 
 
