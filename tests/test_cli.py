@@ -114,3 +114,34 @@ def test_a_run_from_the_console_prints_group_closeness_and_exits_0(workdir):
 
     [config] = DeltaTable(str(workdir / "warehouse" / "runs")).to_pyarrow_table().column("config").to_pylist()
     assert "SECRET-KEY-1" not in config and "SECRET-PW-2" not in config and "redacted" in config
+
+
+def test_a_stop_that_lands_in_a_finaliser_is_kept_and_not_printed():
+    """A signal whose handler runs inside a finaliser (py4j's, by the hundred while the JVM starts) raises
+    KeyboardInterrupt where Python can only print it: the run went on to the end, once in five tries of the stop at
+    the JVM's start. The stop is noted, the CLI raises it once the session is up, and nothing is printed."""
+    import os
+    import signal
+    import time
+
+    from swapvec.cli import _Stop
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    hook, printed = sys.unraisablehook, []
+    stop = _Stop()
+    try:
+        sys.unraisablehook = printed.append  # what Python would print
+        stop.listen()
+
+        class Finalised:
+            def __del__(self):
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.2)  # the handler runs here, inside the finaliser
+
+        Finalised()  # collected at once
+        assert stop.signal == signal.SIGTERM
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        sys.unraisablehook = hook
+    assert printed == []

@@ -104,6 +104,8 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
 
         stopped.listen()  # a stop while the JVM starts is quiet too
         spark = get_spark(cfg.spark)
+        if stopped.signal:  # raised inside a finaliser (py4j's, many at start), KeyboardInterrupt is only printed
+            raise KeyboardInterrupt
         stopped.listen()  # again, in front of the handler the session's start installed (it cancels the jobs)
         result = execute(spark, cfg, args.command)
     except BadInput as exc:
@@ -166,6 +168,18 @@ class _Stop:
         handler.swapvec_stop = self  # type: ignore[attr-defined]
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
+        if getattr(sys.unraisablehook, "swapvec_stop", None) is not self:
+            sys.unraisablehook = self._unraisable(sys.unraisablehook)
+
+    def _unraisable(self, previous):
+        """The hook for exceptions Python cannot raise (in a finaliser): the stop's KeyboardInterrupt is not news."""
+
+        def hook(unraisable) -> None:
+            if not (self.signal and issubclass(unraisable.exc_type, KeyboardInterrupt)):
+                previous(unraisable)
+
+        hook.swapvec_stop = self  # type: ignore[attr-defined]
+        return hook
 
     def report(self) -> int:
         name = "terminated" if self.signal == signal.SIGTERM else "interrupted"
