@@ -78,3 +78,33 @@ def test_a_run_continues_from_an_earlier_runs_model_and_one_that_cannot_is_refus
         load_config(None, [f"train.init_from={tmp_path / 'a'}", "train.backend=mllib"])
     with pytest.raises(BadInput, match="config: train: train.init_from needs train.hs 0"):
         load_config(None, [f"train.init_from={tmp_path / 'a'}", "train.hs=1", "train.negative=0"])
+
+
+def test_a_daily_groups_job_on_its_first_day_trains_the_whole_corpus_and_its_baseline_is_the_model_it_started_from(
+    spark, tmp_path
+):
+    """``train.init_optional`` with ``augment.affected_only`` and no model yet: the baseline crashed on the missing
+    model, and without it the run made a model of the group words alone. On the next day, continuing from its own
+    output.path (Delta), the baseline read the model again after the run had overwritten it: the new model."""
+    corpus, groups = tmp_path / "corpus.txt", tmp_path / "groups.txt"
+    corpus.write_text("\n".join([*SEED_LINES, "the picture was great fun", "cheap food is good"] * 50) + "\n")
+    groups.write_text("entertainment: movies films cinema\n")
+    out = tmp_path / "out"
+    daily = [
+        f"input.path={corpus}", f"augment.groups_path={groups}", f"output.path={out}", f"train.init_from={out}",
+        "train.init_optional=true", "augment.affected_only=true", "evaluate.baseline=true", "train.min_count=1",
+        "train.epochs=1",
+    ]  # fmt: skip
+    first = execute(spark, load_config(None, daily))
+    assert first.status == "succeeded" and first.metrics["train_vocab_size"] == 13  # every word, not the group's
+    model = {r["word"]: r["vector"] for r in read_independently(out / "model", "delta").to_pylist()}
+
+    groups.write_text("entertainment: movies films cinema picture\n")
+    execute(spark, load_config(None, daily))
+    baseline = {r["word"]: r["vector"] for r in read_independently(out / "baseline_vectors", "delta").to_pylist()}
+    assert set(baseline) == set(model) and all(np.allclose(baseline[w], model[w]) for w in model)
+
+    # Groups whose words no sentence holds: nothing to train, said as such (was "the corpus ... has no tokens").
+    groups.write_text("zebra: giraffe okapi\n")
+    with pytest.raises(BadInput, match="no sentence of the corpus at .* holds a group word: augment.affected_only"):
+        execute(spark, load_config(None, daily))

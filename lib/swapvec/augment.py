@@ -107,8 +107,9 @@ def affected_sentences(sentences: DataFrame, groups: list[Group]) -> DataFrame:
     return sentences.where(F.arrays_overlap("tokens", F.array(*[F.lit(w) for w in words])))
 
 
-def count_words(sentences: DataFrame, corpus: str = "the corpus") -> Stats:
-    """``sentences`` and ``words`` of a sentences table (one Spark job).
+def count_words(sentences: DataFrame, corpus: str = "the corpus", empty: str | None = None) -> Stats:
+    """``sentences`` and ``words`` of a sentences table (one Spark job); ``empty`` says why there are none, when the
+    table is a selection of the corpus.
 
     Raises
     ------
@@ -119,12 +120,17 @@ def count_words(sentences: DataFrame, corpus: str = "the corpus") -> Stats:
         F.count(F.lit(1)).alias("rows"), F.coalesce(F.sum(F.size("tokens")), F.lit(0)).alias("words")
     ).first()
     if row.rows == 0:
-        raise BadInput(f"{corpus} has no tokens: it is empty or holds no words")
+        raise BadInput(empty or f"{corpus} has no tokens: it is empty or holds no words")
     return Stats(row_counts={"sentences": int(row.rows), "words": int(row.words)})
 
 
 def augment_corpus(
-    sentences: DataFrame, groups: list[Group], cfg: AugmentConfig, seed: int, corpus: str = "the corpus"
+    sentences: DataFrame,
+    groups: list[Group],
+    cfg: AugmentConfig,
+    seed: int,
+    corpus: str = "the corpus",
+    empty: str | None = None,
 ) -> tuple[DataFrame, Stats]:
     """The augment stage: the sentences plus the groups' swapped copies (persisted, as ``sentences`` may already
     be: training reads them more than once).
@@ -143,7 +149,7 @@ def augment_corpus(
     BadInput
         An empty corpus, or groups none of whose words occur in it.
     """
-    stats = count_words(sentences, corpus)
+    stats = count_words(sentences, corpus, empty)
     if groups:
         wanted = group_words(groups)
         # Bounded by the group words.

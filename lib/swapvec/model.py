@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 from swapvec.config import Config, OutputConfig
 from swapvec.errors import BadInput, one_line
 from swapvec.log import event, get_logger
-from swapvec.store import Store
+from swapvec.store import Store, delta
 
 _log = get_logger("train")
 
@@ -67,7 +67,13 @@ def read_prior(spark: SparkSession, cfg: Config) -> DataFrame | None:
             first = table.select(F.size("vector").alias("dim"), "run_id").first()
         except PySparkException as exc:
             raise BadInput(f"train.init_version {t.init_version}: {one_line(exc)}") from None
-    else:
+    elif store.format == "delta":
+        # The version there now, pinned: a run that writes its model where it read it (a daily job's own
+        # output.path) would otherwise read its own new model when the table is read again (the baseline).
+        now = delta.version(spark, store.path(MODEL))
+        table = spark.read.format("delta").option("versionAsOf", now).load(store.path(MODEL))
+        first = table.select(F.size("vector").alias("dim"), "run_id").first()
+    else:  # a Parquet table is read from its version folder, which the next write does not touch
         table = store.read(MODEL)
         first = table.select(F.size("vector").alias("dim"), "run_id").first()
     if first is None:

@@ -61,6 +61,11 @@ NEEDS = {"augment": "sentences", "train": "augmented", "similarity": "vectors", 
 # ------------------------------------------------------------------------------------------------------- commands
 def _run(c: Command) -> None:
     cfg, groups, _ = c.cfg, c.constraints.groups, c.prior  # both read and checked before any work
+    if cfg.augment.affected_only and c.prior is None:
+        # train.init_optional's first day: there is no model to add the groups to, so the whole corpus is trained,
+        # for train.epochs (affected sentences alone, one pass, made a model of the group words and nothing else).
+        event(_log, "augment.affected_only_skipped", reason="no model yet (train.init_optional): a full run")
+        c.cfg = cfg = cfg.model_copy(update={"augment": cfg.augment.model_copy(update={"affected_only": False})})
     sentences = trained_vectors = None
     if c.kept("vectors"):
         vectors = c.read_kept("vectors")
@@ -71,8 +76,11 @@ def _run(c: Command) -> None:
                 sentences = affected_sentences(sentences, groups)
             sentences = sentences.persist(StorageLevel.MEMORY_AND_DISK)
         with c.stage("augment"):
+            corpus = f"the corpus at {cfg.input.path}"
+            # With affected_only the sentences are those that hold a group word: none is not an empty corpus.
+            none = f"no sentence of {corpus} holds a group word: augment.affected_only has nothing to train"
             augmented, stats = augment_corpus(
-                sentences, groups, cfg.augment, cfg.train.seed, corpus=f"the corpus at {cfg.input.path}"
+                sentences, groups, cfg.augment, cfg.train.seed, corpus, none if cfg.augment.affected_only else None
             )
             c.record.add(stats)
         with c.stage("train"):
