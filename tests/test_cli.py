@@ -51,6 +51,8 @@ def workdir(tmp_path):
         ),
         (["similarity", "--set", "output.path=empty"], "run `swapvec train` first"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
+        # spark-submit would split the printed --archives at the comma and read '#' as a link's name.
+        (["package", "--dist", "a#b,c"], "--dist 'a#b,c': a folder name without ',' or '#'"),
         # Refused in the config: the JVM exited at start with a Java stack and a hint about Maven.
         (["run", "--set", "spark.master=nonsense"], "config: spark.master: not a Spark master URL"),
         (["run", "--set", "spark.conf.spark.driver.memory=abc"], "spark.driver.memory: 'abc' is not a size"),

@@ -183,12 +183,16 @@ def build(dist: str | os.PathLike[str] = "dist", python_prefix: str | None = Non
     Raises
     ------
     BadInput
-        The folder cannot be written, ``python_prefix`` is not absolute, or venv-pack is missing.
+        The folder cannot be written or is named with ',' or '#', ``python_prefix`` is not absolute, or venv-pack is
+        missing.
     SwapvecError
         pip or venv-pack failed (a registry out of reach, say); worth retrying.
     """
     if python_prefix is not None and not os.path.isabs(python_prefix):
         raise BadInput(f"--python-prefix must be an absolute path, not {python_prefix!r}")
+    if not str(dist).strip() or set(str(dist)) & set(",#"):
+        # spark-submit splits --archives and --py-files at commas and reads '#' as the start of a link's name.
+        raise BadInput(f"--dist {str(dist)!r}: a folder name without ',' or '#' (spark-submit reads them), not empty")
     folder = _writable_folder(Path(dist))
     started = time.monotonic()
     spec = environment_spec(python_prefix)
