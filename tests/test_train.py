@@ -51,6 +51,15 @@ def test_copies_never_let_a_word_in_or_out_except_a_group_word(spark):
     assert grouped == {"a": (3, 4), "g": (1, 3), "y": (0, 3)}
 
 
+def test_max_vocab_size_keeps_the_corpus_most_frequent_words_whatever_the_copies(spark):
+    # The corpus: "hub" 3 times, "m1" and "m2" twice; the copies add "m1" and "m2" twice each (a hub's members).
+    rows = [(0, ["hub", "m1", "hub"]), (0, ["hub", "m2", "m1", "m2"]), (1, ["m1", "m2"]), (1, ["m1", "m2"])]
+    df = spark.createDataFrame(rows, "copy int, tokens array<string>")
+    kept = vocabulary(df, 1, max_vocab_size=2).orderBy("idx").collect()
+    # Ranked by train_count the members (4 each) took the hub's (3) place.
+    assert [(r.idx, r.word, r["count"], r.train_count) for r in kept] == [(0, "m1", 2, 4), (1, "hub", 3, 3)]
+
+
 def test_run_count_is_what_this_run_trains_without_the_counts_a_continuation_carries(spark):
     df = spark.createDataFrame([(["a", "a", "b"],), (["a", "c"],)], "tokens array<string>")
     prior = spark.createDataFrame([("a", 5, 5), ("d", 4, 4)], "word string, count long, train_count long")

@@ -45,7 +45,8 @@ def vocabulary(
     its counts are added: the vocabulary is the union, under ``min_count`` of the summed counts. With
     ``same_corpus`` (sentences drawn from the corpus the prior was trained on), each word's counts are the larger
     of the two, not their sum: the prior already counted those sentences. ``run_count`` is ``train_count`` in
-    ``sentences`` alone, without the prior's: what this run trains.
+    ``sentences`` alone, without the prior's: what this run trains. ``max_vocab_size`` keeps the words of highest
+    ``count``, the corpus's, not ``train_count``'s.
     """
     original = (F.col("copy") == 0) if "copy" in sentences.columns else F.lit(True)
     counts = (
@@ -70,6 +71,11 @@ def vocabulary(
     if group_words:
         kept = kept | (F.col("word").isin(list(group_words)) & (F.col("train_count") >= min_count))
     counts = counts.where(kept)
+    if max_vocab_size is not None:
+        # The corpus's most frequent words, as the run without groups keeps: copies must not push a word out (ranked
+        # by train_count, a group's members outnumbered their hub and took its place).
+        top = F.row_number().over(Window.orderBy(F.desc("count"), F.asc("word")))
+        counts = counts.withColumn("_top", top).where(F.col("_top") <= max_vocab_size).drop("_top")
     ranked = counts.select(
         (F.row_number().over(Window.orderBy(F.desc("train_count"), F.asc("word"))) - 1).cast("int").alias("idx"),
         "word",
@@ -77,8 +83,6 @@ def vocabulary(
         F.col("train_count").cast("bigint").alias("train_count"),
         F.col("run_count").cast("bigint").alias("run_count"),
     )
-    if max_vocab_size is not None:
-        ranked = ranked.where(F.col("idx") < max_vocab_size)
     return ranked
 
 
