@@ -140,19 +140,7 @@ def train_shards(counts: np.ndarray, sentences: list[np.ndarray], params: Gensim
 
 def train_gensim(lines: list[list[str]], params: GensimParams, threads: int):
     """gensim's own threads over the same sentences; the vocabulary scan is not timed."""
-    model = Word2Vec(
-        vector_size=params.vector_size,
-        window=params.window,
-        sg=params.sg,
-        negative=params.negative,
-        sample=params.sample,
-        alpha=params.alpha,
-        min_alpha=params.min_alpha,
-        epochs=params.epochs,
-        min_count=5,
-        seed=params.seed,
-        workers=threads,
-    )
+    model = Word2Vec(**params.word2vec_settings(), min_count=5, workers=threads)
     model.build_vocab(lines)
     started = time.perf_counter()
     model.train(lines, total_examples=model.corpus_count, epochs=params.epochs)

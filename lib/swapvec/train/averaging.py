@@ -19,7 +19,7 @@ arrays and the same row means the same word everywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from gensim.models.word2vec_inner import MAX_WORDS_IN_BATCH
@@ -123,6 +123,26 @@ class GensimParams:
             raise ValueError("exactly one of hs=1 or negative>0 is supported")
         if self.sync_rounds < 1 or self.epochs < 1:
             raise ValueError("sync_rounds and epochs must be >= 1")
+
+    def word2vec_settings(self) -> dict[str, Any]:
+        """The settings as ``gensim.models.Word2Vec``'s arguments: what a shard trains with, and what a benchmark's
+        plain gensim must train with to be compared."""
+        return {
+            "vector_size": self.vector_size,
+            "window": self.window,
+            "sg": self.sg,
+            "hs": self.hs,
+            "negative": self.negative,
+            "sample": self.sample,
+            "alpha": self.alpha,
+            "min_alpha": self.min_alpha,
+            "epochs": self.epochs,
+            "ns_exponent": self.ns_exponent,
+            "cbow_mean": self.cbow_mean,
+            "seed": self.seed,
+            "batch_words": self.batch_words,
+            "shrink_windows": self.shrink_windows,
+        }
 
     @classmethod
     def from_config(cls, train: TrainConfig, sync_rounds: int) -> GensimParams:

@@ -102,22 +102,9 @@ class ShardTrainer:
         self.alpha_scale = shard_alpha_scale(params, self.n_shards)
         self.vocab_size = len(counts)
         model = Word2Vec(
-            vector_size=params.vector_size,
-            window=params.window,
-            sg=params.sg,
-            hs=params.hs,
-            negative=params.negative,
-            sample=params.sample,
-            alpha=params.alpha,
-            min_alpha=params.min_alpha,
-            epochs=params.epochs,
-            ns_exponent=params.ns_exponent,
-            cbow_mean=params.cbow_mean,
-            seed=params.seed,
+            **params.word2vec_settings(),
             workers=1,
             min_count=1,
-            batch_words=params.batch_words,
-            shrink_windows=params.shrink_windows,
             # sorted_vocab=0: gensim's sort breaks count ties by *descending* insertion index, which
             # would permute equal-count words; unsorted keeps index == key.
             sorted_vocab=0,
