@@ -59,23 +59,22 @@ def read_prior(spark: SparkSession, cfg: Config) -> DataFrame | None:
         return None
     if store is None:
         raise BadInput(f"train.init_from: no model table under {path} (the output.path of an earlier gensim run)")
-    if t.init_version is not None:
-        if store.format != "delta":
-            raise BadInput(f"train.init_version needs a Delta model table; {path} holds Parquet")
-        try:
-            table = spark.read.format("delta").option("versionAsOf", t.init_version).load(store.path(MODEL))
-            first = table.select(F.size("vector").alias("dim"), "run_id").first()
-        except PySparkException as exc:
-            raise BadInput(f"train.init_version {t.init_version}: {one_line(exc)}") from None
-    elif store.format == "delta":
-        # The version there now, pinned: a run that writes its model where it read it (a daily job's own
-        # output.path) would otherwise read its own new model when the table is read again (the baseline).
-        now = delta.version(spark, store.path(MODEL))
-        table = spark.read.format("delta").option("versionAsOf", now).load(store.path(MODEL))
+    if t.init_version is not None and store.format != "delta":
+        raise BadInput(f"train.init_version needs a Delta model table; {path} holds Parquet")
+    try:
+        if store.format == "delta":
+            # The version asked for, or the one there now, pinned: a run that writes its model where it read it (a
+            # daily job's own output.path) would otherwise read its new model when the table is read again (the
+            # baseline).
+            version = delta.version(spark, store.path(MODEL)) if t.init_version is None else t.init_version
+            table = spark.read.format("delta").option("versionAsOf", version).load(store.path(MODEL))
+        else:  # a Parquet table is read from its version folder, which the next write does not touch
+            table = store.read(MODEL)
         first = table.select(F.size("vector").alias("dim"), "run_id").first()
-    else:  # a Parquet table is read from its version folder, which the next write does not touch
-        table = store.read(MODEL)
-        first = table.select(F.size("vector").alias("dim"), "run_id").first()
+    except PySparkException as exc:
+        if t.init_version is None:
+            raise
+        raise BadInput(f"train.init_version {t.init_version}: {one_line(exc)}") from None
     if first is None:
         raise BadInput(f"train.init_from: the model table under {path} is empty")
     if first.dim != t.vector_size:
