@@ -125,8 +125,7 @@ class GensimParams:
             raise ValueError("sync_rounds and epochs must be >= 1")
 
     def word2vec_settings(self) -> dict[str, Any]:
-        """The settings as ``gensim.models.Word2Vec``'s arguments: what a shard trains with, and what a benchmark's
-        plain gensim must train with to be compared."""
+        """The settings as ``gensim.models.Word2Vec``'s arguments (a shard's model; a benchmark's plain gensim)."""
         return {
             "vector_size": self.vector_size,
             "window": self.window,
