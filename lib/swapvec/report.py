@@ -36,6 +36,7 @@ from swapvec.figures import NEIGHBOURS_SHOWN, group_figure, ranks_figure
 from swapvec.groups import Group, group_words
 from swapvec.log import event, get_logger
 from swapvec.phrases import readable, readable_all
+from swapvec.store.delta import foreign_table_message
 from swapvec.store.paths import is_uri, local_path
 from swapvec.summary import compared, group_title, repel_table, scope, score_cell, scores
 
@@ -184,14 +185,6 @@ def build_report(
     return folder / "report.md"
 
 
-def _refusal(folder: Path) -> str:
-    """The one-line refusal of a report folder swapvec did not make."""
-    return (
-        f"{folder} holds data swapvec did not write (not a report folder it made); it is never replaced: choose "
-        "another output.path or move the folder away"
-    )
-
-
 def made_by_swapvec(folder: Path) -> bool:
     """True when a rerun may replace ``folder``: it holds only the files a report is made of, and swapvec's marker or
     the pages of a report from before the marker. An empty folder holds nothing to lose; a link or a file is never
@@ -232,7 +225,7 @@ def check_report_folder(output_path: str) -> None:
         return  # no report is written there
     folder = local_path(output_path) / "report"
     if (folder.exists() or folder.is_symlink()) and not made_by_swapvec(folder):
-        raise BadInput(_refusal(folder))
+        raise BadInput(foreign_table_message(str(folder), made="a report folder"))
 
 
 def _swap_in(staging: Path, final: Path) -> None:
@@ -243,7 +236,7 @@ def _swap_in(staging: Path, final: Path) -> None:
         os.replace(final, old)
         if not made_by_swapvec(old):
             os.replace(old, final)
-            raise BadInput(_refusal(final))
+            raise BadInput(foreign_table_message(str(final), made="a report folder"))
     os.replace(staging, final)
     shutil.rmtree(old, ignore_errors=True)
 

@@ -234,11 +234,12 @@ def _log_span(spark: SparkSession, path: str) -> _LogSpan:
     return _LogSpan(latest=row.latest, first=row.first, age=row.age)
 
 
-def foreign_table_message(path: str, unmarked_delta: bool = False) -> str:
-    """The one-line refusal of data swapvec did not write at a table's path; for a Delta table without the owner
-    mark, how to claim one that a swapvec from before the mark wrote."""
+def foreign_table_message(path: str, unmarked_delta: bool = False, made: str = "a table") -> str:
+    """The one-line refusal of data swapvec did not write at a table's path (or at another thing it ``made``, its
+    report folder); for a Delta table without the owner mark, how to claim one that a swapvec from before the mark
+    wrote."""
     message = (
-        f"{path} holds data swapvec did not write (not a table it made); it is never overwritten: choose another "
+        f"{path} holds data swapvec did not write (not {made} it made); it is never overwritten: choose another "
         "output.path or move it away"
     )
     if unmarked_delta:
