@@ -7,13 +7,16 @@ part k by gensim's per-word ``vectors_lockf``: ``share`` is the part's occurrenc
 ``sqrt`` its square root, ``share2`` twice it, at most 1; ``plain`` damps nothing (what the product does);
 ``alphaX`` damps nothing but starts each continued part's learning rate at ``X`` (falling to 0.0001); ``averaged``
 damps nothing and also scores, after each part, the mean of each word's input vectors after every part so far
-(``mean``) and that mean weighted by the word's occurrences in each part (``weighted``). Prints WS-353
+(``mean``) and that mean weighted by the word's occurrences in each part (``weighted``); ``replayX`` damps nothing
+but trains each continued part with ``X`` x its sentences drawn uniformly from the earlier parts, in a seeded
+shuffle of both (``replay0``: the part shuffled, nothing drawn). Prints WS-353
 and SimLex-999 after parts 2 to 5 for each variant, and for one run over the whole corpus (``full``, or ``fullX``
 at the learning rate ``X``):
 
     .venv/bin/python bench/continuation_damping.py /work/data/gcide.txt full plain share sqrt share2
     .venv/bin/python bench/continuation_damping.py /work/data/gcide.txt alpha0.04 alpha0.06 full0.04 full0.06
     .venv/bin/python bench/continuation_damping.py /work/data/gcide.txt full averaged
+    .venv/bin/python bench/continuation_damping.py /work/data/gcide.txt full plain replay0 replay0.25 replay0.5
 """
 
 from __future__ import annotations
@@ -66,6 +69,13 @@ class Snapshots:
         return out[0], out[1]
 
 
+def with_replay(part: list, seen: list, share: float, rng: np.random.Generator) -> list:
+    """The part with ``share`` x its sentences drawn uniformly from the earlier parts, interleaved at random."""
+    drawn = [seen[i] for i in rng.choice(len(seen), size=int(share * len(part)), replace=False)]
+    mixed = part + drawn
+    return [mixed[i] for i in rng.permutation(len(mixed))]
+
+
 def main() -> None:
     corpus, *variants = sys.argv[1:]
     with open(corpus, encoding="utf-8", errors="replace") as file:
@@ -83,6 +93,7 @@ def main() -> None:
         model.train(parts[0], total_examples=len(parts[0]), epochs=5)
         snapshots = Snapshots()
         snapshots.add(model)
+        seen, rng = list(parts[0]), np.random.default_rng(1)
         after = []
         for part in parts[1:]:
             before = {w: model.wv.get_vecattr(w, "count") for w in model.wv.index_to_key}
@@ -93,7 +104,10 @@ def main() -> None:
                     [DAMPING[variant]((total - old) / total) for total, old in counts], dtype=np.float32
                 )
             rate = {"start_alpha": float(variant[5:]), "end_alpha": 0.0001} if variant.startswith("alpha") else {}
+            if variant.startswith("replay"):
+                part = with_replay(part, seen, float(variant[6:]), rng)
             model.train(part, total_examples=len(part), epochs=5, **rate)
+            seen.extend(parts[len(after) + 1])
             after.append(scores(model))
             if variant == "averaged":
                 snapshots.add(model)
