@@ -26,6 +26,7 @@ from swapvec.config import AugmentConfig
 from swapvec.errors import BadInput
 from swapvec.groups import Group, group_words
 from swapvec.log import event, get_logger
+from swapvec.replay import REPLAYED, own
 from swapvec.stats import Stats
 
 _log = get_logger("augment")
@@ -66,7 +67,8 @@ def augment(sentences: DataFrame, subs: Mapping[str, tuple[str, ...]], max_copie
     --------
     ``a x`` with the plain group ``a b c`` gives ``a x`` (copy 0), ``b x`` and ``c x``.
     """
-    originals = sentences.select("sentence_id", "chunk", F.lit(0).alias("copy"), "tokens")
+    marks = [c for c in (REPLAYED,) if c in sentences.columns]  # a continuation's drawn sentences stay marked
+    originals = sentences.select("sentence_id", "chunk", F.lit(0).alias("copy"), "tokens", *marks)
     if not subs:
         return originals
     table = F.create_map(*[part for w, s in sorted(subs.items()) for part in (F.lit(w), F.array(*map(F.lit, s)))])
@@ -86,9 +88,9 @@ def augment(sentences: DataFrame, subs: Mapping[str, tuple[str, ...]], max_copie
     )
     chosen = F.slice(F.array_sort(candidates), 1, max_copies)
     copies = (
-        sentences.select("sentence_id", "chunk", "tokens", chosen.alias("_swaps"))
+        sentences.select("sentence_id", "chunk", "tokens", *marks, chosen.alias("_swaps"))
         .where(F.size("_swaps") > 0)
-        .select("sentence_id", "chunk", "tokens", F.posexplode("_swaps").alias("_i", "_swap"))
+        .select("sentence_id", "chunk", "tokens", *marks, F.posexplode("_swaps").alias("_i", "_swap"))
         .select(
             "sentence_id",
             "chunk",
@@ -96,6 +98,7 @@ def augment(sentences: DataFrame, subs: Mapping[str, tuple[str, ...]], max_copie
             F.transform("tokens", lambda t: F.when(t == F.col("_swap.w"), F.col("_swap.s")).otherwise(t)).alias(
                 "tokens"
             ),
+            *marks,
         )
     )
     return originals.unionByName(copies)
@@ -149,7 +152,7 @@ def augment_corpus(
     BadInput
         An empty corpus, or groups none of whose words occur in it.
     """
-    stats = count_words(sentences, corpus, empty)
+    stats = count_words(own(sentences), corpus, empty)
     if groups:
         wanted = group_words(groups)
         # Bounded by the group words.
@@ -171,8 +174,8 @@ def augment_corpus(
     augmented = augment(sentences, subs, cfg.max_copies_per_sentence, seed)
     if subs or sentences.storageLevel == StorageLevel.NONE:  # no copies of persisted sentences: a projection of them
         augmented = augmented.persist(StorageLevel.MEMORY_AND_DISK)
-    # No substitutions, no copies: the corpus's counts are the augmented ones (a pass over the corpus saved).
-    after = count_words(augmented, corpus) if subs else stats
+    # No substitutions and no replayed sentences: the corpus's counts are the augmented ones (a pass saved).
+    after = count_words(augmented, corpus) if subs or REPLAYED in sentences.columns else stats
     before_words = stats.row_counts["words"]
     stats.row_counts.update(
         augmented_sentences=after.row_counts["sentences"], augmented_words=after.row_counts["words"]

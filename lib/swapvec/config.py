@@ -256,6 +256,20 @@ class TrainConfig(_Section):
         description="When init_from holds no model table yet, train from scratch instead of refusing: the first run "
         "of a daily incremental job.",
     )
+    replay_share: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="With init_from: also train this share of the run's sentences again, drawn from init_from's "
+        "replay table (the sentences its model was trained on), so that a continuation does not forget them. 0: none.",
+    )
+    replay_keep: int = Field(
+        200_000,
+        ge=0,
+        le=100_000_000,
+        description="gensim: sentences kept in the replay table, a uniform sample of all the sentences the model was "
+        "trained on, for later continuations. 0: no replay table.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:

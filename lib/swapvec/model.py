@@ -6,7 +6,7 @@ specialisation or the guarantee move anything), its output weights (``output``),
 ``train.init_from`` starts from it: the words it knows start from their weights there, new words from the seeded
 initialisation, the vocabulary is the union of both under ``train.min_count`` of the added counts, and training
 runs its own epochs with the usual schedule (``train.alpha`` falling to ``train.min_alpha``), as gensim does when a
-model is trained again.
+model is trained again, with a share of the sentences the model was trained on mixed in (:mod:`swapvec.replay`).
 
 A model that cannot be continued is refused before any work, in one line: no model table there (unless
 ``train.init_optional``: a daily job's first run trains from scratch), another vector size, or another objective
@@ -16,6 +16,7 @@ A model that cannot be continued is refused before any work, in one line: no mod
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
@@ -24,6 +25,7 @@ from pyspark.sql import functions as F
 from swapvec.config import Config, OutputConfig
 from swapvec.errors import BadInput, one_line
 from swapvec.log import event, get_logger
+from swapvec.replay import REPLAY
 from swapvec.store import Store, delta
 
 _log = get_logger("train")
@@ -42,9 +44,20 @@ def _store_of(spark: SparkSession, path: str) -> Store | None:
     return None
 
 
-def read_prior(spark: SparkSession, cfg: Config) -> DataFrame | None:
-    """``train.init_from``'s model table (``word, vector, output, count, train_count``), checked against ``cfg``;
-    None when there is none yet and ``train.init_optional`` allows it (logged as ``train.init_skipped``).
+@dataclass(frozen=True)
+class Prior:
+    """The model a continuation starts from, and the sample of the sentences it was trained on (:mod:`replay`)."""
+
+    #: ``word, vector, output, count, train_count``.
+    model: DataFrame
+    #: ``key, tokens``; None when the model's run wrote no replay table.
+    sample: DataFrame | None
+
+
+def read_prior(spark: SparkSession, cfg: Config) -> Prior | None:
+    """``train.init_from``'s model table and replay sample, checked against ``cfg``; None when there is no model yet
+    and ``train.init_optional`` allows it (logged as ``train.init_skipped``). The sample is the one the model's run
+    wrote: at the version that run recorded in ``runs`` (Delta), or the table there now when it is that run's.
 
     Raises
     ------
@@ -82,7 +95,7 @@ def read_prior(spark: SparkSession, cfg: Config) -> DataFrame | None:
             f"train.init_from: the model under {path} has {first.dim} dimensions; train.vector_size is {t.vector_size}"
         )
     written = (
-        store.read("runs").where(F.col("run_id") == first.run_id).select("config").first()
+        store.read("runs").where(F.col("run_id") == first.run_id).select("config", "details").first()
         if store.exists("runs")
         else None
     )
@@ -94,4 +107,30 @@ def read_prior(spark: SparkSession, cfg: Config) -> DataFrame | None:
                     f"train.init_from: the model under {path} was trained with train.{key}={earlier[key]}; this run "
                     f"has {getattr(t, key)}"
                 )
-    return table.select("word", "vector", "output", "count", "train_count")
+    versions = json.loads(written.details or "{}").get("table_versions", {}) if written is not None else {}
+    model = table.select("word", "vector", "output", "count", "train_count")
+    return Prior(model, _sample(spark, store, first.run_id, versions.get(REPLAY)))
+
+
+def _sample(spark: SparkSession, store: Store, run_id: str, version: int | str | None) -> DataFrame | None:
+    """The ``replay`` table that the model's run wrote (``key, tokens``); None, logged, when there is none: that run
+    wrote none (``train.replay_keep`` 0, or an older swapvec), a later run replaced it, or its version is gone."""
+    why = None
+    if not store.exists(REPLAY):
+        why = "no replay table there"
+    else:
+        try:
+            if store.format == "delta" and isinstance(version, int):
+                table = spark.read.format("delta").option("versionAsOf", version).load(store.path(REPLAY))
+            else:
+                table = store.read(REPLAY)
+            first = table.select("run_id").first()
+        except PySparkException as exc:
+            why = f"the replay table's version {version} cannot be read: {one_line(exc)}"
+        else:
+            if first is None or first.run_id != run_id:
+                why = "the replay table there is not the model's run's"
+    if why is not None:
+        event(_log, "train.replay_skipped", init_from=store.path(REPLAY), reason=why)
+        return None
+    return table.select("key", "tokens")

@@ -1,6 +1,6 @@
 """The commands: each chains the stages, owns its run record, and appends it to ``runs``.
 
-``run(spark, cfg)`` runs every stage and writes ``vectors``, ``model`` (gensim), ``similarities`` (and
+``run(spark, cfg)`` runs every stage and writes ``vectors``, ``model`` and ``replay`` (gensim), ``similarities`` (and
 ``baseline_vectors`` with ``evaluate.baseline``); ``execute(spark, cfg, command)`` runs one command: ``run`` or a
 single stage (``tokenize``, ``augment``, ``train``, ``similarity``, ``evaluate``), which reads the previous stage's
 table and writes its own. The console script, the jobs, the notebooks and the tests all call ``execute``.
@@ -36,9 +36,11 @@ from swapvec.steps import (
     evaluated,
     fitted,
     guaranteed,
+    replay_sample,
     sentences_of,
     similarities_of,
     trained,
+    with_replay,
 )
 from swapvec.store import Store, check_input
 
@@ -47,10 +49,10 @@ _log = get_logger("pipeline")
 COMMANDS = ("run", "tokenize", "augment", "train", "similarity", "evaluate")
 #: The tables each command writes, in the order it writes them.
 OUTPUTS = {
-    "run": ("vectors", "model", "similarities", "baseline_vectors", "phrases"),
+    "run": ("vectors", "model", "replay", "similarities", "baseline_vectors", "phrases"),
     "tokenize": ("sentences", "phrases"),
     "augment": ("augmented",),
-    "train": ("vectors", "model"),
+    "train": ("vectors", "model", "replay"),
     "similarity": ("similarities",),
     "evaluate": (),
 }
@@ -66,7 +68,7 @@ def _run(c: Command) -> None:
         # for train.epochs (affected sentences alone, one pass, made a model of the group words and nothing else).
         event(_log, "augment.affected_only_skipped", reason="no model yet (train.init_optional): a full run")
         c.cfg = cfg = cfg.model_copy(update={"augment": cfg.augment.model_copy(update={"affected_only": False})})
-    sentences = trained_vectors = None
+    sentences = trained_on = trained_vectors = None
     if c.kept("vectors"):
         vectors = c.read_kept("vectors")
     else:
@@ -75,12 +77,13 @@ def _run(c: Command) -> None:
             if cfg.augment.affected_only:
                 sentences = affected_sentences(sentences, groups)
             sentences = sentences.persist(StorageLevel.MEMORY_AND_DISK)
+            trained_on = with_replay(c, sentences)  # a continuation's earlier sentences mixed in
         with c.stage("augment"):
             corpus = f"the corpus at {cfg.input.path}"
             # With affected_only the sentences are those that hold a group word: none is not an empty corpus.
             none = f"no sentence of {corpus} holds a group word: augment.affected_only has nothing to train"
             augmented, stats = augment_corpus(
-                sentences, groups, cfg.augment, cfg.train.seed, corpus, none if cfg.augment.affected_only else None
+                trained_on, groups, cfg.augment, cfg.train.seed, corpus, none if cfg.augment.affected_only else None
             )
             c.record.add(stats)
         with c.stage("train"):
@@ -96,18 +99,19 @@ def _run(c: Command) -> None:
     baseline_vectors = None
     if cfg.evaluate.baseline and c.constraints:
         with c.stage("baseline"):
-            baseline_vectors = baseline_of(c, sentences, trained_vectors)
-    if sentences is not None:
-        sentences.unpersist()
+            baseline_vectors = baseline_of(c, trained_on, trained_vectors)
     sims = None
     if not c.kept("similarities"):
         with c.stage("similarity"):
             sims = similarities_of(c, vectors, vocab_size=c.record.row_counts.get("vectors"))
     with c.stage("write"):
-        tables = {"vectors": vectors, "model": c.model, "similarities": sims, "phrases": c.phrases}
+        replay = replay_sample(c, sentences) if sentences is not None else None  # reads the persisted sentences
+        tables = {"vectors": vectors, "model": c.model, "replay": replay, "similarities": sims, "phrases": c.phrases}
         if baseline_vectors is not None:  # so that a later `swapvec evaluate` can still compare with them
             tables["baseline_vectors"] = baseline_vectors
         c.write_all(_made_or_kept(c, tables))
+    if sentences is not None:
+        sentences.unpersist()
     evaluated(c, vectors, baseline_vectors)
 
 
@@ -148,8 +152,9 @@ def _train_command(c: Command) -> None:
         return c.write(None, "vectors")
     augmented = c.store.read("augmented", needed_by="train").drop("run_id")
     with c.stage("train"):
-        vectors = guaranteed(c, fitted(c, trained(c, augmented)))
-        c.write_all(_made_or_kept(c, {"vectors": vectors, "model": c.model}))
+        vectors = guaranteed(c, fitted(c, trained(c, with_replay(c, augmented))))
+        tables = {"vectors": vectors, "model": c.model, "replay": replay_sample(c, augmented)}
+        c.write_all(_made_or_kept(c, tables))
 
 
 def _similarity(c: Command) -> None:

@@ -18,7 +18,8 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from swapvec import runs
+from swapvec import replay, runs
+from swapvec.augment import augment, substitutions
 from swapvec.collocations import detect
 from swapvec.config import Config
 from swapvec.evaluate import Evaluation, evaluate
@@ -26,7 +27,7 @@ from swapvec.groups import constrained_words, group_words, read_groups_file
 from swapvec.guarantee import guarantee
 from swapvec.lexicon import Constraints, load_all
 from swapvec.log import event, get_logger
-from swapvec.model import read_prior
+from swapvec.model import Prior, read_prior
 from swapvec.phrases import TABLE_SCHEMA, apply, table_rows
 from swapvec.progress import progress
 from swapvec.report import write_report
@@ -119,9 +120,14 @@ class Command:
         return set()
 
     @functools.cached_property
-    def prior(self) -> DataFrame | None:
-        """``train.init_from``'s model table, checked against this run's settings (None without it), read once."""
+    def prior(self) -> Prior | None:
+        """``train.init_from``'s model and replay sample, checked against this run's settings (None without it),
+        read once."""
         return read_prior(self.spark, self.cfg) if self.cfg.train.init_from else None
+
+    @property
+    def prior_model(self) -> DataFrame | None:
+        return self.prior.model if self.prior is not None else None
 
 
 def sentences_of(c: Command) -> DataFrame:
@@ -157,13 +163,44 @@ def trained(c: Command, sentences: DataFrame, vocab_check: Callable[[int], None]
         epochs = {"epochs": cfg.augment.affected_epochs}
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update=epochs)})
     vectors, stats = train(
-        c.spark, sentences, cfg, group_words=words, prior=c.prior, with_model=True, vocab_check=vocab_check
+        c.spark, sentences, cfg, group_words=words, prior=c.prior_model, with_model=True, vocab_check=vocab_check
     )
     numbers = {f"train_{k}": float(v) for k, v in stats.items() if isinstance(v, int | float)}
     c.record.add(Stats(row_counts={"vectors": int(stats["vocab_size"])}, metrics=numbers))
     if "output" in vectors.columns:
         c.model = vectors
     return vectors.select("word", "vector", "count")
+
+
+def with_replay(c: Command, sentences: DataFrame) -> DataFrame:
+    """``sentences`` with the earlier ones a continuation trains again mixed in (:mod:`swapvec.replay`): a share of
+    the prior's sample, materialised once, with swapped copies when ``sentences`` has them (the augmented table);
+    ``sentences`` as they are when there is nothing to replay. ``sentences`` are read twice: persist them first."""
+    t, prior = c.cfg.train, c.prior
+    if prior is None or prior.sample is None or t.replay_share == 0 or c.cfg.augment.affected_only:
+        return sentences
+    originals = sentences.where(F.col("copy") == 0) if "copy" in sentences.columns else sentences
+    drawn = replay.drawn(prior.sample, t.replay_share, originals.count(), t.seed)
+    if drawn is None:
+        return sentences
+    if "copy" in sentences.columns:
+        subs = substitutions(c.constraints.groups) if c.cfg.augment.copies else {}
+        drawn = augment(drawn, subs, c.cfg.augment.max_copies_per_sentence, t.seed)
+    drawn = drawn.localCheckpoint(eager=True)
+    c.record.row_counts["replayed_sentences"] = drawn.count()
+    return replay.mixed(sentences, drawn, t.seed)
+
+
+def replay_sample(c: Command, sentences: DataFrame) -> DataFrame | None:
+    """The ``replay`` table of this run's model (gensim, ``train.replay_keep`` above 0): its prior's sample and
+    ``sentences``' own; the prior's sample alone when the run trained sentences the prior had (``affected_only``)."""
+    keep, prior = c.cfg.train.replay_keep, c.prior
+    if c.model is None or keep == 0:
+        return None
+    earlier = prior.sample if prior is not None else None
+    if c.cfg.augment.affected_only:
+        return earlier
+    return replay.sample(sentences, earlier, keep, c.cfg.train.seed)
 
 
 def _placed(c: Command, step: str, move: Callable[[], tuple[DataFrame, Stats]]) -> DataFrame:
@@ -213,14 +250,15 @@ def baseline_of(c: Command, sentences: DataFrame | None, trained_vectors: DataFr
     if c.kept("baseline_vectors"):
         return c.read_kept("baseline_vectors")
     if c.cfg.augment.affected_only:  # groups added to a trained model: that model is the run without them
-        return c.prior.select("word", "vector", "count")
+        return c.prior.model.select("word", "vector", "count")
     if (not c.cfg.augment.copies or c.constraints.lexicon) and trained_vectors is not None:
         c.record.metrics["baseline_train_seconds"] = c.record.metrics.get("train_seconds", 0.0)
         return trained_vectors
     if sentences is None:  # the run's own vectors were kept from an earlier attempt
         sentences = sentences_of(c)
     words = group_words(c.constraints.groups)
-    vectors, stats = train(c.spark, sentences.withColumn("copy", F.lit(0)), c.cfg, group_words=words, prior=c.prior)
+    originals = sentences.withColumn("copy", F.lit(0))
+    vectors, stats = train(c.spark, originals, c.cfg, group_words=words, prior=c.prior_model)
     c.record.metrics["baseline_train_seconds"] = float(stats["seconds"])
     return vectors
 

@@ -18,6 +18,7 @@ from pyspark.sql import types as T
 from swapvec.config import Config
 from swapvec.errors import BadInput
 from swapvec.log import event, get_logger
+from swapvec.replay import REPLAYED
 
 _log = get_logger("train")
 
@@ -44,15 +45,21 @@ def vocabulary(
     vocabulary size (millions of rows at most). With ``prior`` (an earlier run's model table), its words join and
     its counts are added: the vocabulary is the union, under ``min_count`` of the summed counts. With
     ``same_corpus`` (sentences drawn from the corpus the prior was trained on), each word's counts are the larger
-    of the two, not their sum: the prior already counted those sentences. ``run_count`` is ``train_count`` in
-    ``sentences`` alone, without the prior's: what this run trains. ``max_vocab_size`` keeps the words of highest
-    ``count``, the corpus's, not ``train_count``'s.
+    of the two, not their sum: the prior already counted those sentences. Sentences replayed from the prior's sample
+    (``replay``) count for nothing, for the same reason. ``run_count`` is ``train_count`` in ``sentences`` alone,
+    without the prior's: what this run brings (replayed sentences ride along). ``max_vocab_size`` keeps the words of
+    highest ``count``, the corpus's, not ``train_count``'s.
     """
-    original = (F.col("copy") == 0) if "copy" in sentences.columns else F.lit(True)
+    own = ~F.col(REPLAYED) if REPLAYED in sentences.columns else F.lit(True)
+    original = own & (F.col("copy") == 0) if "copy" in sentences.columns else own
     counts = (
-        sentences.select(F.explode("tokens").alias("word"), original.cast("long").alias("original"))
+        sentences.select(
+            F.explode("tokens").alias("word"),
+            original.cast("long").alias("original"),
+            own.cast("long").alias("own"),
+        )
         .groupBy("word")
-        .agg(F.sum("original").alias("count"), F.count(F.lit(1)).alias("train_count"))
+        .agg(F.sum("original").alias("count"), F.sum("own").alias("train_count"))
         .withColumn("run_count", F.col("train_count"))
     )
     if prior is not None:

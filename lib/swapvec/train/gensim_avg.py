@@ -148,7 +148,8 @@ def train_gensim(
         )
     # Sampling (frequent words, noise words) follows what is trained on, as gensim on the augmented corpus would.
     counts = vocab["train_count"].to_numpy().astype(np.int64)
-    # The rounds follow what this run trains a epoch, not the counts a continuation carries over.
+    # The rounds follow the words this run brings a epoch: not the counts a continuation carries over, nor the
+    # sentences it replays (a quarter more at most; half the rounds held at 2 and 4 shards up to 2.5M words a epoch).
     run_words = int(vocab["run_count"].to_numpy().sum())
     params = GensimParams.from_config(t, t.sync_rounds or default_sync_rounds(t.epochs, shards, run_words))
     rate_factor = shard_alpha_scale(params, shards)

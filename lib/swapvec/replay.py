@@ -1,0 +1,75 @@
+"""The ``replay`` table, and the earlier sentences a continuation trains again (``train.replay_share``).
+
+A continuation (``train.init_from``) that trains its new sentences alone pulls the model toward their contexts: GCIDE
+trained in 5 parts in line order, each part continued from the last, ended WS-353 0.040 and SimLex-999 0.023 below
+one run over the whole corpus. A continuation now also trains a fifth as many sentences as its own, drawn uniformly
+from the sentences its model was trained on before (experience replay): within 0.01 of the one run on both scores,
+on two seeds, for 1.06x to 1.27x of a fifth of its training (bench/RESULTS.md, issue 16: "replay").
+
+Every gensim run writes ``replay`` (``key bigint, tokens array<string>``): a uniform sample of all the sentences its
+model has been trained on, the earlier runs' included. It holds the ``train.replay_keep`` sentences of smallest
+seeded hash (``key``) among the prior's sample and this run's own sentences, which are the smallest of all the
+sentences ever trained: a bottom-k sample merges exactly. A continuation draws ``train.replay_share`` x its own
+sentence count from its prior's sample, ordered by a second hash salted with that count, so that runs of different
+sizes replay different sentences. Drawn sentences are trained like the run's own (with their swapped copies), among
+them in a seeded order, but count for nothing: the model's counts carried them already (``train.vocabulary``).
+They are stored as the run that first trained them tokenised them.
+
+Memory: the sample stays in Spark (``replay_keep`` rows; each write takes the top of the union per partition, then
+merges); the driver holds none of it.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+REPLAY = "replay"
+#: The column that marks drawn sentences (and their copies) in the sentences a continuation trains.
+REPLAYED = "replayed"
+
+
+def own(sentences: DataFrame) -> DataFrame:
+    """The run's own sentences: those not drawn from the prior's sample."""
+    return sentences.where(~F.col(REPLAYED)) if REPLAYED in sentences.columns else sentences
+
+
+def sample(sentences: DataFrame, prior_sample: DataFrame | None, keep: int, seed: int) -> DataFrame:
+    """The ``replay`` table of a run: the ``keep`` rows of smallest key among ``prior_sample`` and the run's own
+    original sentences (``copy`` 0 where there are copies). Ties, which take two sentences of the same hash, are
+    broken by the tokens, so the sample is the same on every run."""
+    originals = own(sentences)
+    if "copy" in originals.columns:
+        originals = originals.where(F.col("copy") == 0)
+    key = F.xxhash64("tokens", "sentence_id", "chunk", F.lit(seed))
+    rows = originals.select(key.alias("key"), "tokens")
+    if prior_sample is not None:
+        rows = rows.unionByName(prior_sample.select("key", "tokens"))
+    return rows.orderBy("key", "tokens").limit(keep)
+
+
+def drawn(prior_sample: DataFrame, share: float, own_count: int, seed: int) -> DataFrame | None:
+    """``round(share x own_count)`` sentences of ``prior_sample`` as sentences (``sentence_id, chunk, tokens``),
+    marked replayed; None when that is none."""
+    wanted = round(share * own_count)
+    if wanted == 0:
+        return None
+    order = F.xxhash64("key", F.lit(own_count), F.lit(seed))
+    return (
+        prior_sample.select(order.alias("sentence_id"), F.lit(0).alias("chunk"), "tokens")
+        .orderBy("sentence_id", "tokens")
+        .limit(wanted)
+        .withColumn(REPLAYED, F.lit(True))
+    )
+
+
+def mixed(sentences: DataFrame, replayed: DataFrame, seed: int) -> DataFrame:
+    """``sentences`` and the ``replayed`` ones in one seeded order.
+
+    The tasks train a shard's sentences in ``sentence_id`` order, so the run's own sentences take a seeded hash of
+    their id (the chunks of one sentence keep theirs, and stay together), among which the drawn ones, ordered by a
+    hash already, fall. A run that replays nothing keeps the corpus's order."""
+    ordered = sentences.withColumn("sentence_id", F.xxhash64("sentence_id", F.lit(seed))).withColumn(
+        REPLAYED, F.lit(False)
+    )
+    return ordered.unionByName(replayed.select(*[F.col(c) for c in ordered.columns]))

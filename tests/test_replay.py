@@ -1,0 +1,79 @@
+"""A continuation also trains some of the sentences its model was trained on (``train.replay_share``): the ``replay``
+table, its exact merge, what a continuation draws from it, and the counts it leaves alone."""
+
+from __future__ import annotations
+
+import numpy as np
+from pyspark.sql import functions as F
+
+from swapvec import replay
+from swapvec.config import load_config
+from swapvec.pipeline import execute
+from tests.conftest import SEED_LINES, read_independently
+
+
+def _sentences(spark, first: int, n: int):
+    rows = [(first + i, 0, [f"w{first + i}", "x"]) for i in range(n)]
+    return spark.createDataFrame(rows, "sentence_id long, chunk int, tokens array<string>")
+
+
+def _keys(df) -> list[int]:
+    return sorted(r.key for r in df.collect())
+
+
+def test_the_replay_sample_of_everything_is_the_sample_of_the_last_part_and_the_earlier_sample(spark):
+    a, b = _sentences(spark, 0, 40), _sentences(spark, 100, 30)
+    whole = replay.sample(a.unionByName(b), None, 10, seed=1)
+    merged = replay.sample(b, replay.sample(a, None, 10, seed=1), 10, seed=1)
+    assert len(_keys(whole)) == 10 and _keys(merged) == _keys(whole)
+    assert len(_keys(replay.sample(a, None, 1000, seed=1))) == 40  # fewer sentences than kept: all of them
+    assert _keys(replay.sample(a, None, 10, seed=2)) != _keys(replay.sample(a, None, 10, seed=1))
+
+    drawn = replay.drawn(whole, 0.25, 20, seed=1)
+    assert drawn.count() == 5 and drawn.where(F.col(replay.REPLAYED) & (F.col("chunk") == 0)).count() == 5
+    assert replay.drawn(whole, 0.25, 1, seed=1) is None  # a quarter of one sentence: none
+    assert replay.drawn(whole, 0.25, 20, seed=1).collect() == drawn.collect()
+    assert replay.drawn(whole, 0.25, 24, seed=1).collect() != drawn.collect()  # another run's size, another draw
+
+
+def test_a_continuation_replays_a_share_of_its_models_sentences_and_counts_only_its_own(spark, tmp_path):
+    first_corpus, second_corpus = tmp_path / "first.txt", tmp_path / "second.txt"
+    first_corpus.write_text("\n".join(SEED_LINES * 50) + "\n")
+    second_corpus.write_text("\n".join(["theatre entertainment stage"] * 40) + "\n")
+    common = ["train.min_count=1", "train.epochs=1", "output.format=parquet"]
+    execute(spark, load_config(None, [*common, f"input.path={first_corpus}", f"output.path={tmp_path / 'a'}"]))
+    sample = read_independently(tmp_path / "a" / "replay", "parquet")
+    assert sample.num_rows == 200 and set(sample.column_names) >= {"key", "tokens", "run_id"}
+
+    small = [*common, "train.replay_keep=60", f"input.path={first_corpus}", f"output.path={tmp_path / 'a60'}"]
+    execute(spark, load_config(None, small))
+    assert read_independently(tmp_path / "a60" / "replay", "parquet").num_rows == 60
+
+    # Continued on 40 new lines: 8 of the model's sentences trained again (0.2 x 40), their words not counted again.
+    continued = [*common, f"input.path={second_corpus}", f"train.init_from={tmp_path / 'a60'}"]
+    second = execute(spark, load_config(None, [*continued, f"output.path={tmp_path / 'b'}"]))
+    assert second.row_counts["replayed_sentences"] == 8 and second.row_counts["sentences"] == 40
+    before = {r["word"]: r for r in read_independently(tmp_path / "a60" / "model", "parquet").to_pylist()}
+    after = {r["word"]: r for r in read_independently(tmp_path / "b" / "model", "parquet").to_pylist()}
+    assert after["movies"]["count"] == before["movies"]["count"]
+    assert after["entertainment"]["count"] == before["entertainment"]["count"] + 40 and after["theatre"]["count"] == 40
+    # The new sample holds the earlier one's 60 and the 40 new lines (the default keeps 200,000).
+    new_sample = read_independently(tmp_path / "b" / "replay", "parquet")
+    assert new_sample.num_rows == 100
+    assert sum(tokens == ["theatre", "entertainment", "stage"] for tokens in new_sample["tokens"].to_pylist()) == 40
+
+    # The same seed and inputs: the same vectors, replayed sentences and all.
+    again = execute(spark, load_config(None, [*continued, f"output.path={tmp_path / 'b2'}"]))
+    assert again.row_counts["replayed_sentences"] == 8
+    vectors = [
+        {r["word"]: r["vector"] for r in read_independently(tmp_path / out / "vectors", "parquet").to_pylist()}
+        for out in ("b", "b2")
+    ]
+    assert vectors[0].keys() == vectors[1].keys()
+    assert all(np.array_equal(vectors[0][w], vectors[1][w]) for w in vectors[0])
+
+    # A model whose run wrote no sample (train.replay_keep 0) beside an older run's: nothing replayed from that one.
+    execute(spark, load_config(None, [*small[:-1], "train.replay_keep=0", f"output.path={tmp_path / 'a60'}"]))
+    skipped = execute(spark, load_config(None, [*continued, f"output.path={tmp_path / 'c'}"]))
+    assert "replayed_sentences" not in skipped.row_counts
+    assert read_independently(tmp_path / "c" / "replay", "parquet").num_rows == 40  # its own lines alone
