@@ -77,3 +77,21 @@ def test_a_continuation_replays_a_share_of_its_models_sentences_and_counts_only_
     skipped = execute(spark, load_config(None, [*continued, f"output.path={tmp_path / 'c'}"]))
     assert "replayed_sentences" not in skipped.row_counts
     assert read_independently(tmp_path / "c" / "replay", "parquet").num_rows == 40  # its own lines alone
+
+
+def test_a_daily_job_continuing_in_place_replays_yesterdays_sample_and_keeps_todays(spark, tmp_path):
+    """The daily DAG's form: one Delta output.path that is also train.init_from. Each day reads the sample at the
+    version its model's run wrote, while the day's run overwrites that table."""
+    out = tmp_path / "out"
+    daily = [f"output.path={out}", f"train.init_from={out}", "train.init_optional=true", "train.min_count=1"]
+    days = [["entertainment films movies cinema"] * 30, ["theatre entertainment stage"] * 30, ["cheap food"] * 30]
+    replayed = []
+    for day, lines in enumerate(days):
+        corpus = tmp_path / f"day{day}.txt"
+        corpus.write_text("\n".join(lines) + "\n")
+        record = execute(spark, load_config(None, [*daily, f"input.path={corpus}", "train.epochs=1"]))
+        replayed.append(record.row_counts.get("replayed_sentences"))
+        sample = read_independently(out / "replay", "delta")
+        assert set(sample["run_id"].to_pylist()) == {record.run_id}
+        assert sample.num_rows == 30 * (day + 1)  # every day's lines (fewer than train.replay_keep)
+    assert replayed == [None, 6, 6]  # nothing to replay on the first day; then 0.2 x 30 lines
