@@ -95,3 +95,20 @@ def test_a_daily_job_continuing_in_place_replays_yesterdays_sample_and_keeps_tod
         assert set(sample["run_id"].to_pylist()) == {record.run_id}
         assert sample.num_rows == 30 * (day + 1)  # every day's lines (fewer than train.replay_keep)
     assert replayed == [None, 6, 6]  # nothing to replay on the first day; then 0.2 x 30 lines
+
+
+def test_the_train_command_replays_too_with_the_drawn_sentences_swapped_copies(spark, tmp_path):
+    first, second, groups = tmp_path / "first.txt", tmp_path / "second.txt", tmp_path / "groups.txt"
+    first.write_text("\n".join(SEED_LINES * 20) + "\n")
+    second.write_text("\n".join(["theatre entertainment stage films"] * 30) + "\n")
+    groups.write_text("films movies\n")
+    common = ["train.min_count=1", "train.epochs=1", "output.format=parquet", f"augment.groups_path={groups}"]
+    execute(spark, load_config(None, [*common, f"input.path={first}", f"output.path={tmp_path / 'a'}"]))
+    staged = [*common, f"input.path={second}", f"output.path={tmp_path / 'b'}", f"train.init_from={tmp_path / 'a'}"]
+    for command in ("tokenize", "augment"):
+        execute(spark, load_config(None, staged), command)
+    trained = execute(spark, load_config(None, staged), "train")
+    # 6 of the first run's 80 lines (0.2 x 30), trained beside the 30 new lines and their copies.
+    assert trained.row_counts["replayed_sentences"] == 6
+    assert trained.metrics["train_words"] >= 30 * 4 * 2 + 6 * 2
+    assert read_independently(tmp_path / "b" / "replay", "parquet").num_rows == 80 + 30

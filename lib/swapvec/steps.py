@@ -183,11 +183,11 @@ def with_replay(c: Command, sentences: DataFrame) -> DataFrame:
     drawn = replay.drawn(prior.sample, t.replay_share, originals.count(), t.seed)
     if drawn is None:
         return sentences
+    drawn = drawn.localCheckpoint(eager=True)
+    c.record.row_counts["replayed_sentences"] = drawn.count()
     if "copy" in sentences.columns:
         subs = substitutions(c.constraints.groups) if c.cfg.augment.copies else {}
         drawn = augment(drawn, subs, c.cfg.augment.max_copies_per_sentence, t.seed)
-    drawn = drawn.localCheckpoint(eager=True)
-    c.record.row_counts["replayed_sentences"] = drawn.count()
     return replay.mixed(sentences, drawn, t.seed)
 
 
