@@ -7,8 +7,10 @@ import numpy as np
 from pyspark.sql import functions as F
 
 from swapvec import replay
-from swapvec.config import load_config
+from swapvec.config import OutputConfig, load_config
+from swapvec.model import _sample
 from swapvec.pipeline import execute
+from swapvec.store import Store
 from tests.conftest import SEED_LINES, read_independently
 
 
@@ -29,11 +31,12 @@ def test_the_replay_sample_of_everything_is_the_sample_of_the_last_part_and_the_
     assert len(_keys(replay.sample(a, None, 1000, seed=1))) == 40  # fewer sentences than kept: all of them
     assert _keys(replay.sample(a, None, 10, seed=2)) != _keys(replay.sample(a, None, 10, seed=1))
 
-    drawn = replay.drawn(whole, 0.25, 20, seed=1)
-    assert drawn.count() == 5 and drawn.where(F.col(replay.REPLAYED) & (F.col("chunk") == 0)).count() == 5
-    assert replay.drawn(whole, 0.25, 1, seed=1) is None  # a quarter of one sentence: none
-    assert replay.drawn(whole, 0.25, 20, seed=1).collect() == drawn.collect()
-    assert replay.drawn(whole, 0.25, 24, seed=1).collect() != drawn.collect()  # another run's size, another draw
+    drawn, wanted = replay.drawn(whole, 0.25, 20, seed=1)
+    assert wanted == 5 and drawn.where(F.col(replay.REPLAYED) & (F.col("chunk") == 0)).count() == 5
+    assert replay.drawn(whole, 0.25, 1, seed=1) == (None, 0)  # a quarter of one sentence: none
+    assert sorted(replay.drawn(whole, 0.25, 20, seed=1)[0].collect()) == sorted(drawn.collect())
+    assert sorted(replay.drawn(whole, 0.25, 24, seed=1)[0].collect()) != sorted(drawn.collect())  # another size
+    assert replay.drawn(whole, 1.0, 40, seed=1)[0].count() == 10  # no more than the sample holds
 
 
 def test_a_continuation_replays_a_share_of_its_models_sentences_and_counts_only_its_own(spark, tmp_path):
@@ -112,3 +115,16 @@ def test_the_train_command_replays_too_with_the_drawn_sentences_swapped_copies(s
     assert trained.row_counts["replayed_sentences"] == 6
     assert trained.metrics["train_words"] >= 30 * 4 * 2 + 6 * 2
     assert read_independently(tmp_path / "b" / "replay", "parquet").num_rows == 80 + 30
+
+
+def test_a_sample_that_is_not_one_or_not_the_models_runs_is_not_replayed(spark, tmp_path):
+    store = Store(OutputConfig(path=str(tmp_path), format="delta"), spark)
+    rows = [("a1", 1, ["w", "x"]), ("a1", None, ["y", "z"])]
+    good = spark.createDataFrame(rows, "run_id string, key long, tokens array<string>")
+    good.write.format("delta").save(store.path("replay"))
+    assert _sample(spark, store, None, "a1", None).count() == 1  # the row without a key left out
+    assert _sample(spark, store, None, "b2", None) is None  # another run's
+    bad = good.withColumn("key", F.col("key").cast("string"))
+    bad.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(store.path("replay"))
+    assert _sample(spark, store, None, "a1", None) is None
+    assert _sample(spark, store, None, "a1", 0).count() == 1  # the version the model's run recorded: still there

@@ -266,7 +266,7 @@ class TrainConfig(_Section):
     replay_keep: int = Field(
         200_000,
         ge=0,
-        le=100_000_000,
+        le=10_000_000,
         description="gensim: sentences kept in the replay table, a uniform sample of all the sentences the model was "
         "trained on, for later continuations. 0: no replay table.",
     )

@@ -94,11 +94,8 @@ def read_prior(spark: SparkSession, cfg: Config) -> Prior | None:
         raise BadInput(
             f"train.init_from: the model under {path} has {first.dim} dimensions; train.vector_size is {t.vector_size}"
         )
-    written = (
-        store.read("runs").where(F.col("run_id") == first.run_id).select("config", "details").first()
-        if store.exists("runs")
-        else None
-    )
+    runs = store.read("runs") if store.exists("runs") else None
+    written = runs.where(F.col("run_id") == first.run_id).select("config", "details").first() if runs else None
     if written is not None:
         earlier = json.loads(written.config).get("train", {})
         for key in OBJECTIVE:
@@ -109,12 +106,24 @@ def read_prior(spark: SparkSession, cfg: Config) -> Prior | None:
                 )
     versions = json.loads(written.details or "{}").get("table_versions", {}) if written is not None else {}
     model = table.select("word", "vector", "output", "count", "train_count")
-    return Prior(model, _sample(spark, store, first.run_id, versions.get(REPLAY)))
+    return Prior(model, _sample(spark, store, runs, first.run_id, versions.get(REPLAY)))
 
 
-def _sample(spark: SparkSession, store: Store, run_id: str, version: int | str | None) -> DataFrame | None:
+def _same_key(runs: DataFrame | None, run_ids: set[str]) -> bool:
+    """Whether these runs are attempts of one run key (a retry writes what an earlier attempt did not, and keeps
+    the rest with that attempt's run id)."""
+    if runs is None or "run_key" not in runs.columns:
+        return False
+    keys = {r.run_key for r in runs.where(F.col("run_id").isin(list(run_ids))).select("run_key").collect()}
+    return len(keys) == 1 and None not in keys
+
+
+def _sample(
+    spark: SparkSession, store: Store, runs: DataFrame | None, run_id: str, version: int | str | None
+) -> DataFrame | None:
     """The ``replay`` table that the model's run wrote (``key, tokens``); None, logged, when there is none: that run
-    wrote none (``train.replay_keep`` 0, or an older swapvec), a later run replaced it, or its version is gone."""
+    wrote none (``train.replay_keep`` 0, or an older swapvec), a later run replaced it, its version is gone, or it
+    is not a sample swapvec could have written."""
     why = None
     if not store.exists(REPLAY):
         why = "no replay table there"
@@ -124,13 +133,18 @@ def _sample(spark: SparkSession, store: Store, run_id: str, version: int | str |
                 table = spark.read.format("delta").option("versionAsOf", version).load(store.path(REPLAY))
             else:
                 table = store.read(REPLAY)
-            first = table.select("run_id").first()
-        except PySparkException as exc:
+            types = dict(table.dtypes)
+            first = table.select("run_id").first() if "run_id" in types else None
+        except Exception as exc:  # noqa: BLE001 - Py4J's errors too (a vacuumed version's files): replay is optional
             why = f"the replay table's version {version} cannot be read: {one_line(exc)}"
         else:
-            if first is None or first.run_id != run_id:
+            if types.get("key") != "bigint" or types.get("tokens") != "array<string>":
+                why = "the replay table there is not a sample of sentences (key bigint, tokens array<string>)"
+            elif first is None:
+                why = "the replay table there is empty"
+            elif first.run_id != run_id and not _same_key(runs, {first.run_id, run_id}):
                 why = "the replay table there is not the model's run's"
     if why is not None:
         event(_log, "train.replay_skipped", init_from=store.path(REPLAY), reason=why)
         return None
-    return table.select("key", "tokens")
+    return table.select("key", "tokens").where(F.col("key").isNotNull())

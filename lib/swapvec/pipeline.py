@@ -68,7 +68,7 @@ def _run(c: Command) -> None:
         # for train.epochs (affected sentences alone, one pass, made a model of the group words and nothing else).
         event(_log, "augment.affected_only_skipped", reason="no model yet (train.init_optional): a full run")
         c.cfg = cfg = cfg.model_copy(update={"augment": cfg.augment.model_copy(update={"affected_only": False})})
-    sentences = trained_on = trained_vectors = None
+    sentences = trained_vectors = None
     if c.kept("vectors"):
         vectors = c.read_kept("vectors")
     else:
@@ -77,18 +77,19 @@ def _run(c: Command) -> None:
             if cfg.augment.affected_only:
                 sentences = affected_sentences(sentences, groups)
             sentences = sentences.persist(StorageLevel.MEMORY_AND_DISK)
-            trained_on = with_replay(c, sentences)  # a continuation's earlier sentences mixed in
         with c.stage("augment"):
             corpus = f"the corpus at {cfg.input.path}"
             # With affected_only the sentences are those that hold a group word: none is not an empty corpus.
             none = f"no sentence of {corpus} holds a group word: augment.affected_only has nothing to train"
             augmented, stats = augment_corpus(
-                trained_on, groups, cfg.augment, cfg.train.seed, corpus, none if cfg.augment.affected_only else None
+                sentences, groups, cfg.augment, cfg.train.seed, corpus, none if cfg.augment.affected_only else None
             )
             c.record.add(stats)
         with c.stage("train"):
+            # A continuation's earlier sentences mixed in, with their copies; as the `train` command does.
+            trained_on = with_replay(c, augmented, own_count=stats.row_counts["sentences"])
             # The similarities' top_k against the vocabulary, before training rather than after it.
-            trained_vectors = trained(c, augmented, lambda size: neighbours_per_word(cfg.similarity, size))
+            trained_vectors = trained(c, trained_on, lambda size: neighbours_per_word(cfg.similarity, size))
         augmented.unpersist()
         vectors = trained_vectors
         if cfg.augment.after_training:
@@ -99,13 +100,15 @@ def _run(c: Command) -> None:
     baseline_vectors = None
     if cfg.evaluate.baseline and c.constraints:
         with c.stage("baseline"):
-            baseline_vectors = baseline_of(c, trained_on, trained_vectors)
+            baseline_vectors = baseline_of(c, sentences, trained_vectors)
     sims = None
     if not c.kept("similarities"):
         with c.stage("similarity"):
             sims = similarities_of(c, vectors, vocab_size=c.record.row_counts.get("vectors"))
     with c.stage("write"):
-        replay = replay_sample(c, sentences) if sentences is not None else None  # reads the persisted sentences
+        if sentences is None and not c.kept("replay") and cfg.train.backend == "gensim" and cfg.train.replay_keep:
+            sentences = sentences_of(c)  # an earlier attempt of this run key kept the vectors, not the sample
+        replay = None if c.kept("replay") else replay_sample(c, sentences)  # reads the persisted sentences
         tables = {"vectors": vectors, "model": c.model, "replay": replay, "similarities": sims, "phrases": c.phrases}
         if baseline_vectors is not None:  # so that a later `swapvec evaluate` can still compare with them
             tables["baseline_vectors"] = baseline_vectors

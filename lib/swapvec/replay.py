@@ -15,8 +15,8 @@ sizes replay different sentences. Drawn sentences are trained like the run's own
 them in a seeded order, but count for nothing: the model's counts carried them already (``train.vocabulary``).
 They are stored as the run that first trained them tokenised them.
 
-Memory: the sample stays in Spark (``replay_keep`` rows; each write takes the top of the union per partition, then
-merges); the driver holds none of it.
+Memory: the sample stays in Spark: its bound is found on the keys alone (``replay_keep`` x 8 bytes in a task), then
+the rows are kept where they are by a filter; the driver holds one number of it.
 """
 
 from __future__ import annotations
@@ -34,10 +34,18 @@ def own(sentences: DataFrame) -> DataFrame:
     return sentences.where(~F.col(REPLAYED)) if REPLAYED in sentences.columns else sentences
 
 
+def _smallest(rows: DataFrame, key: str, n: int) -> DataFrame:
+    """The rows whose ``key`` is among the ``n`` smallest (rows that tie with the n-th kept too). The bound is found
+    on the keys alone (8 bytes a row in the tasks that take it, one number to the driver), so no task holds ``n``
+    rows of tokens, and the rows are kept where they are, by a filter."""
+    bound = rows.select(key).orderBy(key).limit(n).agg(F.max(key)).first()[0]
+    return rows.where(F.col(key) <= bound) if bound is not None else rows.limit(0)
+
+
 def sample(sentences: DataFrame, prior_sample: DataFrame | None, keep: int, seed: int) -> DataFrame:
-    """The ``replay`` table of a run: the ``keep`` rows of smallest key among ``prior_sample`` and the run's own
-    original sentences (``copy`` 0 where there are copies). Ties, which take two sentences of the same hash, are
-    broken by the tokens, so the sample is the same on every run."""
+    """The ``replay`` table of a run: the rows of smallest key among ``prior_sample`` and the run's own original
+    sentences (``copy`` 0 where there are copies), ``keep`` of them (two sentences of one hash would both be kept).
+    Finding the bound is one Spark job, run now."""
     originals = own(sentences)
     if "copy" in originals.columns:
         originals = originals.where(F.col("copy") == 0)
@@ -45,30 +53,26 @@ def sample(sentences: DataFrame, prior_sample: DataFrame | None, keep: int, seed
     rows = originals.select(key.alias("key"), "tokens")
     if prior_sample is not None:
         rows = rows.unionByName(prior_sample.select("key", "tokens"))
-    return rows.orderBy("key", "tokens").limit(keep)
+    return _smallest(rows, "key", keep)
 
 
-def drawn(prior_sample: DataFrame, share: float, own_count: int, seed: int) -> DataFrame | None:
-    """``round(share x own_count)`` sentences of ``prior_sample`` as sentences (``sentence_id, chunk, tokens``),
-    marked replayed; None when that is none."""
+def drawn(prior_sample: DataFrame, share: float, own_count: int, seed: int) -> tuple[DataFrame | None, int]:
+    """``round(share x own_count)`` sentences of ``prior_sample`` (all of it when it holds fewer) as sentences
+    (``sentence_id, chunk, tokens``), marked replayed, and that number; None when it is none."""
     wanted = round(share * own_count)
     if wanted == 0:
-        return None
+        return None, wanted
     order = F.xxhash64("key", F.lit(own_count), F.lit(seed))
-    return (
-        prior_sample.select(order.alias("sentence_id"), F.lit(0).alias("chunk"), "tokens")
-        .orderBy("sentence_id", "tokens")
-        .limit(wanted)
-        .withColumn(REPLAYED, F.lit(True))
-    )
+    rows = prior_sample.select(order.alias("sentence_id"), F.lit(0).alias("chunk"), "tokens")
+    return _smallest(rows, "sentence_id", wanted).withColumn(REPLAYED, F.lit(True)), wanted
 
 
 def mixed(sentences: DataFrame, replayed: DataFrame, seed: int) -> DataFrame:
     """``sentences`` and the ``replayed`` ones in one seeded order.
 
     The tasks train a shard's sentences in ``sentence_id`` order, so the run's own sentences take a seeded hash of
-    their id (the chunks of one sentence keep theirs, and stay together), among which the drawn ones, ordered by a
-    hash already, fall. A run that replays nothing keeps the corpus's order."""
+    their id (the chunks and copies of one sentence keep theirs, and stay together), among which the drawn ones,
+    ordered by a hash already, fall. A run that replays nothing keeps the corpus's order."""
     ordered = sentences.withColumn("sentence_id", F.xxhash64("sentence_id", F.lit(seed))).withColumn(
         REPLAYED, F.lit(False)
     )

@@ -59,6 +59,9 @@ class Command:
     phrases: DataFrame | None = None
     #: What the command persisted for its whole length; unpersisted when it ends.
     cached: list[DataFrame] = field(default_factory=list)
+    #: The sentences drawn from the prior's sample (:func:`with_replay`), once ``drew``; None when none.
+    drawn: DataFrame | None = None
+    drew: bool = False
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -172,19 +175,31 @@ def trained(c: Command, sentences: DataFrame, vocab_check: Callable[[int], None]
     return vectors.select("word", "vector", "count")
 
 
-def with_replay(c: Command, sentences: DataFrame) -> DataFrame:
-    """``sentences`` with the earlier ones a continuation trains again mixed in (:mod:`swapvec.replay`): a share of
-    the prior's sample, materialised once, with swapped copies when ``sentences`` has them (the augmented table);
-    ``sentences`` as they are when there is nothing to replay. ``sentences`` are read twice: persist them first."""
+def with_replay(c: Command, sentences: DataFrame, own_count: int | None = None) -> DataFrame:
+    """``sentences`` with the earlier ones a continuation trains again mixed in (:mod:`swapvec.replay`), and their
+    swapped copies when ``sentences`` has copies; ``sentences`` as they are when there is nothing to replay (no
+    prior sample, ``train.replay_share`` 0, or ``augment.affected_only``: those sentences are the model's already).
+
+    The draw is made once a command (``c.drawn``), sized by ``own_count``, the run's own sentences (counted when not
+    given), persisted, so that the training's baseline and a lost executor read the same sentences again."""
     t, prior = c.cfg.train, c.prior
     if prior is None or prior.sample is None or t.replay_share == 0 or c.cfg.augment.affected_only:
         return sentences
-    originals = sentences.where(F.col("copy") == 0) if "copy" in sentences.columns else sentences
-    drawn = replay.drawn(prior.sample, t.replay_share, originals.count(), t.seed)
-    if drawn is None:
+    if not c.drew:
+        c.drew = True
+        if own_count is None:
+            own_count = (sentences.where(F.col("copy") == 0) if "copy" in sentences.columns else sentences).count()
+        drawn, wanted = replay.drawn(prior.sample, t.replay_share, own_count, t.seed)
+        c.drawn = drawn.persist(StorageLevel.MEMORY_AND_DISK) if drawn is not None else drawn
+        count = c.drawn.count() if c.drawn is not None else 0
+        c.record.row_counts["replayed_sentences"] = count
+        if c.drawn is not None:
+            c.cached.append(c.drawn)
+        # Fewer than wanted when the sample holds fewer (train.replay_keep): said, since the share is then lower.
+        event(_log, "train.replay", own_sentences=own_count, wanted=wanted, drawn=count, share=t.replay_share)
+    if c.drawn is None:
         return sentences
-    drawn = drawn.localCheckpoint(eager=True)
-    c.record.row_counts["replayed_sentences"] = drawn.count()
+    drawn = c.drawn
     if "copy" in sentences.columns:
         subs = substitutions(c.constraints.groups) if c.cfg.augment.copies else {}
         drawn = augment(drawn, subs, c.cfg.augment.max_copies_per_sentence, t.seed)
@@ -194,13 +209,13 @@ def with_replay(c: Command, sentences: DataFrame) -> DataFrame:
 def replay_sample(c: Command, sentences: DataFrame) -> DataFrame | None:
     """The ``replay`` table of this run's model (gensim, ``train.replay_keep`` above 0): its prior's sample and
     ``sentences``' own; the prior's sample alone when the run trained sentences the prior had (``affected_only``)."""
-    keep, prior = c.cfg.train.replay_keep, c.prior
-    if c.model is None or keep == 0:
+    t, prior = c.cfg.train, c.prior
+    if t.backend != "gensim" or t.replay_keep == 0:
         return None
     earlier = prior.sample if prior is not None else None
     if c.cfg.augment.affected_only:
         return earlier
-    return replay.sample(sentences, earlier, keep, c.cfg.train.seed)
+    return replay.sample(sentences, earlier, t.replay_keep, t.seed)
 
 
 def _placed(c: Command, step: str, move: Callable[[], tuple[DataFrame, Stats]]) -> DataFrame:
@@ -257,7 +272,7 @@ def baseline_of(c: Command, sentences: DataFrame | None, trained_vectors: DataFr
     if sentences is None:  # the run's own vectors were kept from an earlier attempt
         sentences = sentences_of(c)
     words = group_words(c.constraints.groups)
-    originals = sentences.withColumn("copy", F.lit(0))
+    originals = with_replay(c, sentences).withColumn("copy", F.lit(0))  # what the run trained, without copies
     vectors, stats = train(c.spark, originals, c.cfg, group_words=words, prior=c.prior_model)
     c.record.metrics["baseline_train_seconds"] = float(stats["seconds"])
     return vectors
