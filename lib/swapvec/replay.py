@@ -4,7 +4,7 @@ A continuation (``train.init_from``) that trains its new sentences alone pulls t
 trained in 5 parts in line order, each part continued from the last, ended WS-353 0.040 and SimLex-999 0.023 below
 one run over the whole corpus. A continuation now also trains a fifth as many sentences as its own, drawn uniformly
 from the sentences its model was trained on before (experience replay): within 0.01 of the one run on both scores,
-on two seeds, for 1.06x to 1.27x of a fifth of its training (bench/RESULTS.md, issue 16: "replay").
+on two seeds, for 1.02x to 1.27x of a fifth of its training (bench/RESULTS.md, issue 16: "replay").
 
 Every gensim run writes ``replay`` (``key bigint, tokens array<string>``): a uniform sample of all the sentences its
 model has been trained on, the earlier runs' included. It holds the ``train.replay_keep`` sentences of smallest
