@@ -128,3 +128,9 @@ def test_a_sample_that_is_not_one_or_not_the_models_runs_is_not_replayed(spark, 
     bad.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(store.path("replay"))
     assert _sample(spark, store, None, "a1", None) is None
     assert _sample(spark, store, None, "a1", 0).count() == 1  # the version the model's run recorded: still there
+    # A retry of one run key writes what the earlier attempt did not, and keeps the rest under that attempt's id.
+    runs = spark.createDataFrame(
+        [("a1", "2026-11-30"), ("a2", "2026-11-30"), ("b2", None)], "run_id string, run_key string"
+    )
+    assert _sample(spark, store, runs, "a2", 0).count() == 1
+    assert _sample(spark, store, runs, "b2", 0) is None
