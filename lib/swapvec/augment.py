@@ -26,7 +26,7 @@ from swapvec.config import AugmentConfig
 from swapvec.errors import BadInput
 from swapvec.groups import Group, group_words
 from swapvec.log import event, get_logger
-from swapvec.replay import REPLAYED, own
+from swapvec.replay import REPLAYED
 from swapvec.stats import Stats
 
 _log = get_logger("augment")
@@ -152,7 +152,7 @@ def augment_corpus(
     BadInput
         An empty corpus, or groups none of whose words occur in it.
     """
-    stats = count_words(own(sentences), corpus, empty)
+    stats = count_words(sentences, corpus, empty)
     if groups:
         wanted = group_words(groups)
         # Bounded by the group words.
@@ -174,8 +174,8 @@ def augment_corpus(
     augmented = augment(sentences, subs, cfg.max_copies_per_sentence, seed)
     if subs or sentences.storageLevel == StorageLevel.NONE:  # no copies of persisted sentences: a projection of them
         augmented = augmented.persist(StorageLevel.MEMORY_AND_DISK)
-    # No substitutions and no replayed sentences: the corpus's counts are the augmented ones (a pass saved).
-    after = count_words(augmented, corpus) if subs or REPLAYED in sentences.columns else stats
+    # No substitutions, no copies: the corpus's counts are the augmented ones (a pass over the corpus saved).
+    after = count_words(augmented, corpus) if subs else stats
     before_words = stats.row_counts["words"]
     stats.row_counts.update(
         augmented_sentences=after.row_counts["sentences"], augmented_words=after.row_counts["words"]

@@ -80,7 +80,7 @@ def read_prior(spark: SparkSession, cfg: Config) -> Prior | None:
             # daily job's own output.path) would otherwise read its new model when the table is read again (the
             # baseline).
             version = delta.version(spark, store.path(MODEL)) if t.init_version is None else t.init_version
-            table = spark.read.format("delta").option("versionAsOf", version).load(store.path(MODEL))
+            table = _at_version(spark, store, MODEL, version)
         else:  # a Parquet table is read from its version folder, which the next write does not touch
             table = store.read(MODEL)
         first = table.select(F.size("vector").alias("dim"), "run_id").first()
@@ -109,6 +109,11 @@ def read_prior(spark: SparkSession, cfg: Config) -> Prior | None:
     return Prior(model, _sample(spark, store, runs, first.run_id, versions.get(REPLAY)))
 
 
+def _at_version(spark: SparkSession, store: Store, table: str, version: int) -> DataFrame:
+    """A Delta table of ``store`` as it was at ``version``."""
+    return spark.read.format("delta").option("versionAsOf", version).load(store.path(table))
+
+
 def _same_key(runs: DataFrame | None, run_ids: set[str]) -> bool:
     """Whether these runs are attempts of one run key (a retry writes what an earlier attempt did not, and keeps
     the rest with that attempt's run id)."""
@@ -130,7 +135,7 @@ def _sample(
     else:
         try:
             if store.format == "delta" and isinstance(version, int):
-                table = spark.read.format("delta").option("versionAsOf", version).load(store.path(REPLAY))
+                table = _at_version(spark, store, REPLAY, version)
             else:
                 table = store.read(REPLAY)
             types = dict(table.dtypes)

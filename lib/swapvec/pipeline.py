@@ -106,8 +106,6 @@ def _run(c: Command) -> None:
         with c.stage("similarity"):
             sims = similarities_of(c, vectors, vocab_size=c.record.row_counts.get("vectors"))
     with c.stage("write"):
-        if sentences is None and not c.kept("replay") and cfg.train.backend == "gensim" and cfg.train.replay_keep:
-            sentences = sentences_of(c)  # an earlier attempt of this run key kept the vectors, not the sample
         replay = None if c.kept("replay") else replay_sample(c, sentences)  # reads the persisted sentences
         tables = {"vectors": vectors, "model": c.model, "replay": replay, "similarities": sims, "phrases": c.phrases}
         if baseline_vectors is not None:  # so that a later `swapvec evaluate` can still compare with them

@@ -29,11 +29,6 @@ REPLAY = "replay"
 REPLAYED = "replayed"
 
 
-def own(sentences: DataFrame) -> DataFrame:
-    """The run's own sentences: those not drawn from the prior's sample."""
-    return sentences.where(~F.col(REPLAYED)) if REPLAYED in sentences.columns else sentences
-
-
 def _smallest(rows: DataFrame, key: str, n: int) -> DataFrame:
     """The rows whose ``key`` is among the ``n`` smallest (rows that tie with the n-th kept too). The bound is found
     on the keys alone (8 bytes a row in the tasks that take it, one number to the driver), so no task holds ``n``
@@ -44,11 +39,9 @@ def _smallest(rows: DataFrame, key: str, n: int) -> DataFrame:
 
 def sample(sentences: DataFrame, prior_sample: DataFrame | None, keep: int, seed: int) -> DataFrame:
     """The ``replay`` table of a run: the rows of smallest key among ``prior_sample`` and the run's own original
-    sentences (``copy`` 0 where there are copies), ``keep`` of them (two sentences of one hash would both be kept).
-    Finding the bound is one Spark job, run now."""
-    originals = own(sentences)
-    if "copy" in originals.columns:
-        originals = originals.where(F.col("copy") == 0)
+    sentences (``copy`` 0 where there are copies; none is replayed: the draw is mixed in after them), ``keep`` of
+    them (two sentences of one hash would both be kept). Finding the bound is one Spark job, run now."""
+    originals = sentences.where(F.col("copy") == 0) if "copy" in sentences.columns else sentences
     key = F.xxhash64("tokens", "sentence_id", "chunk", F.lit(seed))
     rows = originals.select(key.alias("key"), "tokens")
     if prior_sample is not None:

@@ -190,11 +190,12 @@ def with_replay(c: Command, sentences: DataFrame, own_count: int | None = None) 
         if own_count is None:
             own_count = (sentences.where(F.col("copy") == 0) if "copy" in sentences.columns else sentences).count()
         drawn, wanted = replay.drawn(prior.sample, t.replay_share, own_count, t.seed)
-        c.drawn = drawn.persist(StorageLevel.MEMORY_AND_DISK) if drawn is not None else drawn
-        count = c.drawn.count() if c.drawn is not None else 0
-        c.record.row_counts["replayed_sentences"] = count
-        if c.drawn is not None:
+        count = 0
+        if drawn is not None:
+            c.drawn = drawn.persist(StorageLevel.MEMORY_AND_DISK)
             c.cached.append(c.drawn)
+            count = c.drawn.count()
+        c.record.row_counts["replayed_sentences"] = count
         # Fewer than wanted when the sample holds fewer (train.replay_keep): said, since the share is then lower.
         event(_log, "train.replay", own_sentences=own_count, wanted=wanted, drawn=count, share=t.replay_share)
     if c.drawn is None:
@@ -206,16 +207,17 @@ def with_replay(c: Command, sentences: DataFrame, own_count: int | None = None) 
     return replay.mixed(sentences, drawn, t.seed)
 
 
-def replay_sample(c: Command, sentences: DataFrame) -> DataFrame | None:
+def replay_sample(c: Command, sentences: DataFrame | None) -> DataFrame | None:
     """The ``replay`` table of this run's model (gensim, ``train.replay_keep`` above 0): its prior's sample and
-    ``sentences``' own; the prior's sample alone when the run trained sentences the prior had (``affected_only``)."""
+    ``sentences``' own (the corpus read again when None: an earlier attempt of the run key kept the vectors); the
+    prior's sample alone when the run trained sentences the prior had (``affected_only``)."""
     t, prior = c.cfg.train, c.prior
     if t.backend != "gensim" or t.replay_keep == 0:
         return None
     earlier = prior.sample if prior is not None else None
     if c.cfg.augment.affected_only:
         return earlier
-    return replay.sample(sentences, earlier, t.replay_keep, t.seed)
+    return replay.sample(sentences if sentences is not None else sentences_of(c), earlier, t.replay_keep, t.seed)
 
 
 def _placed(c: Command, step: str, move: Callable[[], tuple[DataFrame, Stats]]) -> DataFrame:
