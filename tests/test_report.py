@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from gensim.models import KeyedVectors
 
+from swapvec import runs
 from swapvec.config import load_config
 from swapvec.errors import BadInput
 from swapvec.evaluate import Evaluation, analogies, benchmarks, group_closeness
@@ -202,7 +203,7 @@ def test_projection_of_points_in_a_plane_keeps_their_distances():
     assert np.allclose(distances(flat), distances(points), atol=1e-9)
 
 
-def test_run_with_retrofit_reports_before_and_after(spark, seed_case):
+def test_run_with_retrofit_reports_before_and_after(spark, seed_case, monkeypatch):
     cfg = seed_case("augment.method=retrofit", "evaluate.baseline=true", "output.format=parquet", "train.sync_rounds=2")
     result = execute(spark, cfg, "run")
     folder = f"{cfg.output.path}/report"
@@ -224,3 +225,34 @@ def test_run_with_retrofit_reports_before_and_after(spark, seed_case):
     assert "| before retrofitting | after retrofitting | change |" in md
     assert again.details["baseline_of_run"] == result.run_id
     assert "baseline_group_median_rank" in again.metrics
+    # The report is drawn while the tables are written: a run whose write fails leaves the last report in place.
+    written = runs.write_output
+
+    def failing(store, df, table, *args):
+        if table == "similarities":
+            raise RuntimeError("the similarities' commit failed")
+        written(store, df, table, *args)
+
+    monkeypatch.setattr(runs, "write_output", failing)
+    with pytest.raises(RuntimeError, match="commit failed"):
+        execute(spark, cfg, "run")
+    assert Path(f"{folder}/report.md").read_text(encoding="utf-8").startswith(f"# swapvec report: run {again.run_id}")
+    assert sorted(p.name for p in Path(cfg.output.path).iterdir() if p.name.startswith(".report")) == []
+
+
+def test_a_report_replaces_the_last_only_once_what_it_waits_for_succeeds(tmp_path):
+    cfg = load_config(None, ["augment.groups_path=g.txt", f"output.path={tmp_path / 'out'}"])
+    groups, evaluation = _evaluated_groups()
+    write_report(cfg, "r1", None, groups, evaluation)
+    before = _files(tmp_path / "out" / "report")
+
+    def failed() -> None:
+        raise RuntimeError("a table's write failed")
+
+    with pytest.raises(RuntimeError, match="write failed"):
+        write_report(cfg, "r2", None, groups, evaluation, ready=failed)
+    assert _files(tmp_path / "out" / "report") == before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report"]  # the pages drawn for r2 are gone
+    waited = []
+    write_report(cfg, "r3", None, groups, evaluation, ready=lambda: waited.append(True))
+    assert waited == [True] and _files(tmp_path / "out" / "report")["report.md"].startswith(b"# swapvec report: run r3")

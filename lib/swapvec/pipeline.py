@@ -37,6 +37,7 @@ from swapvec.steps import (
     fitted,
     guaranteed,
     replay_sample,
+    reported,
     sentences_of,
     similarities_of,
     trained,
@@ -105,15 +106,18 @@ def _run(c: Command) -> None:
     if not c.kept("similarities"):
         with c.stage("similarity"):
             sims = similarities_of(c, vectors, vocab_size=c.record.row_counts.get("vectors"))
+    # Before the writes, whose Spark jobs would queue its collect behind theirs.
+    evaluations = evaluated(c, vectors, baseline_vectors)
     with c.stage("write"):
         replay = None if c.kept("replay") else replay_sample(c, sentences)  # reads the persisted sentences
         tables = {"vectors": vectors, "model": c.model, "replay": replay, "similarities": sims, "phrases": c.phrases}
         if baseline_vectors is not None:  # so that a later `swapvec evaluate` can still compare with them
             tables["baseline_vectors"] = baseline_vectors
-        c.write_all(_made_or_kept(c, tables))
+        # The writes wait on the JVM; the driver's Python draws the report meanwhile.
+        with c.writing(_made_or_kept(c, tables)) as written:
+            reported(c, vectors, baseline_vectors, evaluations, written)
     if sentences is not None:
         sentences.unpersist()
-    evaluated(c, vectors, baseline_vectors)
 
 
 def _made_or_kept(c: Command, tables: dict[str, DataFrame | None]) -> dict[str, DataFrame | None]:
@@ -175,7 +179,7 @@ def _evaluate_command(c: Command) -> None:
         first = stored.select("run_id").first()
         c.record.details["baseline_of_run"] = first.run_id if first else None
         baseline_vectors = stored.drop("run_id")
-    evaluated(c, vectors, baseline_vectors)
+    reported(c, vectors, baseline_vectors, evaluated(c, vectors, baseline_vectors))
 
 
 _COMMANDS: dict[str, Callable[[Command], None]] = {

@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -249,6 +250,7 @@ def write_report(
     evaluation: Evaluation,
     baseline_vectors: DataFrame | None = None,
     baseline: Evaluation | None = None,
+    ready: Callable[[], None] | None = None,
 ) -> Path | None:
     """Write the report under ``<output.path>/report``; returns report.md's path (None for a URI output path).
 
@@ -262,6 +264,9 @@ def write_report(
         ``evaluate.evaluate`` of ``vectors``.
     baseline_vectors, baseline
         The run without groups and its evaluation, when ``evaluate.baseline`` made one.
+    ready
+        Called once the pages are drawn, before they replace the folder's: what must succeed first (the run's
+        writes); when it raises, the pages are dropped and the earlier report stays.
 
     Raises
     ------
@@ -292,6 +297,8 @@ def write_report(
             "Written by swapvec, which replaces this folder at each report; files added here stop that.\n",
             encoding="utf-8",
         )
+        if ready is not None:
+            ready()
         _swap_in(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

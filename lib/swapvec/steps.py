@@ -11,7 +11,7 @@ import contextlib
 import functools
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
@@ -62,19 +62,25 @@ class Command:
     #: The sentences drawn from the prior's sample (:func:`with_replay`), once ``drew``; None when none.
     drawn: DataFrame | None = None
     drew: bool = False
+    #: The stages running, outermost first (:meth:`stage`).
+    stages: list[str] = field(default_factory=list)
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        """Time a stage, log its start and end as events, and show its progress on a terminal."""
-        started = time.monotonic()
-        event(_log, "stage.start", stage=name, run_id=self.record.run_id)
+        """Time a stage, log its start and end as events, and show its progress on a terminal. A stage run inside
+        another (the evaluation while the tables are written) says so (``within``); the outer one draws the line."""
+        started, within = time.monotonic(), (self.stages[-1] if self.stages else None)
+        where = {"within": within} if within else {}
+        event(_log, "stage.start", stage=name, run_id=self.record.run_id, **where)
         outcome = "stage.failed"
+        self.stages.append(name)
         try:
-            with progress(self.spark, name, enabled=self.cfg.log.progress):
+            with progress(self.spark, name, enabled=self.cfg.log.progress and within is None):
                 yield
             outcome = "stage.done"
         finally:
-            event(_log, outcome, stage=name, seconds=round(time.monotonic() - started, 2))
+            self.stages.pop()
+            event(_log, outcome, stage=name, seconds=round(time.monotonic() - started, 2), **where)
 
     def kept(self, table: str) -> bool:
         """True when ``table`` already holds this run key's output (or a later key's): read it, do not write it."""
@@ -92,19 +98,38 @@ class Command:
             runs.write_output(self.store, df, table, self.record, self.cfg.run.key)
 
     def write_all(self, tables: dict[str, DataFrame | None]) -> None:
-        """:meth:`write` each table, all at once: a write waits mostly on the driver (the commit, the log), so
-        three tables together take 0.6x their time one after another in a warm session, 0.9x in a fresh JVM, whose
-        first Delta write warms up alone (bench/RESULTS.md). Each write is its own commit, as before; the first
-        failure, in ``tables``' order, is raised once every write has ended."""
-        with ThreadPoolExecutor(max_workers=max(1, len(tables)), thread_name_prefix="swapvec-write") as pool:
-            futures = [pool.submit(self.write, df, table) for table, df in tables.items()]
-        errors = [f.exception() for f in futures if f.exception() is not None]
-        versions = self.record.details.get("table_versions", {})
-        for table in tables:  # recorded in the order of ``tables``, whichever write ended first
-            if table in versions:
-                versions[table] = versions.pop(table)
-        if errors:
-            raise errors[0]
+        """:meth:`write` each table, all at once (:meth:`writing`)."""
+        with self.writing(tables):
+            pass
+
+    @contextlib.contextmanager
+    def writing(self, tables: dict[str, DataFrame | None]) -> Iterator[Callable[[], None]]:
+        """:meth:`write` each table, all at once, while the block runs; yields ``written``, which waits for the
+        writes and raises the first failure, in ``tables``' order. The block's end waits for them too, also when the
+        block fails (its error is then raised).
+
+        A write waits mostly on the driver (the commit, the log), so three tables together take 0.6x their time one
+        after another in a warm session, 0.9x in a fresh JVM, whose first Delta write warms up alone; the driver's
+        Python is free meanwhile, for the evaluation and the report (bench/RESULTS.md). Each write is its own commit.
+        """
+        pool = ThreadPoolExecutor(max_workers=max(1, len(tables)), thread_name_prefix="swapvec-write")
+        futures = [pool.submit(self.write, df, table) for table, df in tables.items()]
+
+        def written() -> None:
+            wait(futures)
+            versions = self.record.details.get("table_versions", {})
+            for table in tables:  # recorded in the order of ``tables``, whichever write ended first
+                if table in versions:
+                    versions[table] = versions.pop(table)
+            errors = [f.exception() for f in futures if f.exception() is not None]
+            if errors:
+                raise errors[0]
+
+        try:
+            yield written
+        finally:
+            pool.shutdown(wait=True)
+        written()
 
     @functools.cached_property
     def constraints(self) -> Constraints:
@@ -280,8 +305,11 @@ def baseline_of(c: Command, sentences: DataFrame | None, trained_vectors: DataFr
     return vectors
 
 
-def evaluated(c: Command, vectors: DataFrame, baseline_vectors: DataFrame | None) -> None:
-    """Evaluate (against the baseline when there is one), record it and write the report."""
+def evaluated(
+    c: Command, vectors: DataFrame, baseline_vectors: DataFrame | None
+) -> tuple[Evaluation, Evaluation | None]:
+    """The evaluation of ``vectors`` and of the baseline when there is one (the vectors collected to the driver, in
+    them), recorded."""
     constraints, max_vocab = c.constraints, c.cfg.evaluate.max_vocab
     with c.stage("evaluate"):
         baseline = None
@@ -290,7 +318,23 @@ def evaluated(c: Command, vectors: DataFrame, baseline_vectors: DataFrame | None
         evaluation: Evaluation = evaluate(vectors, constraints, max_vocab)
         c.record.add(evaluation.stats(baseline))
         c.record.summary = summary(evaluation, baseline, c.cfg.tokenize.phrase_joiner, compared(c.cfg))
+    return evaluation, baseline
+
+
+def reported(
+    c: Command,
+    vectors: DataFrame,
+    baseline_vectors: DataFrame | None,
+    evaluations: tuple[Evaluation, Evaluation | None],
+    written: Callable[[], None] | None = None,
+) -> None:
+    """Write the report of :func:`evaluated`'s ``evaluations``. ``written``: the run's tables are being written
+    meanwhile (:meth:`Command.writing`); the report's pages replace the last ones only once they are, so that a
+    report never describes tables that did not land."""
+    evaluation, baseline = evaluations
     with c.stage("report"):
-        groups = constraints.groups
-        report = write_report(c.cfg, c.record.run_id, vectors, groups, evaluation, baseline_vectors, baseline)
+        groups = c.constraints.groups
+        report = write_report(
+            c.cfg, c.record.run_id, vectors, groups, evaluation, baseline_vectors, baseline, ready=written
+        )
         c.record.report_dir = report.parent if report else None
