@@ -114,6 +114,8 @@ def test_params_take_every_user_setting_from_the_config_and_declare_no_default_o
         (4, 50_000, 10),
         (8, 990_796, 25),  # fewer lost quality at 8 shards
         (5, 50_000, 25),
+        (2, 0, 5),  # groups added to a trained model: the fewest
+        (4, 0, 10),
     ],
 )
 def test_default_rounds_follow_the_shards_and_the_words_a_epoch(shards, words, rounds):

@@ -241,7 +241,7 @@ def default_sync_rounds(epochs: int, n_shards: int, words: int | None = None) ->
     scaled by ``words / ROUND_WORDS``, never below half of it. On two cuts of a million words half the rounds cost 2
     and 4 shards 0.01 of WS-353 or less on average and no SimLex-999; at 8 shards every fewer rounds tried lost
     (WS-353 on a million words, analogies on 2.3M), so 5 shards and more keep the full rounds (bench/RESULTS.md,
-    issue 16: "rounds sized by the words"). ``words=None`` gives the full rounds.
+    issue 16: "rounds sized by the words"). ``words=None`` gives the full rounds, ``words=0`` the fewest (groups added).
     """
     if n_shards <= 1:
         return 1
