@@ -15,6 +15,8 @@ Usage::
     .venv/bin/python bench/incremental_bench.py /work/data/gcide.txt --groups bench/groups-gcide.txt
     .venv/bin/python bench/incremental_bench.py /work/data/gcide.txt --groups bench/groups-gcide.txt --groups-only \
         --added-epochs 5 2 1       # groups added at several augment.affected_epochs
+    .venv/bin/python bench/incremental_bench.py /work/data/gcide.txt --groups bench/groups-gcide.txt --groups-only \
+        --added-set train.sync_rounds=2 train.seed=2     # and with other settings, one run each
 
 ``words the guarantee moved`` says how many group words the guarantee step placed after training.
 
@@ -48,6 +50,12 @@ def main() -> None:
         nargs="+",
         default=None,
         help="one groups-added run at each of these augment.affected_epochs (default: one run at the configured)",
+    )
+    parser.add_argument(
+        "--added-set",
+        nargs="+",
+        default=[],
+        help="one more groups-added run for each of these: its own settings, comma-separated (train.seed=2,...)",
     )
     parser.add_argument(
         "--continued-alpha",
@@ -101,20 +109,22 @@ def main() -> None:
 
 def groups_added(args, run, folder):
     """The full run with the groups, and the full run without them continued with the groups (affected only), once
-    at each ``--added-epochs``: ``(grouped, [(epochs or None, metrics), ...])``."""
+    at each ``--added-epochs`` and once with each ``--added-set``: ``(grouped, [(label or None, metrics), ...])``."""
     grouped = run("full-groups", f"input.path={args.corpus}", f"augment.groups_path={args.groups}")
+    variants = [(f"{e} epochs", [f"augment.affected_epochs={e}"]) for e in args.added_epochs or []]
+    variants += [(settings.replace(",", ", "), settings.split(",")) for settings in args.added_set]
     added = []
-    for epochs in args.added_epochs or [None]:
+    for i, (label, settings) in enumerate(variants or [(None, [])]):
         added.append(
             (
-                epochs,
+                label,
                 run(
-                    "groups-added" if epochs is None else f"groups-added-{epochs}",
+                    f"groups-added-{i}",
                     f"input.path={args.corpus}",
                     f"augment.groups_path={args.groups}",
                     f"train.init_from={folder / 'full'}",
                     "augment.affected_only=true",
-                    *([f"augment.affected_epochs={epochs}"] if epochs is not None else []),
+                    *settings,
                 ),
             )
         )
@@ -137,7 +147,7 @@ def report(args, full, increments, grouped, added) -> None:
           "| command s | vs full |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
     rows = [("one run with the groups", grouped)]
-    rows += [(f"groups added (affected only{'' if e is None else f', {e} epochs'})", m) for e, m in added]
+    rows += [(f"groups added (affected only{'' if label is None else f', {label}'})", m) for label, m in added]
     for name, m in rows:
         print(f"| {name} | {m['group_share_top10']:.3f} | {m.get('guarantee_words_moved', 0):.0f} | {m['ws353']:.3f} "
               f"| {m['simlex999']:.3f} | {m['train_seconds']:.1f} | {m['command_seconds']:.1f} "
