@@ -68,7 +68,7 @@ class Command:
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
         """Time a stage, log its start and end as events, and show its progress on a terminal. A stage run inside
-        another (the evaluation while the tables are written) says so (``within``); the outer one draws the line."""
+        another (the report, drawn while the tables are written) says so (``within``); the outer one draws the line."""
         started, within = time.monotonic(), (self.stages[-1] if self.stages else None)
         where = {"within": within} if within else {}
         event(_log, "stage.start", stage=name, run_id=self.record.run_id, **where)
