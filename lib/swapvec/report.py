@@ -23,6 +23,7 @@ import math
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -291,8 +292,11 @@ def write_report(
     staging = base_dir / f".report-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     final = base_dir / "report"
+    started = time.monotonic()
     try:
         build_report(staging, cfg, run_id, groups, evaluation, after_kv, before_kv, baseline)
+        # The report stage's time includes waiting for the writes (``ready``); this is the drawing's own.
+        event(_log, "report.drawn", seconds=round(time.monotonic() - started, 2))
         (staging / MARKER).write_text(
             "Written by swapvec, which replaces this folder at each report; files added here stop that.\n",
             encoding="utf-8",
