@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from gensim.models import KeyedVectors
 
-from swapvec import runs
+from swapvec import runs, steps
 from swapvec.config import load_config
 from swapvec.errors import BadInput
 from swapvec.evaluate import Evaluation, analogies, benchmarks, group_closeness
@@ -238,6 +238,18 @@ def test_run_with_retrofit_reports_before_and_after(spark, seed_case, monkeypatc
         execute(spark, cfg, "run")
     assert Path(f"{folder}/report.md").read_text(encoding="utf-8").startswith(f"# swapvec report: run {again.run_id}")
     assert sorted(p.name for p in Path(cfg.output.path).iterdir() if p.name.startswith(".report")) == []
+    # The report failing too: its error is raised, and the write's is logged, not lost.
+    said = []
+    monkeypatch.setattr(steps, "event", lambda logger, name, **fields: said.append((name, fields)))
+
+    def refused(*args, **kwargs):
+        raise BadInput("the report could not be drawn")
+
+    monkeypatch.setattr(steps, "write_report", refused)
+    with pytest.raises(BadInput, match="could not be drawn"):
+        execute(spark, cfg, "run")
+    [(table, error)] = [(f["table"], f["error"]) for name, f in said if name == "table.write_failed"]
+    assert table == "similarities" and "commit failed" in error
 
 
 def test_a_report_replaces_the_last_only_once_what_it_waits_for_succeeds(tmp_path):
