@@ -67,7 +67,7 @@ def augment(sentences: DataFrame, subs: Mapping[str, tuple[str, ...]], max_copie
     --------
     ``a x`` with the plain group ``a b c`` gives ``a x`` (copy 0), ``b x`` and ``c x``.
     """
-    marks = [c for c in (REPLAYED,) if c in sentences.columns]  # a continuation's drawn sentences stay marked
+    marks = [REPLAYED] if REPLAYED in sentences.columns else []  # a continuation's drawn sentences stay marked
     originals = sentences.select("sentence_id", "chunk", F.lit(0).alias("copy"), "tokens", *marks)
     if not subs:
         return originals

@@ -37,13 +37,17 @@ def _smallest(rows: DataFrame, key: str, n: int) -> DataFrame:
     return rows.where(F.col(key) <= bound) if bound is not None else rows.limit(0)
 
 
+def originals(sentences: DataFrame) -> DataFrame:
+    """The sentences as the corpus has them: ``copy`` 0 where there are swapped copies."""
+    return sentences.where(F.col("copy") == 0) if "copy" in sentences.columns else sentences
+
+
 def sample(sentences: DataFrame, prior_sample: DataFrame | None, keep: int, seed: int) -> DataFrame:
     """The ``replay`` table of a run: the rows of smallest key among ``prior_sample`` and the run's own original
     sentences (``copy`` 0 where there are copies; none is replayed: the draw is mixed in after them), ``keep`` of
     them (two sentences of one hash would both be kept). Finding the bound is one Spark job, run now."""
-    originals = sentences.where(F.col("copy") == 0) if "copy" in sentences.columns else sentences
     key = F.xxhash64("tokens", "sentence_id", "chunk", F.lit(seed))
-    rows = originals.select(key.alias("key"), "tokens")
+    rows = originals(sentences).select(key.alias("key"), "tokens")
     if prior_sample is not None:
         rows = rows.unionByName(prior_sample.select("key", "tokens"))
     return _smallest(rows, "key", keep)

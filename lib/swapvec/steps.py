@@ -221,7 +221,7 @@ def with_replay(c: Command, sentences: DataFrame, own_count: int | None = None) 
     if not c.drew:
         c.drew = True
         if own_count is None:
-            own_count = (sentences.where(F.col("copy") == 0) if "copy" in sentences.columns else sentences).count()
+            own_count = replay.originals(sentences).count()
         drawn, wanted = replay.drawn(prior.sample, t.replay_share, own_count, t.seed)
         count = 0
         if drawn is not None:
