@@ -1,23 +1,27 @@
-"""Research: variants of Attract-Repel's repel step on GCIDE with WordNet's relations (the product keeps the paper's).
+"""Research: variants of Attract-Repel's repel step on GCIDE with WordNet's relations.
 
-The product's repel step (``swapvec.specialize._batch_step``) pushes a repelled pair apart and pulls each word toward
-its farthest candidate, which among the vocabulary negatives is mostly a rare word; on GCIDE that drags the words a
-repel line names, and the words related to them, away (WS-353 falls). Each row here swaps in another step, on the
-constrained words of the relations lexicon (``specialize_bench.py --relations``: synonyms and similar-to pairs
-attracted, indirect antonyms repelled, the benchmark pairs removed), without the repel promise, and prints
-SimLex-999, WS-353 and WordNet's direct antonyms' mean cosine for each seed (the batches' order):
+The paper's repel step pushes a repelled pair apart and pulls each word toward its one farthest candidate, which
+among the vocabulary negatives is mostly a rare word, another at each batch; on GCIDE that drags the words a repel
+line names, and the words related to them, in directions the batches' order draws (WS-353 falls, by a seed's luck).
+The product (``swapvec.specialize._batch_step``) pulls toward the mean of the 100 farthest candidates instead. Each
+row here swaps in a step, on the constrained words of the relations lexicon (``specialize_bench.py --relations``:
+synonyms and similar-to pairs attracted, indirect antonyms repelled, the benchmark pairs removed), without the repel
+promise, and prints, over every set of vectors and seed (the batches' order), SimLex-999 (mean and lowest), WS-353's
+change from the vectors before (mean and worst) and WordNet's direct antonyms' mean cosine:
 
-    .venv/bin/python bench/repel_variants.py --vectors OUTPUT/baseline_vectors --seeds 1 2
+    .venv/bin/python bench/repel_variants.py --vectors OUTPUT/baseline_vectors [MORE ...] --seeds 1 2
 
-The variants: the number of vocabulary negatives; the words that only repel lines name held harder; the pair pushed
-apart without the pull toward the farthest candidate, always or while its cosine is above a ceiling. The negatives
-are drawn by numpy's generator, not by the product's hash, so the first row differs from a product run a little.
+The variants: the mean of how many farthest candidates; the number of vocabulary negatives; the words that only
+repel lines name held harder; the pair pushed apart without the pull toward the farthest candidate, always or while
+its cosine is above a ceiling. The negatives are drawn by numpy's generator, not by the product's hash, so the
+product's row differs from a product run a little. ``--only`` keeps the rows whose name holds one of its texts.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 from gensim.models import KeyedVectors
@@ -41,10 +45,15 @@ class Step:
     ceiling: float | None = None
     #: Draw the vocabulary negatives from this many most frequent words only (the product: from all).
     frequent: int | None = None
+    #: Pull toward the mean of this many farthest candidates (the paper: 1; the product: 100).
+    farthest: int = 1
 
 
 STEPS = [
-    Step("the paper's, 100 vocabulary negatives (the product)"),
+    Step("the mean of the 100 farthest candidates (the product)", farthest=100),
+    Step("the mean of the 30 farthest candidates", farthest=30),
+    Step("the mean of the 10 farthest candidates", farthest=10),
+    Step("the paper's: the one farthest, 100 vocabulary negatives (the product before session 19)"),
     Step("the paper's, 30 vocabulary negatives", negatives=30),
     Step("the paper's, 300 vocabulary negatives", negatives=300),
     Step("the paper's, negatives drawn from the 5,000 most frequent other words", frequent=5000),
@@ -67,11 +76,13 @@ def batch_step(step: Step, weight: np.ndarray):
         candidates = np.concatenate([xw, fixed])
         sims = xw @ candidates.T
         rows, picked = np.arange(len(pairs)), []
+        many = 1 if attract else min(step.farthest, len(candidates) - 2)
         for own, other in ((left, right), (right, left)):
             own_sims = sims[own]
             own_sims[rows, own] = own_sims[rows, other] = -np.inf if attract else np.inf
-            picked.append(own_sims.argmax(axis=1) if attract else own_sims.argmin(axis=1))
-        tl, tr = candidates[picked[0]], candidates[picked[1]]
+            far = np.argpartition(own_sims, many - 1)[:, :many] if not attract else None
+            picked.append(own_sims.argmax(axis=1)[:, None] if attract else far)
+        tl, tr = candidates[picked[0]].mean(axis=1), candidates[picked[1]].mean(axis=1)
         xl, xr = xw[left], xw[right]
         same = np.einsum("ij,ij->i", xl, xr)
         sign, margin = (1.0, p.attract_margin) if attract else (-1.0, p.repel_margin)
@@ -83,8 +94,9 @@ def batch_step(step: Step, weight: np.ndarray):
             to = np.concatenate([left, right, left, right])
             terms = np.concatenate([-(on_r * xr), -(on_l * xl), -(on_l * xr), -(on_r * xl)])
         else:
-            to = np.concatenate([left, right, picked[0], picked[1]])
-            terms = np.concatenate([on_l * (tl - xr) - on_r * xr, on_r * (tr - xl) - on_l * xl, on_l * xl, on_r * xr])
+            to = np.concatenate([left, right, picked[0].ravel(), picked[1].ravel()])
+            shares = [np.repeat(on * x / many, many, axis=0) for on, x in ((on_l, xl), (on_r, xr))]
+            terms = np.concatenate([on_l * (tl - xr) - on_r * xr, on_r * (tr - xl) - on_l * xl, *shares])
         scatter = np.zeros((len(words), len(to)))
         moving = to < len(words)
         scatter[to[moving], np.flatnonzero(moving)] = sign
@@ -95,52 +107,81 @@ def batch_step(step: Step, weight: np.ndarray):
     return run
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--vectors", required=True, help="KeyedVectors file, or a run's OUTPUT/baseline_vectors")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--only", help="the rows whose name holds this text")
-    args = parser.parse_args()
-    kv = table_vectors(args.vectors) if not args.vectors.endswith(".kv") else KeyedVectors.load(args.vectors)
-    vocab, held = kv.key_to_index, benchmark_pairs()
+class Setting(NamedTuple):
+    """One set of vectors and the relations rows' constraints on them."""
 
-    # The relations rows of specialize_bench: synonyms and similar-to pairs attracted, indirect antonyms repelled.
-    synonyms, opposite, _, similar, indirect = wordnet_pairs(vocab)
+    kv: KeyedVectors
+    words: list[str]
+    attract: np.ndarray
+    repel: np.ndarray
+    direct: list[tuple[str, str]]
+    others: list[str]
+    before: dict
+
+
+def setting(path: str) -> Setting:
+    """The relations rows of specialize_bench on the vectors at ``path``: synonyms and similar-to pairs attracted,
+    indirect antonyms repelled, the benchmark pairs removed."""
+    kv = KeyedVectors.load(path) if path.endswith(".kv") else table_vectors(path)
+    synonyms, opposite, _, similar, indirect = wordnet_pairs(kv.key_to_index)
+    held = benchmark_pairs()
     attract, repel = sorted((synonyms | similar) - indirect - held), sorted(indirect - held)
     words = sorted({w for p in attract + repel for w in p})
     index = {w: i for i, w in enumerate(words)}
-    rows_a = np.array([[index[a], index[b]] for a, b in attract])
-    rows_r = np.array([[index[a], index[b]] for a, b in repel])
-    direct = sorted(opposite & set(repel))
+    rows = [np.array([[index[a], index[b]] for a, b in pairs]) for pairs in (attract, repel)]
     others = [w for w in kv.index_to_key if w not in index]  # most frequent first
-    trained = np.stack([kv[w] for w in words])
-    before = benchmarks(kv)
-    print(f"{args.vectors}: {len(attract):,} attract and {len(repel):,} repel pairs; {len(direct):,} direct antonyms")
-    print(f"before: SimLex-999 {before['simlex999']:.3f}, WS-353 {before['ws353']:.3f}")
-    print("| repel step | pull | SimLex-999 | WS-353 | direct antonyms' mean cosine |\n|---|---|---|---|---|")
-    attracted = np.zeros(len(words), bool)
-    attracted[rows_a.ravel()] = True
-    product_step = core._batch_step
-    for step in (s for s in STEPS if not args.only or args.only in s.name):
-        draw = np.random.default_rng(1).choice(step.frequent or len(others), step.negatives, replace=False)
-        negatives = np.stack([kv[others[i]] for i in draw])
-        core._batch_step = batch_step(step, np.where(attracted, 1.0, step.lone))
-        scores = []
-        try:
-            for seed in args.seeds:
-                params = dataclasses.replace(core.SpecializeParams(), regularization=step.pull)
-                moved = core.specialize_matrix(trained, rows_a, rows_r, negatives, params, seed)
-                out = KeyedVectors(vector_size=kv.vector_size)
-                out.add_vectors(kv.index_to_key, kv.vectors.copy())
-                out.vectors[[vocab[w] for w in words]] = moved
-                out.fill_norms(force=True)
-                unit = out.get_normed_vectors()
-                cosine = np.mean([unit[vocab[a]] @ unit[vocab[b]] for a, b in direct])
-                scores.append((benchmarks(out), cosine))
-        finally:
-            core._batch_step = product_step
-        cells = [" / ".join(f"{s[k]:.3f}" for s, _ in scores) for k in ("simlex999", "ws353")]
-        print(f"| {step.name} | {step.pull} | {cells[0]} | {cells[1]} | {' / '.join(f'{c:.3f}' for _, c in scores)} |")
+    before = benchmarks(kv, with_analogies=False)
+    print(
+        f"{path}: {len(attract):,} attract and {len(repel):,} repel pairs; before: SimLex-999 "
+        f"{before['simlex999']:.3f}, WS-353 {before['ws353']:.3f}"
+    )
+    return Setting(kv, words, rows[0], rows[1], sorted(opposite & set(repel)), others, before)
+
+
+def scores(step: Step, s: Setting, seed: int) -> tuple[float, float, float]:
+    """SimLex-999, WS-353's change and the direct antonyms' mean cosine after ``step`` at ``seed``."""
+    draw = np.random.default_rng(1).choice(step.frequent or len(s.others), step.negatives, replace=False)
+    negatives = np.stack([s.kv[s.others[i]] for i in draw])
+    attracted = np.zeros(len(s.words), bool)
+    attracted[s.attract.ravel()] = True
+    product_step, core._batch_step = core._batch_step, batch_step(step, np.where(attracted, 1.0, step.lone))
+    try:
+        params = dataclasses.replace(core.SpecializeParams(), regularization=step.pull)
+        trained = np.stack([s.kv[w] for w in s.words])
+        moved = core.specialize_matrix(trained, s.attract, s.repel, negatives, params, seed)
+    finally:
+        core._batch_step = product_step
+    vocab = s.kv.key_to_index
+    out = KeyedVectors(vector_size=s.kv.vector_size)
+    out.add_vectors(s.kv.index_to_key, s.kv.vectors.copy())
+    out.vectors[[vocab[w] for w in s.words]] = moved
+    out.fill_norms(force=True)
+    unit = out.get_normed_vectors()
+    after = benchmarks(out, with_analogies=False)  # not printed here, and most of the time
+    cosine = float(np.mean([unit[vocab[a]] @ unit[vocab[b]] for a, b in s.direct]))
+    return after["simlex999"], after["ws353"] - s.before["ws353"], cosine
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--vectors", required=True, nargs="+", help="KeyedVectors files (.kv), or runs' OUTPUT/baseline_vectors"
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--only", nargs="+", help="the rows whose name holds one of these texts")
+    args = parser.parse_args()
+    settings = [setting(path) for path in args.vectors]
+    print(f"\nover {len(settings)} sets of vectors x {len(args.seeds)} seeds:\n")
+    columns = ["SimLex-999: mean (lowest)", "WS-353's change: mean (worst)", "direct antonyms' mean cosine"]
+    print("| repel step | pull | " + " | ".join(columns) + " |\n|---|---|---|---|---|")
+    for step in (s for s in STEPS if not args.only or any(text in s.name for text in args.only)):
+        got = np.array([scores(step, s, seed) for s in settings for seed in args.seeds])
+        simlex, change, cosine = got.T
+        print(
+            f"| {step.name} | {step.pull} | {simlex.mean():.3f} ({simlex.min():.3f}) | {change.mean():+.3f} "
+            f"({change.min():+.3f}) | {cosine.mean():+.3f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -196,6 +196,29 @@ def test_repelled_pairs_leave_each_others_neighbourhood_and_attracted_pairs_ente
     assert np.linalg.norm(stiff - matrix[:40]) < 0.8 * np.linalg.norm(moved[:40] - matrix[:40])
 
 
+def test_repelled_words_end_nearer_their_trained_place_and_nearer_each_others_seeds_than_with_the_one_farthest():
+    """The paper's repel step pulls each word toward its one farthest candidate, which the batch decides; the mean
+    of the farthest candidates is a steadier direction. 100 repelled pairs of near copies, three seeds each way."""
+    rng = np.random.default_rng(0)
+    matrix = rng.normal(size=(300, 50))
+    matrix[100:200] = matrix[:100] + 0.3 * rng.normal(size=(100, 50))
+    repel, none = np.array([[i, 100 + i] for i in range(100)]), np.empty((0, 2), np.int64)
+    trained = matrix[:200] / np.linalg.norm(matrix[:200], axis=1, keepdims=True)
+
+    def runs(params: SpecializeParams) -> tuple[float, float, float]:
+        """The runs' mean cosine between seeds, to the trained vectors, and of the pairs."""
+        unit = [specialize_matrix(matrix[:200], none, repel, matrix[200:], params, seed) for seed in range(1, 4)]
+        unit = [u / np.linalg.norm(u, axis=1, keepdims=True) for u in unit]
+        between = np.mean([np.sum(a * b, axis=1).mean() for i, a in enumerate(unit) for b in unit[i + 1 :]])
+        kept = np.mean([np.sum(u * trained, axis=1).mean() for u in unit])
+        return between, kept, np.mean([np.sum(u[:100] * u[100:], axis=1).mean() for u in unit])
+
+    (between, kept, pairs) = runs(SpecializeParams(min_steps=30))
+    (between_one, kept_one, pairs_one) = runs(SpecializeParams(min_steps=30, repel_farthest=1))
+    assert pairs < -0.3 and pairs_one < -0.3  # pushed apart either way
+    assert 1 - between < 0.6 * (1 - between_one) and kept > kept_one + 0.02
+
+
 def test_a_seed_gives_the_same_vectors(planted):
     matrix, attract, repel = planted
     runs = [specialize_matrix(matrix[:40], attract, repel, matrix[40:140], SpecializeParams(), seed=7) for _ in "ab"]
