@@ -119,14 +119,16 @@ def test_a_run_from_the_console_prints_group_closeness_and_exits_0(workdir):
 
 
 def test_a_stop_that_lands_in_a_finaliser_is_kept_and_not_printed():
-    """A signal whose handler runs inside a finaliser (py4j's, by the hundred while the JVM starts) raises
-    KeyboardInterrupt where Python can only print it: the run went on to the end, once in five tries of the stop at
-    the JVM's start. The stop is noted, the CLI raises it once the session is up, and nothing is printed."""
+    """A signal whose handler runs inside a finaliser (py4j's, by the hundred while the JVM starts, and in training)
+    raises KeyboardInterrupt where Python can only print it: the run went on to the end, once in five tries of the stop
+    at the JVM's start, and once in a loaded suite's stop in training. The stop is noted, raised once the session is up
+    and at the next stage or training round, and nothing is printed."""
     import os
     import signal
     import time
 
     from swapvec.cli import _Stop
+    from swapvec.errors import stop_point
 
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     hook, printed = sys.unraisablehook, []
@@ -142,6 +144,11 @@ def test_a_stop_that_lands_in_a_finaliser_is_kept_and_not_printed():
 
         Finalised()  # collected at once
         assert stop.signal == signal.SIGTERM
+        # The run stops at its next stage or training round (in training, it went on to the end: exit 0).
+        with pytest.raises(KeyboardInterrupt):
+            stop_point()
+        _Stop()  # the next command starts with no stop asked
+        stop_point()
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)

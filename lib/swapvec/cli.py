@@ -24,6 +24,7 @@ from swapvec.errors import (
     BadInput,
     SwapvecError,
     java_cause,
+    note_stop,
     one_line,
 )
 
@@ -146,6 +147,7 @@ class _Stop:
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        note_stop(None)
 
     def listen(self) -> None:
         """Put the handler in front of SIGINT's current one, for SIGINT and SIGTERM (pyspark cancels the jobs on
@@ -158,6 +160,7 @@ class _Stop:
 
         def handler(got: int, frame: object) -> None:
             self.signal = self.signal or got
+            note_stop(self.signal)  # raised again at the next stop point if this KeyboardInterrupt is lost
             # The run is stopping at the user's word: what the libraries log while their calls are cut short (py4j's
             # "KeyboardInterrupt while sending command" and its traceback) is noise, not news.
             logging.getLogger().setLevel(logging.CRITICAL + 1)

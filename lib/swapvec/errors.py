@@ -14,6 +14,23 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 
+#: The signal that asked the run to stop, noted by the CLI's handler (:func:`note_stop`); None while none did.
+_stop: dict[str, int | None] = {"signal": None}
+
+
+def note_stop(signum: int | None) -> None:
+    """Note the signal that asked the run to stop (None: none yet, as a command starts)."""
+    _stop["signal"] = signum
+
+
+def stop_point() -> None:
+    """Raise KeyboardInterrupt if a stop was asked: at each stage's start and each training round. The stop's own
+    KeyboardInterrupt is lost when its handler runs inside a finaliser (py4j collects its objects in ``__del__``, by
+    the hundred), where Python can only print it: a Ctrl-C in training let a run go on to the end, exit 0."""
+    if _stop["signal"] is not None:
+        raise KeyboardInterrupt
+
+
 class SwapvecError(Exception):
     """Base of swapvec's own errors; the message is one line meant for the user."""
 

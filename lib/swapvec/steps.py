@@ -23,7 +23,7 @@ from swapvec import replay, runs
 from swapvec.augment import augment, substitutions
 from swapvec.collocations import detect
 from swapvec.config import Config
-from swapvec.errors import one_line
+from swapvec.errors import one_line, stop_point
 from swapvec.evaluate import Evaluation, evaluate
 from swapvec.groups import constrained_words, group_words, read_groups_file
 from swapvec.guarantee import guarantee
@@ -71,6 +71,7 @@ class Command:
     def stage(self, name: str) -> Iterator[None]:
         """Time a stage, log its start and end as events, and show its progress on a terminal. A stage run inside
         another (the report, drawn while the tables are written) says so (``within``); the outer one draws the line."""
+        stop_point()
         started, within = time.monotonic(), (self.stages[-1] if self.stages else None)
         where = {"within": within} if within else {}
         event(_log, "stage.start", stage=name, run_id=self.record.run_id, **where)

@@ -38,7 +38,7 @@ from swapvec import progress
 from swapvec.arrow import list_column, to_matrix
 from swapvec.compat import Shipped, resolve_mode, ship
 from swapvec.config import Config
-from swapvec.errors import one_line
+from swapvec.errors import one_line, stop_point
 from swapvec.log import event, get_logger
 from swapvec.partitioning import spread_key
 from swapvec.store.paths import absolute, table_path
@@ -195,6 +195,7 @@ def train_gensim(
     trained_words = 0
     try:
         for r in range(params.sync_rounds):
+            stop_point()
             progress.step(f"round {r + 1}/{params.sync_rounds}")
             round_started = time.monotonic()
             shipped = ship(spark, {"w_in": w_in, "w_out": w_out}, mode, staging)
