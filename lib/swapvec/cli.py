@@ -185,6 +185,7 @@ class _Stop:
         return hook
 
     def report(self) -> int:
+        note_stop(None)  # stopped: what runs next in this process (a notebook's call, a test) is not
         name = "terminated" if self.signal == signal.SIGTERM else "interrupted"
         print(f"swapvec: {name}", file=sys.stderr)
         return 128 + (self.signal or signal.SIGINT)
