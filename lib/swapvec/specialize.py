@@ -21,8 +21,9 @@ word, another at each batch, so a repelled word was dragged in a direction the b
 related to it with it: on GCIDE with WordNet's relations, WS-353 fell 0.004 to 0.055 below the trained vectors on
 one set of vectors, by the seed alone (``network``/``hardware`` 0.61 -> 0.06). The mean of the 100 farthest (about
 half the candidates) is a steadier direction: over four trainings and six seeds each, WS-353 fell 0.004 on average
-(the one farthest: see bench/RESULTS.md, session 19), SimLex-999 rose, and WordNet's direct antonyms still end below
-cosine 0 (-0.04; the mean of 30 takes them to -0.08 and costs 0.009 more of WS-353).
+and 0.031 at worst (the one farthest: 0.028 and 0.055), SimLex-999 rose (0.521 against 0.515), and WordNet's direct
+antonyms went further apart (mean cosine -0.041 against -0.024; the mean of 30 takes them to -0.084 and costs 0.009
+more of WS-353; bench/RESULTS.md, session 19).
 
 The candidates are the batch's other words, as in the paper, and :attr:`SpecializeParams.negatives` words drawn
 from the rest of the vocabulary by a seeded hash (their vectors are read, never moved), so that a file of a few
