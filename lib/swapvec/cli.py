@@ -26,6 +26,7 @@ from swapvec.errors import (
     java_cause,
     note_stop,
     one_line,
+    stop_point,
 )
 
 DEFAULT_CONFIG = "conf/local.yaml"
@@ -105,8 +106,7 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
 
         stopped.listen()  # a stop while the JVM starts is quiet too
         spark = get_spark(cfg.spark)
-        if stopped.signal:  # raised inside a finaliser (py4j's, many at start), KeyboardInterrupt is only printed
-            raise KeyboardInterrupt
+        stop_point()  # raised inside a finaliser (py4j's, many at start), KeyboardInterrupt is only printed
         stopped.listen()  # again, in front of the handler the session's start installed (it cancels the jobs)
         result = execute(spark, cfg, args.command)
     except BadInput as exc:
