@@ -130,7 +130,7 @@ def test_explore_notebook_shows_neighbours_and_the_report(spark, seed_run, capsy
     assert "not in the similarities table: nowhere" in capsys.readouterr().out
     [report] = namespace["_html"]
     assert pipeline["result"].run_id in report and "<table>" in report
-    assert "data:image/png;base64," in report and 'src="ranks.png"' not in report
+    assert "data:image/svg+xml;base64," in report and 'src="ranks.svg"' not in report
 
 
 def test_explore_notebook_without_a_run_names_the_missing_table(spark, tmp_path):

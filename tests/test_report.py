@@ -4,6 +4,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -20,7 +21,9 @@ from swapvec.pipeline import execute, preflight
 from swapvec.report import MARKER, build_report, check_report_folder, write_report
 from swapvec.summary import compared, summary
 
-PNG = b"\x89PNG\r\n\x1a\n"
+
+def _is_svg(path: Path) -> bool:
+    return ElementTree.parse(path).getroot().tag == "{http://www.w3.org/2000/svg}svg"
 
 
 def _links(markdown: str) -> list[str]:
@@ -54,11 +57,14 @@ def test_report_without_baseline_draws_after_only(tmp_path):
     evaluation = group_closeness(kv, groups)
     cfg = load_config(None, ["augment.groups_path=g.txt"])
     md = build_report(tmp_path, cfg, "r1", groups, evaluation, kv).read_text()
-    assert _links(md) == ["ranks.png", "group-00003.png", "group-00005.png"]  # relative, beside report.md
-    assert all((tmp_path / link).read_bytes().startswith(PNG) for link in _links(md))
+    assert _links(md) == ["ranks.svg", "group-00003.svg", "group-00005.svg"]  # relative, beside report.md
+    assert all(_is_svg(tmp_path / link) for link in _links(md))
+    first = (tmp_path / "group-00003.svg").read_bytes()
+    build_report(tmp_path, cfg, "r1", groups, evaluation, kv)
+    assert (tmp_path / "group-00003.svg").read_bytes() == first  # no date, no random ids: the same plot, the same bytes
     assert "| a | hub |" in md and "Not in the evaluated vocabulary: gone." in md
     assert "| with groups |" in md and "| without groups |" not in md
-    assert '<img src="group-00005.png"' in (tmp_path / "report.html").read_text()
+    assert '<img src="group-00005.svg"' in (tmp_path / "report.html").read_text()
 
 
 def test_scores_over_a_sliver_of_a_benchmark_are_not_measured(tmp_path):
@@ -181,11 +187,13 @@ def test_a_report_swapvec_wrote_is_replaced_also_one_written_before_the_marker(t
     folder.mkdir(parents=True)
     groups, evaluation = _evaluated_groups()
     build_report(folder, cfg, "r1", groups, evaluation, evaluation.vectors)  # as swapvec wrote it, before the marker
+    for plot in folder.glob("*.svg"):  # and before its plots were SVG
+        plot.rename(plot.with_suffix(".png"))
     check_report_folder(cfg.output.path)
     write_report(cfg, "r2", None, groups, evaluation)
     assert (folder / "report.md").read_text(encoding="utf-8").startswith("# swapvec report: run r2")
-    assert (folder / MARKER).is_file()
-    (folder / "group-00002.png").unlink()  # a report with fewer groups than the last is still swapvec's
+    assert (folder / MARKER).is_file() and not list(folder.glob("*.png"))
+    (folder / "group-00002.svg").unlink()  # a report with fewer groups than the last is still swapvec's
     write_report(cfg, "r3", None, groups, evaluation)
     assert (folder / "report.md").read_text(encoding="utf-8").startswith("# swapvec report: run r3")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report"]
@@ -210,8 +218,8 @@ def test_run_with_retrofit_reports_before_and_after(spark, seed_case, monkeypatc
     md = Path(f"{folder}/report.md").read_text(encoding="utf-8")
     assert "| before retrofitting | after retrofitting | change |" in md
     for link in _links(md):
-        assert Path(f"{folder}/{link}").read_bytes().startswith(PNG)
-    assert "group-00002.png" in _links(md)  # the hub group, on line 2 of the seed's groups file
+        assert _is_svg(Path(folder, link))
+    assert "group-00002.svg" in _links(md)  # the hub group, on line 2 of the seed's groups file
     [run] = pq.read_table(Path(f"{cfg.output.path}/runs").resolve()).to_pylist()
     metrics = dict(run["metrics"])
     assert run["run_id"] == result.run_id

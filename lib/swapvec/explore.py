@@ -70,16 +70,21 @@ def neighbours(spark: SparkSession, output: OutputConfig, words: str | Iterable[
     )
 
 
+#: The media types of the plots a report links (SVG; PNG in reports written before session 20).
+_IMAGE_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
+
+
 def _inline_images(page: str, folder: Path) -> str:
-    """Replace ``src="x.png"`` links to files in ``folder`` with data URIs."""
+    """Replace ``src="x.svg"`` (or ``.png``) links to files in ``folder`` with data URIs."""
 
     def inline(match: re.Match[str]) -> str:
         image = folder / match.group(1)
         if not image.is_file():
             return match.group(0)
-        return f'src="data:image/png;base64,{base64.b64encode(image.read_bytes()).decode("ascii")}"'
+        data = base64.b64encode(image.read_bytes()).decode("ascii")
+        return f'src="data:{_IMAGE_TYPES[match.group(2)]};base64,{data}"'
 
-    return re.sub(r'src="([^"/:]+\.png)"', inline, page)
+    return re.sub(r'src="([^"/:]+\.(svg|png))"', inline, page)
 
 
 def explore(spark: SparkSession, output: OutputConfig, words: str | Iterable[str], joiner: str = "_") -> Exploration:

@@ -1,10 +1,10 @@
-"""The evaluation report: ``<output.path>/report/report.md`` (and ``report.html``) with PNG plots beside it.
+"""The evaluation report: ``<output.path>/report/report.md`` (and ``report.html``) with SVG plots beside it.
 
 What it shows, for people rather than for ``runs``:
 
 * the scores (benchmarks, group closeness, repelled and lexicon pairs), against the baseline (``evaluate.baseline``);
-* ``ranks.png``: the distribution of in-group ranks (the rank of each group-mate among a member's neighbours);
-* ``group-<line>.png``: each group's words and their nearest neighbours projected to 2-D (PCA of those points),
+* ``ranks.svg``: the distribution of in-group ranks (the rank of each group-mate among a member's neighbours);
+* ``group-<line>.svg``: each group's words and their nearest neighbours projected to 2-D (PCA of those points),
   before (the run without groups) and after, side by side; only after when there is no baseline.
 
 Images are linked relatively, so the folder opens as it is in a notebook (``IPython.display.Markdown`` from that
@@ -49,8 +49,9 @@ MAX_GROUPS_PLOTTED = 100
 
 #: The file that marks a report folder as swapvec's, so that a rerun may replace it.
 MARKER = ".swapvec-report"
-#: The names swapvec writes in a report folder; a folder with any other entry holds someone's data.
-_REPORT_FILE = re.compile(r"report\.md|report\.html|ranks\.png|group-\d+\.png|" + re.escape(MARKER))
+#: The names swapvec writes in a report folder (PNG plots before session 20); a folder with any other entry holds
+#: someone's data.
+_REPORT_FILE = re.compile(r"report\.md|report\.html|(ranks|group-\d+)\.(svg|png)|" + re.escape(MARKER))
 
 
 def _pairs(evaluation: Evaluation) -> dict[tuple[int, str, str], int]:
@@ -125,9 +126,9 @@ def build_report(
     before_pairs = _pairs(baseline) if baseline is not None else {}
     if after_pairs:
         before_ranks = list(before_pairs.values()) or None
-        ranks_figure(folder / "ranks.png", list(after_pairs.values()), before_ranks, (before_head, after_head))
+        ranks_figure(folder / "ranks.svg", list(after_pairs.values()), before_ranks, (before_head, after_head))
         parts.append(("h2", "In-group ranks"))
-        parts.append(("img", ("ranks.png", "histogram of in-group ranks")))
+        parts.append(("img", ("ranks.svg", "histogram of in-group ranks")))
     if groups:
         parts.append(("h2", "Groups"))
         note = f"{before_head} (left) and {after_head} (right)" if before_kv is not None else "after"
@@ -154,7 +155,7 @@ def build_report(
             if missing:
                 parts.append(("p", f"Not in the evaluated vocabulary: {readable_all(missing, joiner)}."))
             if number < MAX_GROUPS_PLOTTED:
-                name = f"group-{group.line:05d}.png"
+                name = f"group-{group.line:05d}.svg"
                 group_figure(folder / name, group, (after_kv, after_caption), (before_kv, before_head), joiner)
                 parts.append(("img", (name, f"group on line {group.line}")))
         if len(groups) > MAX_GROUPS_PLOTTED:
