@@ -15,7 +15,7 @@ from swapvec import runs, steps
 from swapvec.config import load_config
 from swapvec.errors import BadInput
 from swapvec.evaluate import Evaluation, analogies, benchmarks, group_closeness
-from swapvec.figures import neighbourhood, project
+from swapvec.figures import _label_places, neighbourhood, project
 from swapvec.groups import Group
 from swapvec.pipeline import execute, preflight
 from swapvec.report import MARKER, build_report, check_report_folder, write_report
@@ -197,6 +197,18 @@ def test_a_report_swapvec_wrote_is_replaced_also_one_written_before_the_marker(t
     write_report(cfg, "r3", None, groups, evaluation)
     assert (folder / "report.md").read_text(encoding="utf-8").startswith("# swapvec report: run r3")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report"]
+
+
+def test_labels_are_placed_toward_the_inside_of_the_panel_and_do_not_overlap():
+    # Three points at the top left, at the same place; three at the bottom right; one in the middle.
+    xy = np.array([[0.0, 1.0]] * 3 + [[1.0, 0.0]] * 3 + [[0.5, 0.5]])
+    places = _label_places(xy)
+    top_left, bottom_right, middle = places[:3], places[3:6], places[6]
+    assert {(dx, ha) for dx, _, ha in top_left} == {(4, "left")}  # to the right of their points
+    assert [dy for _, dy, _ in top_left] == [3, -8, -19]  # stacked a line apart, downwards
+    assert {(dx, ha) for dx, _, ha in bottom_right} == {(-4, "right")}  # on the left: they end at their points
+    assert [dy for _, dy, _ in bottom_right] == [3, 14, 25]  # near the bottom the stack grows upwards
+    assert middle == (4, 3, "left")
 
 
 def test_projection_of_points_in_a_plane_keeps_their_distances():

@@ -81,7 +81,7 @@ def _draw_space(ax, kv, group: Group, caption: str, joiner: str) -> None:
             if mate in pos:
                 ax.plot(*zip(pos[member], pos[mate], strict=True), color="tab:blue", alpha=0.25, lw=1, zorder=1)
     ax.scatter(xy[len(words) :, 0], xy[len(words) :, 1], s=14, color="0.6", zorder=2)
-    offsets = _label_offsets(xy)
+    places = _label_places(xy)
     for i, word in enumerate(labels):
         ours = i < len(words)
         if ours:
@@ -93,31 +93,38 @@ def _draw_space(ax, kv, group: Group, caption: str, joiner: str) -> None:
             fontsize=9 if ours else 7,
             weight="bold" if ours else "normal",
             color="tab:red" if ours else "0.35",
-            xytext=offsets[i],
+            xytext=places[i][:2],
             textcoords="offset points",
-            arrowprops={"arrowstyle": "-", "color": "0.75", "lw": 0.5} if offsets[i][1] != 3 else None,
+            ha=places[i][2],
+            arrowprops={"arrowstyle": "-", "color": "0.75", "lw": 0.5} if places[i][1] != 3 else None,
         )
     ax.margins(0.18)
 
 
-def _label_offsets(xy: np.ndarray) -> list[tuple[int, int]]:
-    """Label offsets (points) so that labels of points close together are stacked rather than drawn over each other.
+def _label_places(xy: np.ndarray) -> list[tuple[int, int, str]]:
+    """Each label's offset from its point (points) and alignment, so that labels of points close together are
+    stacked rather than drawn over each other, and labels stay inside the panel.
 
-    Greedy, in label order (group words first, so theirs stay next to their points): a label that would land
-    within about one label of an earlier one is moved down a line, up to 8 lines.
+    A point in the right 30% of the panel has its label on its left (right-aligned), and a stack of labels near the
+    bottom grows upwards: a label running past the panel's edge was cut there (or hidden by the next panel). Greedy,
+    in label order (group words first, so theirs stay next to their points): a label that would land within about
+    one label of an earlier one is moved a line down (up, near the bottom), up to 8 lines.
     """
+    low = xy.min(axis=0) if len(xy) else np.zeros(2)
     span = np.maximum(np.ptp(xy, axis=0), 1e-9) if len(xy) else np.ones(2)
-    unit = xy / span  # the panel is about 1 x 1 in these units
-    placed: list[tuple[float, float]] = []
-    offsets = []
+    unit = (xy - low) / span  # the panel is about 1 x 1 in these units
+    placed: list[tuple[float, float]] = []  # where each label starts
+    places = []
     for x, y in unit:
+        left = x > 0.7
+        lx, way = (x - 0.16 if left else x), (1 if y < 0.3 else -1)
         for step in range(9):
-            ly = y - step * 0.045
-            if all(abs(x - px) > 0.16 or abs(ly - py) > 0.04 for px, py in placed):
+            ly = y + way * step * 0.045
+            if all(abs(lx - px) > 0.16 or abs(ly - py) > 0.04 for px, py in placed):
                 break
-        placed.append((x, ly))
-        offsets.append((4, 3 - step * 11))
-    return offsets
+        placed.append((lx, ly))
+        places.append((-4 if left else 4, 3 + way * step * 11, "right" if left else "left"))
+    return places
 
 
 def group_figure(path: Path, group: Group, after: tuple, before: tuple, joiner: str = "_") -> None:
