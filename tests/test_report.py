@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from gensim.models import KeyedVectors
 
+from swapvec import command as command_module
 from swapvec import runs, steps
 from swapvec.config import load_config
 from swapvec.errors import BadInput
@@ -260,7 +261,7 @@ def test_run_with_retrofit_reports_before_and_after(spark, seed_case, monkeypatc
     assert sorted(p.name for p in Path(cfg.output.path).iterdir() if p.name.startswith(".report")) == []
     # The report failing too: its error is raised, and the write's is logged, not lost.
     said = []
-    monkeypatch.setattr(steps, "event", lambda logger, name, **fields: said.append((name, fields)))
+    monkeypatch.setattr(command_module, "event", lambda logger, name, **fields: said.append((name, fields)))
 
     def refused(*args, **kwargs):
         raise BadInput("the report could not be drawn")

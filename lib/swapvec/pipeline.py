@@ -21,6 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from swapvec import runs, tracking
 from swapvec.augment import affected_sentences, augment_corpus, count_words
+from swapvec.command import Command
 from swapvec.config import Config
 from swapvec.errors import BadInput
 from swapvec.groups import check_groups_file
@@ -31,7 +32,6 @@ from swapvec.report import check_report_folder
 from swapvec.runs import RunRecord
 from swapvec.similarity import neighbours_per_word, query_words
 from swapvec.steps import (
-    Command,
     baseline_of,
     evaluated,
     fitted,

@@ -1,4 +1,4 @@
-"""What every command shares: its context (:class:`Command`) and the steps that several commands chain.
+"""The steps that several commands chain, each given the command's context (:class:`swapvec.command.Command`).
 
 :mod:`swapvec.pipeline` holds the commands; each is a short chain of these steps, and each step calls one stage (a
 function of DataFrames in its own module: ``tokenize``, ``augment``, ``train``, ``retrofit``, ``specialize``,
@@ -7,164 +7,33 @@ function of DataFrames in its own module: ``tokenize``, ``augment``, ``train``, 
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import logging
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from swapvec import replay, runs
+from swapvec import replay
 from swapvec.augment import augment, substitutions
 from swapvec.collocations import detect
-from swapvec.config import Config
-from swapvec.errors import one_line, stop_point
+from swapvec.command import Command
 from swapvec.evaluate import Evaluation, evaluate
-from swapvec.groups import constrained_words, group_words, read_groups_file
+from swapvec.groups import constrained_words, group_words
 from swapvec.guarantee import guarantee
-from swapvec.lexicon import Constraints, load_all
 from swapvec.log import event, get_logger
-from swapvec.model import Prior, read_prior
 from swapvec.phrases import TABLE_SCHEMA, apply, table_rows
-from swapvec.progress import progress
 from swapvec.report import write_report
 from swapvec.retrofit import retrofit
-from swapvec.runs import Resume, RunRecord
 from swapvec.similarity import similarities
 from swapvec.specialize import SpecializeParams, specialize
 from swapvec.stats import Stats
-from swapvec.store import Store, read_corpus
+from swapvec.store import read_corpus
 from swapvec.summary import compared, summary
 from swapvec.tokenize import check_pattern, check_spaced, chunked, token_rows
 from swapvec.train import train
 
 _log = get_logger("pipeline")
-
-
-@dataclass
-class Command:
-    """One command's session, config, tables, record and resume decision, handed to the function that runs it."""
-
-    spark: SparkSession
-    cfg: Config
-    store: Store
-    record: RunRecord
-    resume: Resume
-    #: The model table of the vectors trained by this command (gensim), written beside them; None otherwise.
-    model: DataFrame | None = None
-    #: The ``phrases`` table of the phrases detected in the corpus (``tokenize.phrases``); None otherwise.
-    phrases: DataFrame | None = None
-    #: What the command persisted for its whole length; unpersisted when it ends.
-    cached: list[DataFrame] = field(default_factory=list)
-    #: The sentences drawn from the prior's sample (:func:`with_replay`), once ``drew``; None when none.
-    drawn: DataFrame | None = None
-    drew: bool = False
-    #: The stages running, outermost first (:meth:`stage`).
-    stages: list[str] = field(default_factory=list)
-
-    @contextlib.contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        """Time a stage, log its start and end as events, and show its progress on a terminal. A stage run inside
-        another (the report, drawn while the tables are written) says so (``within``); the outer one draws the line."""
-        stop_point()
-        started, within = time.monotonic(), (self.stages[-1] if self.stages else None)
-        where = {"within": within} if within else {}
-        event(_log, "stage.start", stage=name, run_id=self.record.run_id, **where)
-        outcome = "stage.failed"
-        self.stages.append(name)
-        try:
-            with progress(self.spark, name, enabled=self.cfg.log.progress and within is None):
-                yield
-            outcome = "stage.done"
-        finally:
-            self.stages.pop()
-            event(_log, outcome, stage=name, seconds=round(time.monotonic() - started, 2), **where)
-
-    def kept(self, table: str) -> bool:
-        """True when ``table`` already holds this run key's output (or a later key's): read it, do not write it."""
-        return table in self.resume.kept
-
-    def read_kept(self, table: str) -> DataFrame:
-        self.record.details[f"{table}_of_run"] = self.resume.kept[table]
-        return self.store.read(table).drop("run_id").localCheckpoint(eager=True)
-
-    def write(self, df: DataFrame | None, table: str) -> None:
-        """Write one of the command's tables, or note that it was kept (``df`` is None only for a kept table)."""
-        if self.kept(table):
-            runs.keep(self.record, table)
-        else:
-            runs.write_output(self.store, df, table, self.record, self.cfg.run.key)
-
-    def write_all(self, tables: dict[str, DataFrame | None]) -> None:
-        """:meth:`write` each table, all at once (:meth:`writing`)."""
-        with self.writing(tables):
-            pass
-
-    @contextlib.contextmanager
-    def writing(self, tables: dict[str, DataFrame | None]) -> Iterator[Callable[[], None]]:
-        """:meth:`write` each table, all at once, while the block runs; yields ``written``, which waits for the
-        writes and raises the first failure, in ``tables``' order. The block's end waits for them too, also when the
-        block fails: its error is then raised, and a write that failed beside it is logged (``table.write_failed``).
-
-        A write waits mostly on the driver (the commit, the log), so three tables together take 0.6x their time one
-        after another in a warm session, 0.9x in a fresh JVM, whose first Delta write warms up alone; the driver's
-        Python is free meanwhile, for the report (bench/RESULTS.md). Each write is its own commit.
-        """
-        pool = ThreadPoolExecutor(max_workers=max(1, len(tables)), thread_name_prefix="swapvec-write")
-        futures = [pool.submit(self.write, df, table) for table, df in tables.items()]
-
-        def written() -> None:
-            wait(futures)
-            versions = self.record.details.get("table_versions", {})
-            for table in tables:  # recorded in the order of ``tables``, whichever write ended first
-                if table in versions:
-                    versions[table] = versions.pop(table)
-            errors = [f.exception() for f in futures if f.exception() is not None]
-            if errors:
-                raise errors[0]
-
-        try:
-            yield written
-        except BaseException as exc:
-            pool.shutdown(wait=True)
-            for table, future in zip(tables, futures, strict=True):  # the block's error is raised: said, not lost
-                error = future.exception()
-                if error is not None and error is not exc:
-                    event(_log, "table.write_failed", level=logging.ERROR, table=table, error=one_line(error))
-            raise
-        pool.shutdown(wait=True)
-        written()
-
-    @functools.cached_property
-    def constraints(self) -> Constraints:
-        """The groups file's groups and repel lines and the lexicon's pairs (none without the files), read once."""
-        a = self.cfg.augment
-        return load_all(self.spark, a.groups_path, a.lexicon_path, self.cfg.tokenize)
-
-    @functools.cached_property
-    def named_phrases(self) -> set[tuple[str, ...]]:
-        """The phrases the groups file and the lexicon name. Files without one are only read in Python, so that the
-        commands that need nothing else of them (``tokenize``) start no Spark job for them."""
-        a = self.cfg.augment
-        files = [path for path in (a.groups_path, a.lexicon_path) if path]
-        if "constraints" in self.__dict__ or any(" " in t for path in files for t in read_groups_file(path).terms()):
-            return self.constraints.phrases
-        return set()
-
-    @functools.cached_property
-    def prior(self) -> Prior | None:
-        """``train.init_from``'s model and replay sample, checked against this run's settings (None without it),
-        read once."""
-        return read_prior(self.spark, self.cfg) if self.cfg.train.init_from else None
-
-    @property
-    def prior_model(self) -> DataFrame | None:
-        return self.prior.model if self.prior is not None else None
 
 
 def sentences_of(c: Command) -> DataFrame:
