@@ -95,7 +95,8 @@ class Command:
     def writing(self, tables: dict[str, DataFrame | None]) -> Iterator[Callable[[], None]]:
         """:meth:`write` each table, all at once, while the block runs; yields ``written``, which waits for the
         writes and raises the first failure, in ``tables``' order. The block's end waits for them too, also when the
-        block fails: its error is then raised, and a write that failed beside it is logged (``table.write_failed``).
+        block fails: its error is then raised. Every failed write that is not the error raised is logged, once
+        (``table.write_failed``).
 
         A write waits mostly on the driver (the commit, the log), so three tables together take 0.6x their time one
         after another in a warm session, 0.9x in a fresh JVM, whose first Delta write warms up alone; the driver's
@@ -103,6 +104,16 @@ class Command:
         """
         pool = ThreadPoolExecutor(max_workers=max(1, len(tables)), thread_name_prefix="swapvec-write")
         futures = [pool.submit(self.write, df, table) for table, df in tables.items()]
+        said: set[int] = set()
+
+        def failures() -> list[tuple[str, BaseException]]:
+            done = zip(tables, futures, strict=True)
+            return [(table, f.exception()) for table, f in done if f.exception() is not None]
+
+        def say(table: str, error: BaseException) -> None:  # a failure not raised is logged, once
+            if id(error) not in said:
+                said.add(id(error))
+                event(_log, "table.write_failed", level=logging.ERROR, table=table, error=one_line(error))
 
         def written() -> None:
             wait(futures)
@@ -110,18 +121,19 @@ class Command:
             for table in tables:  # recorded in the order of ``tables``, whichever write ended first
                 if table in versions:
                     versions[table] = versions.pop(table)
-            errors = [f.exception() for f in futures if f.exception() is not None]
-            if errors:
-                raise errors[0]
+            failed = failures()
+            for table, error in failed[1:]:
+                say(table, error)
+            if failed:
+                raise failed[0][1]
 
         try:
             yield written
         except BaseException as exc:
             pool.shutdown(wait=True)
-            for table, future in zip(tables, futures, strict=True):  # the block's error is raised: said, not lost
-                error = future.exception()
-                if error is not None and error is not exc:
-                    event(_log, "table.write_failed", level=logging.ERROR, table=table, error=one_line(error))
+            for table, error in failures():  # the block's error is raised: the writes' are said, not lost
+                if error is not exc:
+                    say(table, error)
             raise
         pool.shutdown(wait=True)
         written()
