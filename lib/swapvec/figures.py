@@ -1,7 +1,7 @@
 """The report's plots (:mod:`swapvec.report`): the in-group ranks' histogram, and each group's neighbourhood
 projected to 2-D (PCA of the group's words and their nearest words), before and after, side by side.
 
-Plots are SVG with their labels as text (the viewer draws the letters): 60 groups' plots took 3.4 s against 5.6 s
+Plots are SVG with their labels as text (the viewer draws the letters): 60 groups' plots took 3.3 s against 5.3 s
 as PNG, in half the bytes (bench/RESULTS.md, session 20); the report is drawn on the driver, once a run.
 """
 
