@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 from gensim.models import KeyedVectors
-from specialize_bench import benchmark_pairs, table_vectors, wordnet_pairs
+from specialize_bench import benchmark_pairs, load_vectors, wordnet_pairs
 
 import swapvec.specialize as core
 from swapvec.evaluate import benchmarks
@@ -122,7 +122,7 @@ class Setting(NamedTuple):
 def setting(path: str) -> Setting:
     """The relations rows of specialize_bench on the vectors at ``path``: synonyms and similar-to pairs attracted,
     indirect antonyms repelled, the benchmark pairs removed."""
-    kv = KeyedVectors.load(path) if path.endswith(".kv") else table_vectors(path)
+    kv = load_vectors(path)
     synonyms, opposite, _, similar, indirect = wordnet_pairs(kv.key_to_index)
     held = benchmark_pairs()
     attract, repel = sorted((synonyms | similar) - indirect - held), sorted(indirect - held)

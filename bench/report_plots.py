@@ -20,17 +20,12 @@ import time
 from pathlib import Path
 
 import matplotlib
-from gensim.models import KeyedVectors
 
 sys.path.insert(0, str(Path(__file__).parent))
-from specialize_bench import table_vectors  # noqa: E402
+from specialize_bench import load_vectors  # noqa: E402
 
 from swapvec.figures import group_figure  # noqa: E402
 from swapvec.groups import Group, read_groups_file  # noqa: E402
-
-
-def vectors(path: str) -> KeyedVectors:
-    return KeyedVectors.load(path) if path.endswith(".kv") else table_vectors(path)
 
 
 def main() -> None:
@@ -41,7 +36,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     matplotlib.use("Agg")
-    before, after = vectors(args.before), vectors(args.after)
+    before, after = load_vectors(args.before), load_vectors(args.after)
     groups = [Group(tuple(members), hub, line) for line, hub, members in read_groups_file(args.groups).groups]
     seconds: dict[str, list[float]] = {"png": [], "svg": []}
     size: dict[str, int] = {}

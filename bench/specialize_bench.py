@@ -232,6 +232,11 @@ def table_vectors(path: str) -> KeyedVectors:
     return collect_vectors(Store(cfg.output, get_spark(cfg.spark)).read(table), 10**7, [])
 
 
+def load_vectors(path: str) -> KeyedVectors:
+    """A run's vectors table (a folder: :func:`table_vectors`) or a KeyedVectors file."""
+    return table_vectors(path) if os.path.isdir(path) else KeyedVectors.load(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus")
@@ -247,10 +252,8 @@ def main() -> None:
     parser.add_argument("--relations", action="store_true", help="rows with WordNet's similar-to and indirect antonyms")
     args = parser.parse_args()
     train_s = float("nan")
-    if args.vectors and os.path.isdir(args.vectors):
-        kv = table_vectors(args.vectors)
-    elif args.vectors and os.path.exists(args.vectors):
-        kv = KeyedVectors.load(args.vectors)
+    if args.vectors and os.path.exists(args.vectors):
+        kv = load_vectors(args.vectors)
     else:
         with open(args.corpus, encoding="utf-8", errors="replace") as corpus:
             sentences = [WORD.findall(line.lower()) for line in corpus]
