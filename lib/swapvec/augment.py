@@ -22,6 +22,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from swapvec.compat import map_has_key
 from swapvec.config import AugmentConfig
 from swapvec.errors import BadInput
 from swapvec.groups import Group, group_words
@@ -72,7 +73,7 @@ def augment(sentences: DataFrame, subs: Mapping[str, tuple[str, ...]], max_copie
     if not subs:
         return originals
     table = F.create_map(*[part for w, s in sorted(subs.items()) for part in (F.lit(w), F.array(*map(F.lit, s)))])
-    present = F.filter(F.array_distinct("tokens"), lambda t: F.map_contains_key(table, t))
+    present = F.filter(F.array_distinct("tokens"), lambda t: map_has_key(table, t))
     candidates = F.flatten(
         F.transform(
             present,

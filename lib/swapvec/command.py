@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame, SparkSession
 
 from swapvec import runs
+from swapvec.compat import local_checkpoint
 from swapvec.config import Config
 from swapvec.errors import one_line, stop_point
 from swapvec.groups import read_groups_file
@@ -77,7 +78,7 @@ class Command:
 
     def read_kept(self, table: str) -> DataFrame:
         self.record.details[f"{table}_of_run"] = self.resume.kept[table]
-        return self.store.read(table).drop("run_id").localCheckpoint(eager=True)
+        return local_checkpoint(self.store.read(table).drop("run_id"))
 
     def write(self, df: DataFrame | None, table: str) -> None:
         """Write one of the command's tables, or note that it was kept (``df`` is None only for a kept table)."""

@@ -14,6 +14,13 @@ the rest of swapvec gets where they are missing:
   Spark Connect the JVM is the server's).
 * :func:`session_jars`, :func:`quiet_spark_logs`, :func:`master`: for the local session swapvec builds itself,
   which is always classic.
+
+It is also the seam between Spark versions (3.5 to 4.x). Where Spark 4.0 added an API that swapvec uses, the
+function here calls it when it is there and otherwise does the same with what 3.5 has:
+
+* :func:`to_arrow` (``DataFrame.toArrow``), :func:`from_arrow` (``createDataFrame`` of an Arrow table),
+  :func:`apply_in_arrow` (``groupBy(...).applyInArrow``), :func:`local_checkpoint` (Spark Connect before 4.0 has
+  none), :func:`error_condition` (``getCondition``, ``getErrorClass`` before 4.0) and :func:`map_has_key`.
 """
 
 from __future__ import annotations
@@ -21,12 +28,16 @@ from __future__ import annotations
 import contextlib
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from pyspark.sql import SparkSession
+import pyarrow as pa
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
+from pyspark.sql.types import StructType
 
 
 def is_classic(spark: SparkSession) -> bool:
@@ -35,6 +46,117 @@ def is_classic(spark: SparkSession) -> bool:
         return spark.sparkContext is not None
     except Exception:  # Spark Connect raises on sparkContext access
         return False
+
+
+def error_condition(exc: BaseException) -> str | None:
+    """A Spark error's condition (``DELTA_MISSING_DELTA_TABLE``): ``getCondition`` from Spark 4.0, ``getErrorClass``
+    before it; None for an error that carries none."""
+    for name in ("getCondition", "getErrorClass"):
+        method = getattr(exc, name, None)
+        if method is not None:
+            return method()
+    return None
+
+
+def map_has_key(mapping: Column, key: Column) -> Column:
+    """True where ``mapping`` holds ``key``, a column. pyspark before 4.0 takes only a literal key in
+    ``functions.map_contains_key``; the SQL function takes any expression on every version."""
+    return F.call_function("map_contains_key", mapping, key)
+
+
+# --------------------------------------------------------------------------------------------- Spark 3.5 and 4.x
+def to_arrow(df: DataFrame) -> pa.Table:
+    """``df`` collected to the driver as one Arrow table (the caller bounds its size)."""
+    if hasattr(df, "toArrow"):  # Spark 4.0
+        return df.toArrow()
+    schema = to_arrow_schema(df.schema)
+    if is_classic(df.sparkSession):
+        return pa.Table.from_batches(df._collect_as_arrow(), schema=schema)
+    client = df.sparkSession.client  # Spark Connect 3.5 collects Arrow itself: its collect() starts from this table
+    table, _ = client.to_table(df._plan.to_proto(client))
+    return table
+
+
+def from_arrow(spark: SparkSession, table: pa.Table, schema: StructType | None = None) -> DataFrame:
+    """A DataFrame of an Arrow table held on the driver, through Arrow (Spark 4.0 takes the table itself; 3.5 takes
+    its pandas form, converted back to Arrow with ``schema`` so that float32 stays float32)."""
+    if schema is None:
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        schema = from_arrow_schema(table.schema)
+    if _spark_major(spark) >= 4:
+        return spark.createDataFrame(table, schema)
+    frame = table.to_pandas()
+    if not is_classic(spark):
+        return spark.createDataFrame(frame, schema)
+    # Classic 3.5 converts pandas through Arrow only with this setting on; row by row it would take minutes.
+    key = "spark.sql.execution.arrow.pyspark.enabled"
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, "true")
+    try:
+        return spark.createDataFrame(frame, schema)
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
+
+
+def apply_in_arrow(
+    df: DataFrame,
+    keys: list[str],
+    func: Callable[[pa.Table], pa.Table],
+    schema: StructType,
+    partitioned: bool = False,
+) -> DataFrame:
+    """``func`` run on each group of rows that share ``keys``, as one Arrow table, and its tables' rows returned.
+
+    ``groupBy(*keys).applyInArrow`` from Spark 4.0. Before it, the rows are shuffled by ``keys`` (not when
+    ``partitioned``: the caller has placed each group in one partition), sorted by them within each partition, and
+    a ``mapInArrow`` task cuts its sorted batches into groups: the same groups, one group in memory at a time.
+    """
+    if hasattr(df.groupBy(*keys), "applyInArrow"):
+        return df.groupBy(*keys).applyInArrow(func, schema)
+    placed = df if partitioned else df.repartition(*keys)
+    return placed.sortWithinPartitions(*keys).mapInArrow(_grouped(func, keys), schema)
+
+
+def _grouped(
+    func: Callable[[pa.Table], pa.Table], keys: list[str]
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        held: list[pa.RecordBatch] = []
+        current: tuple | None = None
+        for batch in batches:
+            values = list(zip(*(batch.column(k).to_pylist() for k in keys), strict=True))
+            start = 0
+            for i in range(1, len(values) + 1):
+                if i < len(values) and values[i] == values[start]:
+                    continue
+                if held and values[start] != current:
+                    yield from func(pa.Table.from_batches(held)).to_batches()
+                    held = []
+                held.append(batch.slice(start, i - start))
+                current = values[start]
+                start = i
+        if held:
+            yield from func(pa.Table.from_batches(held)).to_batches()
+
+    return run
+
+
+def local_checkpoint(df: DataFrame) -> DataFrame:
+    """``df`` computed once and kept on the executors, its plan cut: ``localCheckpoint`` (Spark Connect before 4.0
+    has none, and there the rows are cached instead, recomputed the same way should an executor lose them)."""
+    if hasattr(df, "localCheckpoint"):
+        return df.localCheckpoint(eager=True)
+    kept = df.persist()
+    kept.count()
+    return kept
+
+
+def _spark_major(spark: SparkSession) -> int:
+    return int(spark.version.split(".")[0])
 
 
 def default_parallelism(spark: SparkSession) -> int:

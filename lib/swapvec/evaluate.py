@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from swapvec.arrow import to_matrix
+from swapvec.compat import to_arrow
 from swapvec.groups import TOP, Group, Repel, constrained_words
 from swapvec.lexicon import Constraints
 from swapvec.similarity.kernels import exact_top_k
@@ -64,7 +65,7 @@ def collect_vectors(vectors: DataFrame, max_vocab: int, extra_words: list[str]):
     top = vectors.orderBy(F.desc("count"), F.asc("word")).limit(max_vocab)
     if extra_words:
         top = top.unionByName(vectors.where(F.col("word").isin(extra_words))).dropDuplicates(["word"])
-    table = top.orderBy(F.desc("count"), F.asc("word")).select("word", "vector").toArrow()
+    table = to_arrow(top.orderBy(F.desc("count"), F.asc("word")).select("word", "vector"))
     words = table.column("word").to_pylist()
     matrix = to_matrix(table.column("vector")) if words else np.empty((0, 0), np.float32)
     kv = KeyedVectors(vector_size=matrix.shape[1], count=0)

@@ -22,6 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from swapvec import runs, tracking
 from swapvec.augment import affected_sentences, augment_corpus, count_words
 from swapvec.command import Command
+from swapvec.compat import local_checkpoint
 from swapvec.config import Config
 from swapvec.errors import BadInput
 from swapvec.groups import check_groups_file
@@ -132,7 +133,7 @@ def _tokenize(c: Command) -> None:
             c.write(None, "phrases")
         return
     with c.stage("tokenize"):
-        sentences = sentences_of(c).localCheckpoint(eager=True)
+        sentences = local_checkpoint(sentences_of(c))
         c.record.add(count_words(sentences, f"the corpus at {c.cfg.input.path}"))
         c.write_all({"sentences": sentences, **({"phrases": c.phrases} if c.phrases is not None else {})})
 
@@ -175,7 +176,7 @@ def _evaluate_command(c: Command) -> None:
     baseline_vectors = None
     if c.cfg.evaluate.baseline and c.constraints and c.store.exists("baseline_vectors"):
         # The vectors without groups that `swapvec run` trained beside the run's own: the before of the report.
-        stored = c.store.read("baseline_vectors").localCheckpoint(eager=True)
+        stored = local_checkpoint(c.store.read("baseline_vectors"))
         first = stored.select("run_id").first()
         c.record.details["baseline_of_run"] = first.run_id if first else None
         baseline_vectors = stored.drop("run_id")

@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from swapvec.arrow import list_column
+from swapvec.compat import from_arrow
 from swapvec.groups import Group, group_words
 
 
@@ -120,7 +121,7 @@ def replace_vectors(vectors: DataFrame, new: dict[str, np.ndarray]) -> DataFrame
     schema = T.StructType([T.StructField("word", T.StringType()), T.StructField("_new", vector_type)])
     matrix = np.stack([np.asarray(v, np.float32) for v in new.values()])
     arrow = pa.table({"word": pa.array(list(new), pa.string()), "_new": list_column(matrix)})
-    table = vectors.sparkSession.createDataFrame(arrow, schema)
+    table = from_arrow(vectors.sparkSession, arrow, schema)
     if len(new) <= BROADCAST_WORDS:
         table = F.broadcast(table)
     columns = [F.coalesce("_new", "vector").alias("vector") if c == "vector" else F.col(c) for c in vectors.columns]

@@ -56,6 +56,7 @@ from pyspark.sql import functions as F
 
 from swapvec.apart import keep_apart, table_search
 from swapvec.arrow import list_column, to_matrix
+from swapvec.compat import from_arrow, local_checkpoint, to_arrow
 from swapvec.lexicon import Pairs
 from swapvec.retrofit import replace_vectors
 from swapvec.similarity.kernels import unit_rows
@@ -238,8 +239,8 @@ def specialize(
     """
     started = time.monotonic()
     # A join, not isin: a lexicon names hundreds of thousands of words.
-    wanted = vectors.sparkSession.createDataFrame(pa.table({"word": pa.array(pairs.words, pa.string())}))
-    table = vectors.join(F.broadcast(wanted), "word").select("word", "vector").orderBy("word").toArrow()
+    wanted = from_arrow(vectors.sparkSession, pa.table({"word": pa.array(pairs.words, pa.string())}))
+    table = to_arrow(vectors.join(F.broadcast(wanted), "word").select("word", "vector").orderBy("word"))
     words = table.column("word").to_pylist()
     index = {w: i for i, w in enumerate(words)}
     attract, repel = _rows(pairs.attract, index), _rows(pairs.repel, index)
@@ -252,12 +253,11 @@ def specialize(
     )
     if not len(attract) and not len(repel):
         return vectors, stats
-    others = (
+    others = to_arrow(
         vectors.join(F.broadcast(wanted), "word", "left_anti")
         .orderBy(F.xxhash64("word", F.lit(seed)), "word")
         .limit(params.negatives)
         .select("vector")
-        .toArrow()
     )
     trained = to_matrix(table.column("vector"))
     moved = specialize_matrix(
@@ -268,7 +268,7 @@ def specialize(
         stats.metrics["specialize_outside"] = 1.0
     if apart and len(repel):
         specialised = dict(zip(words, moved, strict=True))  # the table as specialisation left it, built if needed
-        search = table_search(lambda: replace_vectors(vectors, specialised).localCheckpoint())
+        search = table_search(lambda: local_checkpoint(replace_vectors(vectors, specialised)))
         moved, kept_apart = keep_apart(search, words, moved, repel, seed)
         stats.metrics.update(kept_apart)
     stats.metrics["specialize_seconds"] = time.monotonic() - started

@@ -18,6 +18,7 @@ from swapvec import replay
 from swapvec.augment import augment, substitutions
 from swapvec.collocations import detect
 from swapvec.command import Command
+from swapvec.compat import local_checkpoint
 from swapvec.evaluate import Evaluation, evaluate
 from swapvec.groups import constrained_words, group_words
 from swapvec.guarantee import guarantee
@@ -128,7 +129,7 @@ def _placed(c: Command, step: str, move: Callable[[], tuple[DataFrame, Stats]]) 
     ``<step>_seconds`` recorded."""
     started = time.monotonic()
     moved, stats = move()
-    moved = moved.localCheckpoint(eager=True)
+    moved = local_checkpoint(moved)
     stats.metrics[f"{step}_seconds"] = time.monotonic() - started
     c.record.add(stats)
     return moved

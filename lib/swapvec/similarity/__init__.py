@@ -28,7 +28,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
-from swapvec.compat import default_parallelism
+from swapvec.compat import apply_in_arrow, default_parallelism, local_checkpoint
 from swapvec.config import SimilarityConfig
 from swapvec.errors import BadInput
 from swapvec.log import event, get_logger
@@ -179,10 +179,8 @@ def similarities(
     flagged = flagged.withColumn(
         "qgroup", F.when(F.col("_q"), (qrank / per_group).cast("int")).otherwise(F.lit(None).cast("int"))
     ).withColumn("kblock", (F.col("idx") / KEY_BLOCK_ROWS).cast("int"))
-    blocks = (
-        flagged.select("kblock", "idx", "word", "vector", "qgroup")
-        .groupBy("kblock")
-        .applyInArrow(pack, from_arrow_schema(BLOCK_ARROW))
+    blocks = apply_in_arrow(
+        flagged.select("kblock", "idx", "word", "vector", "qgroup"), ["kblock"], pack, from_arrow_schema(BLOCK_ARROW)
     )
     # One partition a task (a query group in a shard), each with every key block.
     tasks = spark.range(groups * shards).select(
@@ -192,11 +190,16 @@ def similarities(
     )
     pairs = tasks.crossJoin(blocks).repartition(groups * shards, "task")
     if cfg.mode == "exact":
-        sims = pairs.groupBy("task").applyInArrow(exact_task(k), from_arrow_schema(TABLE_ARROW))
-        sims = sims.localCheckpoint(eager=True)
+        sims = local_checkpoint(
+            apply_in_arrow(pairs, ["task"], exact_task(k), from_arrow_schema(TABLE_ARROW), partitioned=True)
+        )
         return sims, Stats(row_counts={"similarities": sims.count()})
-    candidates = pairs.groupBy("task").applyInArrow(
-        approximate_task(k, shard_rows, cfg.nprobe, cfg.recall_target), from_arrow_schema(CANDIDATE_ARROW)
+    candidates = apply_in_arrow(
+        pairs,
+        ["task"],
+        approximate_task(k, shard_rows, cfg.nprobe, cfg.recall_target),
+        from_arrow_schema(CANDIDATE_ARROW),
+        partitioned=True,
     )
     if shards > 1:
         # Each shard's best k, merged per word: same tie rule as within a shard (similarity, then word index). A word
@@ -210,15 +213,17 @@ def similarities(
             .withColumn("sample_recall", F.min("sample_recall").over(every))
             .where(F.col("rank") <= k)
         )
-    searched = candidates.select(
-        "word",
-        "neighbor",
-        F.col("rank").cast("int").alias("rank"),
-        F.col("similarity").cast("double").alias("similarity"),
-        "mode",
-        "nprobe",
-        "sample_recall",
-    ).localCheckpoint(eager=True)
+    searched = local_checkpoint(
+        candidates.select(
+            "word",
+            "neighbor",
+            F.col("rank").cast("int").alias("rank"),
+            F.col("similarity").cast("double").alias("similarity"),
+            "mode",
+            "nprobe",
+            "sample_recall",
+        )
+    )
     rows, metrics = _search_metrics(searched)
     event(_log, "similarity.searched", **metrics)
     return searched.select(*TABLE_COLUMNS), Stats(row_counts={"similarities": rows}, metrics=metrics)

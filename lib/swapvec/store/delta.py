@@ -20,7 +20,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, Row, SparkSession
 
-from swapvec.compat import jvm_console_silenced
+from swapvec.compat import error_condition, jvm_console_silenced
 from swapvec.errors import BadInput
 
 
@@ -67,7 +67,7 @@ def _rows_of_table(spark: SparkSession, statement: str) -> list[Row] | None:
     try:
         return spark.sql(statement).collect()
     except AnalysisException as exc:
-        if exc.getCondition() in _NOT_A_TABLE:
+        if error_condition(exc) in _NOT_A_TABLE:
             return None
         raise
 

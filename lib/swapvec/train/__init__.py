@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from swapvec.compat import local_checkpoint, to_arrow
 from swapvec.config import Config
 from swapvec.errors import BadInput
 from swapvec.log import event, get_logger
@@ -127,7 +128,7 @@ def train(
     # One job, bounded by the vocabulary (words and counts, a fraction of the weights the backends hold): collected
     # once, it costs 0.6x a persisted table counted and collected again.
     query = vocabulary(sentences, min_count, cfg.train.max_vocab_size, group_words, prior, same_corpus)
-    vocab = query.toArrow().sort_by("idx")
+    vocab = to_arrow(query).sort_by("idx")
     size = vocab.num_rows
     if size == 0:
         raise BadInput(f"no word occurs at least train.min_count={min_count} times: the corpus is empty or too small")
@@ -153,5 +154,5 @@ def train(
     columns = [F.col("word").cast("string"), F.col("vector").cast(VECTOR_TYPE), F.col("count").cast("bigint")]
     if with_model and "output" in vectors.columns:
         columns += [F.col("output").cast(VECTOR_TYPE), F.col("train_count").cast("bigint")]
-    vectors = vectors.select(*columns).localCheckpoint(eager=True)
+    vectors = local_checkpoint(vectors.select(*columns))
     return vectors, stats

@@ -36,7 +36,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from swapvec import progress
 from swapvec.arrow import list_column, to_matrix
-from swapvec.compat import Shipped, resolve_mode, ship
+from swapvec.compat import Shipped, apply_in_arrow, from_arrow, resolve_mode, ship, to_arrow
 from swapvec.config import Config
 from swapvec.errors import one_line, stop_point
 from swapvec.log import event, get_logger
@@ -183,8 +183,8 @@ def train_gensim(
     w_in, w_out = initial_weights(vocab_size, params)
     init_words = 0
     if prior is not None:  # bounded by the vocabulary, as w_in and w_out are
-        indices = spark.createDataFrame(vocab.select(["word", "idx"]))
-        known = prior.join(indices, "word").select("idx", "vector", "output").toArrow()
+        indices = from_arrow(spark, vocab.select(["word", "idx"]))
+        known = to_arrow(prior.join(indices, "word").select("idx", "vector", "output"))
         rows = known.column("idx").to_numpy()
         w_in[rows] = to_matrix(known.column("vector"), params.vector_size)
         w_out[rows] = to_matrix(known.column("output"), params.vector_size)
@@ -202,7 +202,7 @@ def train_gensim(
             try:
                 # Every shard trains in parallel; each vocabulary block's changes are summed over the shards on the
                 # executors, so the driver receives one summed change, whatever the number of shards.
-                changes = (
+                updates = (
                     encoded.mapInArrow(
                         _round_task(shipped, shipped_vocab, key, params, shards, t.threads, r),
                         from_arrow_schema(UPDATE_SCHEMA),
@@ -211,10 +211,15 @@ def train_gensim(
                     # them into one task).
                     .withColumn("_key", sum_key)
                     .repartition(shards, "_key")
-                    .groupBy("_key", "block")
-                    .applyInArrow(sum_task(vocab_size, params.vector_size), from_arrow_schema(SUM_SCHEMA))
-                    .toArrow()
                 )
+                summed = apply_in_arrow(
+                    updates,
+                    ["_key", "block"],
+                    sum_task(vocab_size, params.vector_size),
+                    from_arrow_schema(SUM_SCHEMA),
+                    partitioned=True,
+                )
+                changes = to_arrow(summed)
             finally:
                 _quietly(shipped.release)
             trained_at = time.monotonic()
@@ -247,7 +252,7 @@ def train_gensim(
             "train_count": vocab["train_count"].cast(pa.int64()),
         }
     )
-    vectors = spark.createDataFrame(table)
+    vectors = from_arrow(spark, table)
     stats = {
         "vocab_size": vocab_size,
         "sync_rounds": params.sync_rounds,

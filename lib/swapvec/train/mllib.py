@@ -11,6 +11,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from swapvec.compat import from_arrow
 from swapvec.config import Config
 from swapvec.train.memory import check_driver_memory
 
@@ -54,7 +55,7 @@ def train_mllib(
     model = Word2Vec(inputCol="tokens", outputCol="_vector", **mllib_params(cfg)).fit(tokens)
     seconds = time.monotonic() - started
     vectors = model.getVectors().select("word", vector_to_array("vector", "float32").alias("vector"))
-    counts = spark.createDataFrame(vocab.select(["word", "count"]))
+    counts = from_arrow(spark, vocab.select(["word", "count"]))
     vectors = vectors.join(counts, "word").select("word", "vector", F.col("count").cast("bigint"))
     stats = {
         "vocab_size": vocab.num_rows,
