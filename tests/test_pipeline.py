@@ -91,9 +91,7 @@ def test_stage_commands_meet_in_tables_and_similarity_recomputes_alone(spark, se
 
     # `similarity` alone, with another top_k: recomputed from the vectors table, one new version.
     version = records[3].details["table_versions"]["similarities"]
-    again = execute(
-        spark, cfg.model_copy(update={"similarity": cfg.similarity.model_copy(update={"top_k": 2})}), "similarity"
-    )
+    again = execute(spark, cfg.replaced(similarity=cfg.similarity.replaced(top_k=2)), "similarity")
     assert again.details["table_versions"]["similarities"] > version
     after = read_independently(f"{out}/similarities", "parquet")
     assert sorted(set(after.column("rank").to_pylist())) == [1, 2] and set(after.column("run_id").to_pylist()) == {

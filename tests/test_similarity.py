@@ -227,7 +227,7 @@ def test_an_index_that_misses_the_target_is_replaced_by_exact_search(spark, monk
     assert stats.metrics == {"similarity_exact_share": 1.0, "similarity_sample_recall": 1.0}
 
     # The same words without a target: the index searched as given, recorded as approximate.
-    loose, stats = sim.similarities(spark, _vectors(spark, matrix), cfg.model_copy(update={"recall_target": 0.0}))
+    loose, stats = sim.similarities(spark, _vectors(spark, matrix), cfg.replaced(recall_target=0.0))
     assert stats.metrics == {"similarity_exact_share": 0.0, "similarity_nprobe": 1.0}
     assert {r.mode for r in loose.collect()} == {"approximate"}
 

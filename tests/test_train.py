@@ -21,7 +21,7 @@ def lee(spark):
 
 
 def _with(cfg: Config, **train_settings) -> Config:
-    return cfg.model_copy(update={"train": cfg.train.model_copy(update=train_settings)})
+    return cfg.replaced(train=cfg.train.replaced(**train_settings))
 
 
 def _matrix(vectors) -> tuple[list[str], np.ndarray]:

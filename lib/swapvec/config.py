@@ -1,7 +1,8 @@
-"""The typed configuration of a swapvec run: every key, its default and its valid range, declared once.
+"""The configuration of a swapvec run: every key, its default, its valid range and its meaning, declared once.
 
-A run's config is the YAML file given with ``--config`` plus any number of ``--set dotted.key=value``
-overrides, validated here. Unknown keys and invalid values are refused with a message that names the key.
+A run's config is the YAML file given with ``--config`` plus any number of ``--set dotted.key=value`` overrides,
+validated here (the rules of reading a value are ``swapvec.settings``'). Unknown keys and invalid values are refused
+with a message that names the key. ``docs/configuration.md`` is generated from these declarations.
 
 This module is long because it is the one place where every setting is declared with its default, range and
 meaning; split, the defaults would live in several places again.
@@ -10,109 +11,89 @@ meaning; split, the defaults would live in several places again.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from swapvec.errors import BadInput, one_line
 from swapvec.log import redact
+from swapvec.settings import Invalid, Section, setting
 
 #: Letters, combining marks and digits, with inner apostrophes kept (``don't``, ``l’homme``). Java regex syntax:
 #: tokenisation runs inside Spark's JVM.
 DEFAULT_TOKEN_PATTERN = r"[\p{L}\p{M}\p{N}]+(?:['’][\p{L}\p{M}\p{N}]+)*"
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_booleans_for_numbers(cls, data: Any) -> Any:
-        # YAML reads `true` as a boolean and pydantic would take it as 1 for an int field.
-        if isinstance(data, dict):
-            for name, value in data.items():
-                field = cls.model_fields.get(name)
-                if isinstance(value, bool) and field is not None and _numeric(field.annotation):
-                    raise ValueError(f"{name}: expected a number, got {str(value).lower()}")
-        return data
-
-
-def _numeric(annotation: Any) -> bool:
-    if get_origin(annotation) is Literal:  # train.sg: Literal[0, 1]
-        return all(type(v) is int for v in get_args(annotation))
-    kinds = set(get_args(annotation)) or {annotation}
-    return bool(kinds & {int, float}) and bool not in kinds
-
-
-class InputConfig(_Section):
-    path: str | None = Field(None, description="Corpus: a text file or folder, a Parquet path or a Delta table path.")
-    format: Literal["text", "parquet", "delta"] | None = Field(None, description="Inferred from the path when absent.")
-    column: str | None = Field(
-        None, description="Text column for parquet/delta input; the only string column if unset."
+class InputConfig(Section):
+    path: str | None = setting(
+        None, "The corpus: a text file or folder, a Parquet path, a Delta table path, or `sample:lee` (required)."
     )
+    format: Literal["text", "parquet", "delta"] | None = setting(
+        None,
+        "`text`, `parquet` or `delta`; inferred when unset (Delta if `_delta_log/` exists, Parquet if "
+        "`*.parquet`, else text).",
+    )
+    column: str | None = setting(None, "The text column of Parquet or Delta input; the only string column if unset.")
 
 
-class TokenizeConfig(_Section):
-    lowercase: bool = True
-    pattern: str = Field(DEFAULT_TOKEN_PATTERN, description="Java regex; each match is a token.")
-    min_length: int = Field(1, ge=1, le=1000, description="Tokens shorter than this (in characters) are dropped.")
-    max_sentence_length: int = Field(
+def _not_empty(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def _joiner(value: str) -> str:
+    # A joiner of word characters would make motion+picture collide with a word of the corpus.
+    if not value or len(value) > 5 or any(c.isalnum() or c.isspace() or c == '"' for c in value):
+        raise ValueError("must be 1 to 5 characters, none a letter, digit, space or '\"' (default '_')")
+    return value
+
+
+class TokenizeConfig(Section):
+    lowercase: bool = setting(True, "Lower-case the text before matching tokens and group words.")
+    pattern: str = setting(
+        DEFAULT_TOKEN_PATTERN,
+        "Java regex; each match is a token (default: letters, marks and digits, inner apostrophes kept).",
+        check=_not_empty,
+    )
+    min_length: int = setting(1, "Tokens shorter than this (in characters) are dropped.", ge=1, le=1000)
+    max_sentence_length: int = setting(
         # gensim's kernel silently cuts sentences past 10,000 words: never let one reach it.
         1000,
+        "Longer sentences are split into consecutive chunks of this many tokens, never cut.",
         ge=2,
         le=10_000,
-        description="Longer sentences are split into consecutive chunks of this many tokens.",
+    )
+    phrase_joiner: str = setting(
+        "_", "Joins a phrase's words into its token (`motion_picture`): no letters, digits or spaces.", check=_joiner
+    )
+    phrases: bool = setting(False, "Detect collocations over the corpus and make each one token (table `phrases`).")
+    phrase_passes: int = setting(
+        2, "Detection passes: each can join two tokens, so two give phrases of up to four words.", ge=1, le=3
+    )
+    phrase_scoring: Literal["default", "npmi"] = setting(
+        "default", "`default`: Mikolov et al.'s (gensim's default); `npmi`: normalised pointwise mutual information."
+    )
+    phrase_threshold: float | None = setting(
+        None, "A pair is a phrase above this score; 10 for `default` scoring, 0.5 for `npmi` when unset."
+    )
+    phrase_min_count: int = setting(5, "Pairs seen fewer times are never phrases.", ge=1)
+    phrase_connectors: list[str] | Literal["english"] = setting(
+        doc="Words that may stand inside a detected phrase but never start or end one (`bank_of_america`): a list, "
+        "or `english` for gensim's ENGLISH_CONNECTOR_WORDS.",
+        factory=list,
     )
 
-    phrase_joiner: str = Field(
-        "_", description="Joins a phrase's words into its token (motion_picture): no letters, digits or spaces."
-    )
-    phrases: bool = Field(False, description="Detect collocations over the corpus and make each one token.")
-    phrase_passes: int = Field(
-        2, ge=1, le=3, description="Detection passes: each can join two tokens, so two give phrases of up to 4 words."
-    )
-    phrase_scoring: Literal["default", "npmi"] = Field(
-        "default", description="default: Mikolov et al.'s (gensim's default); npmi: normalised pointwise MI."
-    )
-    phrase_threshold: float | None = Field(
-        None, description="Phrases score above this; 10 for default scoring, 0.5 for npmi when unset."
-    )
-    phrase_min_count: int = Field(5, ge=1, description="Pairs seen fewer times are never phrases.")
-    phrase_connectors: list[str] | Literal["english"] = Field(
-        default_factory=list,
-        description="Words that may stand inside a detected phrase but never start or end one (bank_of_america); "
-        "english: gensim's ENGLISH_CONNECTOR_WORDS.",
-    )
-
-    @field_validator("pattern")
-    @classmethod
-    def _pattern_not_empty(cls, value: str) -> str:
-        if not value:
-            raise ValueError("must not be empty")
-        return value
-
-    @field_validator("phrase_joiner")
-    @classmethod
-    def _joiner_apart_from_words(cls, value: str) -> str:
-        # A joiner of word characters would make motion+picture collide with a word of the corpus.
-        if not value or len(value) > 5 or any(c.isalnum() or c.isspace() or c == '"' for c in value):
-            raise ValueError("must be 1 to 5 characters, none a letter, digit, space or '\"' (default '_')")
-        return value
-
-    @model_validator(mode="after")
-    def _threshold_in_range(self) -> TokenizeConfig:
+    def check(self) -> None:
         t = self.phrase_threshold
         if t is not None and self.phrase_scoring == "default" and t <= 0:
-            raise ValueError("phrase_threshold must be > 0 with phrase_scoring default")
+            raise ValueError("tokenize.phrase_threshold must be > 0 with phrase_scoring default")
         if t is not None and self.phrase_scoring == "npmi" and not -1 <= t <= 1:
-            raise ValueError("phrase_threshold must be between -1 and 1 with phrase_scoring npmi")
-        return self
+            raise ValueError("tokenize.phrase_threshold must be between -1 and 1 with phrase_scoring npmi")
 
     @property
     def connectors(self) -> frozenset[str]:
@@ -131,76 +112,75 @@ class TokenizeConfig(_Section):
         return 10.0 if self.phrase_scoring == "default" else 0.5
 
 
-class AugmentConfig(_Section):
-    groups_path: str | None = Field(None, description="Groups file; no augmentation when unset.")
-    method: Literal["swap", "retrofit", "both", "specialize", "swap+specialize"] = Field(
+class AugmentConfig(Section):
+    groups_path: str | None = setting(None, "The groups file; no augmentation without it.")
+    method: Literal["swap", "retrofit", "both", "specialize", "swap+specialize"] = setting(
         "swap",
-        description="swap: swapped copies; retrofit: no copies, group words pulled together after training "
-        "(Faruqui et al., 2015); both: swapped copies, then retrofitting; specialize: no copies, groups pulled "
-        "together and repel lines ('a != b') pushed apart after training (Attract-Repel, Mrksic et al., 2017); "
-        "swap+specialize: swapped copies, then specialisation.",
+        "`swap`: swapped copies; `retrofit`: no copies, group words pulled together after training (Faruqui et al., "
+        "2015); `both`: swapped copies, then retrofitting; `specialize`: no copies, groups pulled together and repel "
+        "lines (`a != b`) pushed apart after training (Attract-Repel, Mrksic et al., 2017); `swap+specialize`: "
+        "swapped copies, then specialisation.",
     )
-    retrofit_iterations: int = Field(10, ge=1, le=1000, description="Retrofitting passes (Faruqui et al. use 10).")
-    retrofit_weight: float = Field(
+    max_copies_per_sentence: int = setting(
+        10, "At most this many swapped copies of one sentence (chosen by a seeded hash).", ge=1, le=1000
+    )
+    guarantee: bool = setting(
+        True,
+        "After training, move the group words that miss the promise (the hub nearest to each member, plain mates in "
+        "each other's top 10), and turn apart the repelled pairs still in each other's top 10, only as far as needed; "
+        "`false` keeps the vectors as training and specialisation leave them.",
+    )
+    lexicon_path: str | None = setting(
+        None,
+        "A lexicon for `specialize` and `swap+specialize`: the groups file's syntax, but a list of pairs (a word may "
+        "stand on many lines): every two words of a line attract, `!=` lines repel.",
+    )
+    affected_only: bool = setting(
+        False,
+        "With `train.init_from` and a groups file: train only the sentences that hold a group word (and their copies), "
+        "starting from that model: groups added to a trained model at the cost of the sentences they touch.",
+    )
+    specialize_outside: bool = setting(
+        False,
+        "Specialisation also moves the words no constraint names, by a linear map learnt from the constrained words "
+        "(post-specialisation, Vulic et al., 2018).",
+    )
+    retrofit_iterations: int = setting(10, "Retrofitting passes (Faruqui et al. use 10).", ge=1, le=1000, advanced=True)
+    retrofit_weight: float = setting(
         1.0,
+        "Pull of the group-mates against the trained vector: 1 is Faruqui et al.'s (the mates' mean weighs as much as "
+        "the word's own trained vector); larger pulls harder.",
         gt=0,
         le=1000,
-        description="Pull of the group-mates against the trained vector: 1 is Faruqui et al.'s (the mates' mean "
-        "weighs as much as the word's own trained vector); larger pulls harder.",
+        advanced=True,
     )
-    max_copies_per_sentence: int = Field(
-        10, ge=1, le=1000, description="At most this many swapped copies of one sentence (chosen by a seeded hash)."
-    )
-    guarantee: bool = Field(
-        True,
-        description="After training, move the group words that miss the promise (hub nearest to each member, "
-        "plain mates in each other's top 10), and turn apart the repelled pairs still in each other's top 10, only "
-        "as far as it needs; false: the vectors as training and specialisation leave them.",
-    )
-    lexicon_path: str | None = Field(
-        None,
-        description="A lexicon for specialisation: the groups file's syntax, but a list of pairs (a word may stand "
-        "on many lines): every two words of a line attract (a hub each member), '!=' lines repel. Thesaurus scale.",
-    )
-    affected_only: bool = Field(
-        False,
-        description="With train.init_from: train only on the sentences that hold a group word (and their swapped "
-        "copies), starting from that model: groups added to a trained model at the cost of the sentences they touch.",
-    )
-    affected_epochs: int = Field(
+    affected_epochs: int = setting(
         1,
+        "With `augment.affected_only`: passes over the affected sentences and their copies, in place of "
+        "`train.epochs` (the model trained those already; more passes over-train them).",
         ge=1,
         le=1000,
-        description="With augment.affected_only: passes over the affected sentences and their copies, in place of "
-        "train.epochs (the model trained those over the originals already; more passes over-train them).",
+        advanced=True,
     )
-    specialize_outside: bool = Field(
-        False,
-        description="Specialisation also moves the words no constraint names, by a linear map learnt from the "
-        "constrained words (post-specialisation, Vulic et al., 2018).",
-    )
-
-    specialize_regularization: float = Field(
+    specialize_regularization: float = setting(
         0.45,
+        "How strongly specialisation pulls each word it moves back toward its trained vector (Attract-Repel's "
+        "regularisation): higher keeps more of what training learnt (WS-353, analogies), lower follows the "
+        "constraints further (SimLex-999, antonyms apart).",
         ge=0.0,
         le=100.0,
-        description="How strongly specialisation pulls each word it moves back toward its trained vector "
-        "(Attract-Repel's regularisation): higher keeps more of what training learnt (WS-353, analogies), lower "
-        "follows the constraints further (SimLex-999, antonyms apart). 0.45 was measured with WordNet's 94,000 "
-        "pairs on GCIDE (bench/RESULTS.md).",
+        advanced=True,
     )
 
-    @model_validator(mode="after")
-    def _specialisation_only(self) -> AugmentConfig:
+    def check(self) -> None:
         chosen = {
             "lexicon_path": self.lexicon_path,
             "specialize_outside": self.specialize_outside,
-            "specialize_regularization": "specialize_regularization" in self.model_fields_set,
+            "specialize_regularization": "specialize_regularization" in self.given,
         }
         for key, value in chosen.items():
             if value and self.after_training != "specialize":
-                raise ValueError(f"{key} needs augment.method specialize or swap+specialize, not {self.method}")
-        return self
+                raise ValueError(f"augment.{key} needs augment.method specialize or swap+specialize, not {self.method}")
 
     @property
     def copies(self) -> bool:
@@ -215,64 +195,86 @@ class AugmentConfig(_Section):
         return "specialize" if self.method in ("specialize", "swap+specialize") else None
 
 
-class TrainConfig(_Section):
-    backend: Literal["gensim", "mllib"] = "gensim"
-    vector_size: int = Field(100, ge=1, le=4096)
-    window: int = Field(5, ge=1, le=100)
-    min_count: int = Field(5, ge=1)
-    max_vocab_size: int | None = Field(None, ge=1, description="Keep only this many most frequent words.")
-    epochs: int = Field(5, ge=1, le=1000)
-    num_partitions: int = Field(2, ge=1, le=10_000, description="Parallelism; gensim: P / threads shards, <= 8.")
-    threads: int = Field(1, ge=1, le=256, description="gensim: threads a shard; above 1 not bit-reproducible.")
-    seed: int = Field(1, ge=0, le=2**31 - 1)
-    alpha: float = Field(0.025, gt=0, le=1)
-    min_alpha: float = Field(0.0001, ge=0, le=1)
+class TrainConfig(Section):
+    backend: Literal["gensim", "mllib"] = setting(
+        "gensim", "`gensim` (gensim's kernels per shard, synchronised) or `mllib` (Spark MLlib's Word2Vec)."
+    )
+    vector_size: int = setting(100, "Dimensions of the vectors.", ge=1, le=4096)
+    window: int = setting(5, "Context window, in words each side.", ge=1, le=100)
+    min_count: int = setting(
+        5, "Words seen fewer times in the corpus (as written, not the copies) get no vector.", ge=1
+    )
+    max_vocab_size: int | None = setting(None, "Keep only this many most frequent words.", ge=1)
+    epochs: int = setting(5, "Passes over the data.", ge=1, le=1000)
+    num_partitions: int = setting(
+        2,
+        "Parallelism of training: gensim trains `num_partitions / threads` shards (at most 8, fewer above the default "
+        "`alpha`); MLlib's `numPartitions`.",
+        ge=1,
+        le=10_000,
+    )
+    threads: int = setting(
+        1, "gensim: threads training each shard; above 1 faster on idle cores but not bit-reproducible.", ge=1, le=256
+    )
+    seed: int = setting(
+        1, "The same seed, partitions and `threads: 1` give the same vectors, bit for bit.", ge=0, le=2**31 - 1
+    )
+    alpha: float = setting(0.025, "Learning rate at the start, decayed linearly to `min_alpha`.", gt=0, le=1)
+    min_alpha: float = setting(0.0001, "Learning rate at the end.", ge=0, le=1)
     # gensim-only options (MLlib is skip-gram with hierarchical softmax, fixed).
-    sg: Literal[0, 1] = 1
-    hs: Literal[0, 1] = 0
-    negative: int = Field(5, ge=0, le=100)
-    sample: float = Field(1e-3, ge=0, le=1)
-    sync_rounds: int | None = Field(
+    sg: Literal[0, 1] = setting(1, "gensim: 1 skip-gram, 0 CBOW.")
+    hs: Literal[0, 1] = setting(0, "gensim: 1 hierarchical softmax (then `negative: 0`), 0 negative sampling.")
+    negative: int = setting(5, "gensim: negative samples a word (0 with `hs: 1`).", ge=0, le=100)
+    sample: float = setting(
+        1e-3, "gensim: subsampling of frequent words (group words are never subsampled).", ge=0, le=1
+    )
+    init_from: str | None = setting(
         None,
+        "An earlier gensim run's `output.path`: start from its model table (known words from their trained weights, "
+        "the vocabulary the union of both, counts added).",
+    )
+    init_version: int | None = setting(None, "The Delta version of `init_from`'s model table to start from.", ge=0)
+    init_optional: bool = setting(
+        False,
+        "When `init_from` holds no model table yet, train from scratch instead of refusing (a daily job's first day).",
+    )
+    sync_rounds: int | None = setting(
+        None,
+        "gensim: synchronisation rounds over the whole training; unset: epochs x min(shards, 5), up to half fewer at "
+        "up to 4 shards below 2.5M words an epoch, 1 for one shard.",
         ge=1,
         le=100_000,
-        description="Synchronisation rounds; None: epochs x min(shards, 5), up to half fewer at up to 4 shards below "
-        "2.5M words a epoch, 1 for one shard.",
+        advanced=True,
     )
-    weights_transport: Literal["auto", "broadcast", "files"] = Field(
-        "auto", description="How per-round weights reach the tasks: broadcast (classic Spark) or staged .npy files."
+    weights_transport: Literal["auto", "broadcast", "files"] = setting(
+        "auto",
+        "gensim: how each round's weights reach the tasks: `broadcast` (classic Spark) or `files` staged under "
+        "`staging_path` (Spark Connect, shared and serverless compute); `auto` picks.",
+        advanced=True,
     )
-    staging_path: str | None = Field(
-        None, description="Where 'files' transport stages weights; <output.path>/_staging."
-    )
-    init_from: str | None = Field(
+    staging_path: str | None = setting(
         None,
-        description="An earlier gensim run's output.path: start from its model table (known words from their trained "
-        "input and output weights, the vocabulary the union of both, counts added).",
+        "Where `files` transport stages weights, readable by the executors; `<output.path>/_staging` when unset.",
+        advanced=True,
     )
-    init_version: int | None = Field(None, ge=0, description="The Delta version of init_from's model table.")
-    init_optional: bool = Field(
-        False,
-        description="When init_from holds no model table yet, train from scratch instead of refusing: the first run "
-        "of a daily incremental job.",
-    )
-    replay_share: float = Field(
+    replay_share: float = setting(
         0.2,
+        "With `init_from`: also train this share of the run's sentences again, drawn from the model's `replay` table, "
+        "so that a continuation does not forget them; 0: none.",
         ge=0,
         le=1,
-        description="With init_from: also train this share of the run's sentences again, drawn from init_from's "
-        "replay table (the sentences its model was trained on), so that a continuation does not forget them. 0: none.",
+        advanced=True,
     )
-    replay_keep: int = Field(
+    replay_keep: int = setting(
         200_000,
+        "gensim: sentences kept in the `replay` table, a uniform sample of all those the model was trained on; "
+        "0: no table.",
         ge=0,
         le=10_000_000,
-        description="gensim: sentences kept in the replay table, a uniform sample of all the sentences the model was "
-        "trained on, for later continuations. 0: no replay table.",
+        advanced=True,
     )
 
-    @model_validator(mode="after")
-    def _consistent(self) -> TrainConfig:
+    def check(self) -> None:
         if self.init_from and self.backend != "gensim":
             raise ValueError("train.init_from needs train.backend gensim: MLlib's Word2Vec cannot start from weights")
         if self.init_from and self.hs:
@@ -288,44 +290,59 @@ class TrainConfig(_Section):
             raise ValueError("train.negative must be 0 when train.hs is 1 (one training objective at a time)")
         if self.min_alpha > self.alpha:
             raise ValueError("train.min_alpha must not exceed train.alpha")
-        return self
 
 
-class OutputConfig(_Section):
-    path: str = Field("warehouse", min_length=1, description="Folder (or URI) under which the tables live.")
-    format: Literal["delta", "parquet"] = "delta"
-    retention_hours: float = Field(
+class OutputConfig(Section):
+    path: str = setting("warehouse", "The folder or URI under which the tables live.", min_length=1)
+    format: Literal["delta", "parquet"] = setting("delta", "`delta` or `parquet`.")
+    retention_hours: float = setting(
         168.0,
+        "After each overwrite, files no version younger than this needs are removed (Delta: VACUUM; Parquet: old "
+        "version folders, the last three kept). Lower it only if no reader holds an old version that long.",
         ge=0,
-        description="Delta: after each overwrite, files no version younger than this needs are vacuumed (Delta's "
-        "default, 7 days). Below that, a reader still on an old version may lose its files.",
     )
 
 
-class SimilarityConfig(_Section):
-    top_k: int = Field(10, ge=1, le=1000)
-    words: list[str] | str | None = Field(None, description="Only these query words (a list, or a file path).")
-    block_size: int = Field(2048, ge=16, le=65_536, description="Query rows per block (memory: block x vocab floats).")
-    mode: Literal["exact", "approximate"] = Field(
-        "exact",
-        description="exact: brute force; approximate: inverted-file indexes (faiss), for vocabularies in the millions.",
+class SimilarityConfig(Section):
+    top_k: int = setting(10, "Neighbours listed per word; must be below the vocabulary size when set.", ge=1, le=1000)
+    words: list[str] | str | None = setting(
+        None, 'Only these query words: a list, or a file of one a line; a phrase as `"motion picture"`.'
     )
-    nprobe: int = Field(
-        8, ge=1, le=1_000_000, description="approximate: lists searched per query to start from; more: slower, nearer."
+    mode: Literal["exact", "approximate"] = setting(
+        "exact", "`exact`: every pair scored; `approximate`: inverted-file indexes (faiss), for millions of words."
     )
-    recall_target: float = Field(
+    block_size: int = setting(
+        2048,
+        "exact: query words scored together in a task (memory: block x vocabulary floats).",
+        ge=16,
+        le=65_536,
+        advanced=True,
+    )
+    nprobe: int = setting(
+        8,
+        "approximate: lists searched per query to start from; more is slower and nearer exact.",
+        ge=1,
+        le=1_000_000,
+        advanced=True,
+    )
+    recall_target: float = setting(
         0.95,
+        "approximate: `nprobe` is raised by steps of 1.41x until each index finds this share of the exact top-k of "
+        "1,000 sampled query words; an index that would need more than a quarter of its lists is replaced by exact "
+        "search; 0 searches `nprobe` lists as given.",
         ge=0.0,
         le=1.0,
-        description="approximate: nprobe is raised by steps of 1.41x until each index finds this share of the exact "
-        "top_k of 1,000 sampled query words; an index that cannot while scanning under a quarter of its words is "
-        "replaced by exact search. 0: nprobe as given.",
+        advanced=True,
     )
 
 
-class EvaluateConfig(_Section):
-    baseline: bool = Field(False, description="`swapvec run` also trains without groups and reports before/after.")
-    max_vocab: int = Field(300_000, ge=100, description="Evaluate among at most this many most frequent words.")
+class EvaluateConfig(Section):
+    baseline: bool = setting(
+        False,
+        "`swapvec run` also trains without groups (table `baseline_vectors`) and prints before and after; "
+        "`swapvec evaluate` compares with that table when it exists.",
+    )
+    max_vocab: int = setting(300_000, "Evaluate among at most this many most frequent words.", ge=100, advanced=True)
 
 
 #: Spark's master URLs (a local session's ``spark.master``); anything else makes the JVM exit at start with a Java
@@ -338,40 +355,46 @@ _SIZE_KEY = re.compile(
 _SIZE = re.compile(r"\d+([kmgtp]b?|b)?", re.IGNORECASE)
 
 
-class SparkConfig(_Section):
-    master: str = Field(
-        "local[*,4]", description="Used only when swapvec builds a local session: all cores, 4 attempts a task."
+def _master_url(value: str) -> str:
+    if not _MASTER.fullmatch(value.strip()):
+        raise ValueError("not a Spark master URL (local, local[4], local[*,4], spark://HOST:7077, yarn)")
+    return value.strip()
+
+
+def _stringified(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    return value
+
+
+def _sizes(value: dict[str, str]) -> dict[str, str]:
+    for key, size in value.items():
+        if _SIZE_KEY.fullmatch(key) and not _SIZE.fullmatch(size.strip()):
+            raise ValueError(f"{key}: {size!r} is not a size as Spark writes one (512m, 4g)")
+    return value
+
+
+class SparkConfig(Section):
+    master: str = setting(
+        "local[*,4]",
+        "Only when swapvec starts a local session itself: all cores, and a failed task tried 4 times as on a cluster.",
+        check=_master_url,
     )
-    conf: dict[str, str] = Field(default_factory=dict, description="Extra Spark conf for a local session.")
-
-    @field_validator("master")
-    @classmethod
-    def _a_master_url(cls, value: str) -> str:
-        if not _MASTER.fullmatch(value.strip()):
-            raise ValueError("not a Spark master URL (local, local[4], local[*,4], spark://HOST:7077, yarn)")
-        return value.strip()
-
-    @field_validator("conf", mode="before")
-    @classmethod
-    def _stringify(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {str(k): str(v) for k, v in value.items()}
-        return value
-
-    @field_validator("conf")
-    @classmethod
-    def _sizes(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, setting in value.items():
-            if _SIZE_KEY.fullmatch(key) and not _SIZE.fullmatch(setting.strip()):
-                raise ValueError(f"{key}: {setting!r} is not a size as Spark writes one (512m, 4g)")
-        return value
+    conf: dict[str, str] = setting(
+        doc="Extra Spark settings, only when swapvec starts a local session itself.",
+        factory=dict,
+        before=_stringified,
+        check=_sizes,
+    )
 
 
-class LogConfig(_Section):
-    format: Literal["text", "json"] = "text"
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    progress: bool = Field(
-        True, description="Show tasks done of total for long stages, on a terminal only (SWAPVEC_PROGRESS=0: never)."
+class LogConfig(Section):
+    format: Literal["text", "json"] = setting("text", "`text`, or `json` for JSON lines.")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = setting("INFO", "The least level logged.")
+    progress: bool = setting(
+        True,
+        "A line for long stages, on a terminal only: the training round, and the tasks done of the stage's current "
+        "Spark job (`SWAPVEC_PROGRESS=0`: never).",
     )
 
 
@@ -419,56 +442,49 @@ def canonical_run_key(value: Any) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if moment.microsecond else "%Y-%m-%dT%H:%M:%SZ")
 
 
-class RunConfig(_Section):
-    key: str | None = Field(
+class RunConfig(Section):
+    key: str | None = setting(
         None,
-        description="The logical run, e.g. the schedule's date: a run whose key already succeeded writes nothing, "
-        "and a retry of a failed one writes only what is missing. " + _KEY_RULE + ".",
-    )
-
-    @field_validator("key", mode="before")
-    @classmethod
-    def _canonical(cls, value: Any) -> Any:
-        return None if value is None else canonical_run_key(value)
-
-
-class TrackingConfig(_Section):
-    uri: str | None = Field(
-        None, description="MLflow tracking URI; MLFLOW_TRACKING_URI when unset, or Databricks' own on Databricks."
-    )
-    experiment: str | None = Field(
-        None,
-        description="MLflow experiment name; MLFLOW_EXPERIMENT_NAME, else swapvec (/Shared/swapvec on Databricks).",
+        "The logical run, such as the schedule's date: a run whose key already succeeded writes nothing, and a retry "
+        "of a failed one writes only what is missing. " + _KEY_RULE + ".",
+        before=canonical_run_key,
     )
 
 
-class Config(_Section):
-    input: InputConfig = Field(default_factory=InputConfig)
-    tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
-    augment: AugmentConfig = Field(default_factory=AugmentConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    output: OutputConfig = Field(default_factory=OutputConfig)
-    similarity: SimilarityConfig = Field(default_factory=SimilarityConfig)
-    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
-    spark: SparkConfig = Field(default_factory=SparkConfig)
-    log: LogConfig = Field(default_factory=LogConfig)
-    run: RunConfig = Field(default_factory=RunConfig)
-    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+class TrackingConfig(Section):
+    uri: str | None = setting(
+        None, "MLflow tracking URI; `MLFLOW_TRACKING_URI` when unset, or Databricks' own on Databricks."
+    )
+    experiment: str | None = setting(
+        None, "MLflow experiment; `MLFLOW_EXPERIMENT_NAME`, else `swapvec` (`/Shared/swapvec` on Databricks)."
+    )
 
-    @model_validator(mode="after")
-    def _affected_only_continues(self) -> Config:
+
+class Config(Section):
+    input: InputConfig = setting(factory=InputConfig)
+    tokenize: TokenizeConfig = setting(factory=TokenizeConfig)
+    augment: AugmentConfig = setting(factory=AugmentConfig)
+    train: TrainConfig = setting(factory=TrainConfig)
+    output: OutputConfig = setting(factory=OutputConfig)
+    similarity: SimilarityConfig = setting(factory=SimilarityConfig)
+    evaluate: EvaluateConfig = setting(factory=EvaluateConfig)
+    spark: SparkConfig = setting(factory=SparkConfig)
+    log: LogConfig = setting(factory=LogConfig)
+    run: RunConfig = setting(factory=RunConfig)
+    tracking: TrackingConfig = setting(factory=TrackingConfig)
+
+    def check(self) -> None:
         if self.augment.affected_only and not (self.train.init_from and self.augment.groups_path):
             raise ValueError(
                 "augment.affected_only needs train.init_from (the model to continue) and augment.groups_path (the "
                 "groups whose sentences it trains on)"
             )
-        if "affected_epochs" in self.augment.model_fields_set and not self.augment.affected_only:
+        if "affected_epochs" in self.augment.given and not self.augment.affected_only:
             raise ValueError("augment.affected_epochs applies to augment.affected_only runs only")
-        return self
 
     def to_json(self) -> str:
         """The resolved config as JSON, with secret-looking values redacted (safe to log and to store in `runs`)."""
-        return json.dumps(redact(self.model_dump(mode="json")), sort_keys=True)
+        return json.dumps(redact(self.to_dict()), sort_keys=True)
 
 
 #: Sections whose keys are themselves dotted (Spark conf keys): everything after the prefix is one key.
@@ -501,30 +517,40 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def _did_you_mean(loc: tuple) -> str:
-    """``; did you mean 'train.epochs'?`` for a misspelt key, from the keys that exist where it stands."""
-    model: type[BaseModel] | None = Config
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part)) if model else None
-        annotation = field.annotation if field else None
-        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-    if model is None:
-        return ""
-    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
-    return f"; did you mean {'.'.join([*map(str, loc[:-1]), close[0]])!r}?" if close else ""
+def _describe(error: Invalid) -> str:
+    """One line naming the key; what was given is shown unless it is a mapping (or under ``spark.conf``, whose
+    values may be credentials), with any secret inside it masked."""
+    where = f"{'.'.join(error.loc)}: " if error.loc else ""
+    given = error.given
+    shown = ""
+    if given is not _MISSING and not isinstance(given, dict | list) and error.loc[:2] != ("spark", "conf"):
+        shown = f" (got {redact(given, '.'.join(error.loc))!r})"
+    return f"config: {where}{error.message}{shown}"
 
 
-def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
-    # A check across sections (a model validator) has no location; its message names the settings.
-    where = "".join(f"{'.'.join(str(part) for part in first['loc'])}: " if first["loc"] else "")
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown key" + _did_you_mean(first["loc"])
-    elif "input" in first and not isinstance(first["input"], dict):
-        message = f"{message} (got {first['input']!r})"
-    more = len(error.errors()) - 1
-    return f"config: {where}{message}" + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
+_MISSING = Invalid((), "").given
+
+
+def read_tree(path: str | os.PathLike[str] | None = None, overrides: list[str] | tuple[str, ...] = ()) -> dict:
+    """The config as a plain mapping: the YAML file (if any), then ``dotted.key=value`` overrides in order."""
+    tree: dict[str, Any] = {}
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise BadInput(f"config file not found: {file}")
+        try:
+            loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a date such as 2026-13-01
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or one_line(exc)
+            raise BadInput(f"config file {file} is not valid YAML{where}: {problem}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise BadInput(f"config file {file} must hold a mapping of sections, not {type(loaded).__name__}")
+        tree = loaded or {}
+    for text in overrides:
+        _set_dotted(tree, *parse_override(text))
+    return tree
 
 
 def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
@@ -552,24 +578,12 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str]
     >>> load_config(None, ["train.window=3"]).train.window
     3
     """
-    tree: dict[str, Any] = {}
-    if path is not None:
-        file = Path(path)
-        if not file.is_file():
-            raise BadInput(f"config file not found: {file}")
-        try:
-            loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a date such as 2026-13-01
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or one_line(exc)
-            raise BadInput(f"config file {file} is not valid YAML{where}: {problem}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise BadInput(f"config file {file} must hold a mapping of sections, not {type(loaded).__name__}")
-        tree = loaded or {}
-    for text in overrides:
-        _set_dotted(tree, *parse_override(text))
+    return parse_config(read_tree(path, overrides))
+
+
+def parse_config(tree: dict[str, Any]) -> Config:
+    """Validate a config given as a mapping of sections (as YAML reads it); BadInput names the first bad key."""
     try:
-        return Config.model_validate(tree)
-    except ValidationError as exc:
+        return Config.parse(tree)
+    except Invalid as exc:
         raise BadInput(_describe(exc)) from None

@@ -69,7 +69,7 @@ def _run(c: Command) -> None:
         # train.init_optional's first day: there is no model to add the groups to, so the whole corpus is trained,
         # for train.epochs (affected sentences alone, one pass, made a model of the group words and nothing else).
         event(_log, "augment.affected_only_skipped", reason="no model yet (train.init_optional): a full run")
-        c.cfg = cfg = cfg.model_copy(update={"augment": cfg.augment.model_copy(update={"affected_only": False})})
+        c.cfg = cfg = cfg.replaced(augment=cfg.augment.replaced(affected_only=False))
     sentences = trained_vectors = None
     if c.kept("vectors"):
         vectors = c.read_kept("vectors")

@@ -68,7 +68,7 @@ def trained(c: Command, sentences: DataFrame, vocab_check: Callable[[int], None]
     words, cfg = group_words(c.constraints.groups), c.cfg
     if cfg.augment.affected_only:  # the model trained its epochs over these sentences already
         epochs = {"epochs": cfg.augment.affected_epochs}
-        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update=epochs)})
+        cfg = cfg.replaced(train=cfg.train.replaced(**epochs))
     vectors, stats = train(
         c.spark, sentences, cfg, group_words=words, prior=c.prior_model, with_model=True, vocab_check=vocab_check
     )

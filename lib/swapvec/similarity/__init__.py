@@ -61,7 +61,7 @@ def neighbours_per_word(cfg: SimilarityConfig, vocab_size: int) -> int:
     Parameters
     ----------
     cfg
-        The ``similarity`` section; ``top_k`` counts as set by the user when it is in ``model_fields_set``.
+        The ``similarity`` section; ``top_k`` counts as set by the user when it is in ``given``.
     vocab_size
         Words in the vocabulary.
 
@@ -79,7 +79,7 @@ def neighbours_per_word(cfg: SimilarityConfig, vocab_size: int) -> int:
         raise BadInput(f"the vocabulary has {vocab_size} word(s): no neighbours to compute")
     if cfg.top_k < vocab_size:
         return cfg.top_k
-    if "top_k" in cfg.model_fields_set:
+    if "top_k" in cfg.given:
         raise BadInput(f"config: similarity.top_k: {cfg.top_k} must be below the vocabulary size ({vocab_size} words)")
     event(_log, "similarity.top_k_clamped", top_k=cfg.top_k, vocab_size=vocab_size, used=vocab_size - 1)
     return vocab_size - 1
