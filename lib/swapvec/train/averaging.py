@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from gensim.models.word2vec_inner import MAX_WORDS_IN_BATCH
+
+from swapvec.train.internals import MAX_WORDS_IN_BATCH
 
 if TYPE_CHECKING:
     from swapvec.config import TrainConfig

@@ -22,9 +22,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 from gensim.models import Word2Vec
-from gensim.models.word2vec_inner import train_batch_cbow, train_batch_sg
 
 from swapvec.train.averaging import GensimParams, ShardUpdate, shard_alpha_scale
+from swapvec.train.internals import train_batch_cbow, train_batch_sg
 
 __all__ = ["ShardTrainer", "round_bounds", "round_seed"]
 
