@@ -12,7 +12,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[local]'
+	$(BIN)/pip install --quiet -e '.[local,faiss]'
 	touch $@
 
 # What `make test` needs besides: pytest, ruff, and the libraries the tests drive (Airflow, MLflow, venv-pack).

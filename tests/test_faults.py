@@ -195,11 +195,11 @@ def _meeting_in_the_write(original, meeting: Path, table: str):
     return wrapped
 
 
-@pytest.mark.parametrize("fmt", ["delta", "parquet"])
+@pytest.mark.parametrize("fmt", ["delta"])
 def test_two_writers_at_once_one_wins_cleanly(spark, seed_files, fmt, monkeypatch, capsys):
     """Two `swapvec tokenize` at once on one output (two jobs on one driver: the commit protocol is the storage's,
     the same for two drivers), their writes made to overlap. Delta: exactly one commits, the other fails in one line
-    with exit 1 (a retry's code). Parquet, which has no log: both succeed, the table holds one run's rows."""
+    with exit 1 (a retry's code). (Parquet takes one writer at a time: the tests below.)"""
     import threading
 
     from swapvec import cli, session
@@ -228,16 +228,89 @@ def test_two_writers_at_once_one_wins_cleanly(spark, seed_files, fmt, monkeypatc
     said = capsys.readouterr()
     assert len(list(meeting.iterdir())) == 2, "the two writes never met"
     errors = [line for line in said.err.splitlines() if line.startswith("swapvec: ")]
-    if fmt == "delta":
-        assert sorted(codes) == [0, 1], said.err[-3000:]
-        assert len(errors) == 1 and "Concurrent" in errors[0], said.err[-3000:]  # the loser says why in one line
-    else:
-        assert codes == [0, 0] and not errors, said.err[-3000:]
+    assert sorted(codes) == [0, 1], said.err[-3000:]
+    assert len(errors) == 1 and "Concurrent" in errors[0], said.err[-3000:]  # the loser says why in one line
     assert "Traceback" not in said.err
     winners = {line.split("run_id ")[1].split(",")[0] for line in said.out.splitlines() if "run_id" in line}
     ids = _run_ids(root, "sentences", fmt)
     assert len(ids) == 1 and ids <= winners
     assert _read(root, "sentences", fmt).num_rows == 200
+
+
+def _lock(root: Path, **holder) -> Path:
+    """The Parquet writer's lock of ``root/out`` as a holder would have written it."""
+    import socket
+
+    (root / "out").mkdir(exist_ok=True)
+    lock = root / "out" / "_swapvec.lock"
+    holder = {"run_id": "their-run", "host": socket.gethostname(), "pid": os.getpid(), "since": "then", **holder}
+    lock.write_text(json.dumps({"beat": time.time(), **holder}))
+    return lock
+
+
+def _tokenize(spark, root: Path, monkeypatch, capsys) -> tuple[int, list[str]]:
+    from swapvec import cli, session
+
+    monkeypatch.setattr(session, "get_spark", lambda *args, **kwargs: spark)
+    monkeypatch.chdir(root)
+    try:
+        code = cli.main(["tokenize", *[a for s in _settings(root, "parquet") for a in ("--set", s)]])
+    finally:
+        setup_logging("text", "WARNING")  # as the suite's session set it; main set the run's level
+    said = capsys.readouterr()
+    assert "Traceback" not in said.err
+    return code, [line for line in said.err.splitlines() if line.startswith("swapvec: ")]
+
+
+def test_a_second_parquet_writer_is_refused_at_once_naming_the_first(spark, seed_files, monkeypatch, capsys):
+    """Parquet has no log to catch two writers when they commit: a run takes the output path's lock before its first
+    write and holds it to its end. A second run while it is held fails at once, with a retry's code, naming the first;
+    nothing of the first's is touched, and the refusal is recorded in runs."""
+    root = seed_files
+    execute(spark, load_config(None, _settings(root, "parquet")), "tokenize")
+    before = _run_ids(root, "sentences", "parquet")
+    lock = _lock(root)  # held by a live process of this machine (this one), beating now
+    code, said = _tokenize(spark, root, monkeypatch, capsys)
+    assert code == 1 and len(said) == 1, said
+    assert "is being written by run their-run" in said[0] and "one writer at a time" in said[0], said
+    assert _run_ids(root, "sentences", "parquet") == before and lock.exists()
+    assert [r["status"] for r in _read(root, "runs", "parquet").to_pylist()].count("failed") == 1
+
+
+@pytest.mark.parametrize(
+    "holder",
+    [
+        {"pid": 2**22 + 12345},  # this machine, a process that has ended (pids stop below 2**22)
+        {"host": "elsewhere", "beat": time.time() - 3600},  # another machine, silent for an hour
+    ],
+    ids=["its-process-ended", "silent-past-the-stale-time"],
+)
+def test_a_lock_whose_writer_stopped_is_taken_over(spark, seed_files, monkeypatch, capsys, holder):
+    """A writer killed with its lock held (SIGKILL, a lost machine) must not block the output path for ever."""
+    root = seed_files
+    lock = _lock(root, **holder)
+    code, said = _tokenize(spark, root, monkeypatch, capsys)
+    assert code == 0, said
+    assert not lock.exists()  # released at the end
+    assert len(_run_ids(root, "sentences", "parquet")) == 1
+
+
+def test_a_failed_parquet_run_releases_its_lock(spark, seed_files, monkeypatch):
+    from swapvec.store import Store
+
+    root = seed_files
+    write = Store.write
+
+    def failing(self, df, table, **kwargs):  # the table's write fails, as a full disk would
+        if table == "sentences":
+            raise OSError("No space left on device")
+        return write(self, df, table, **kwargs)
+
+    monkeypatch.setattr(Store, "write", failing)
+    with pytest.raises(OSError, match="No space left"):
+        execute(spark, load_config(None, _settings(root, "parquet")), "tokenize")
+    assert not (root / "out" / "_swapvec.lock").exists()
+    assert [r["status"] for r in _read(root, "runs", "parquet").to_pylist()] == ["failed"]
 
 
 #: Runs in a row: past Delta's checkpoint interval, where a log that grows without bound or a VACUUM that misreads a

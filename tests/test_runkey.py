@@ -98,6 +98,20 @@ def test_a_retry_after_a_failure_midway_completes_what_is_missing(spark, seed_ca
     assert execute(spark, cfg, "run").status == "skipped"
 
 
+def test_a_parquet_backfill_of_an_older_key_keeps_the_newer_keys_tables(spark, seed_case):
+    """As Delta does: each Parquet version records the key that wrote it, and an older key's write is skipped."""
+    newer = execute(spark, seed_case(*FAST, "output.format=parquet", "run.key=2026-01-02"), "run")
+    out = seed_case().output.path
+    current = {t: os.readlink(f"{out}/{t}") for t in OUTPUTS}
+    older = execute(spark, seed_case(*FAST, "output.format=parquet", "run.key=2026-01-01"), "run")
+    assert older.status == "succeeded" and older.details["tables_kept"] == ["vectors", "similarities"]
+    assert {t: os.readlink(f"{out}/{t}") for t in OUTPUTS} == current
+    for table in OUTPUTS:
+        assert set(read_independently(f"{out}/{table}", "parquet").column("run_id").to_pylist()) == {newer.run_id}
+    later = execute(spark, seed_case(*FAST, "output.format=parquet", "run.key=2026-01-03"), "run")
+    assert "tables_kept" not in later.details and {t: os.readlink(f"{out}/{t}") for t in OUTPUTS} != current
+
+
 def test_parquet_skips_a_completed_key_by_the_runs_table(spark, seed_case):
     cfg = seed_case(*FAST, "output.format=parquet", "run.key=2026-11-25")
     out = cfg.output.path

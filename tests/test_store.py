@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -161,7 +159,7 @@ def test_a_parquet_runs_table_of_the_old_layout_keeps_its_rows_when_appended_to(
     # As swapvec wrote it before: a version folder, rewritten at each append; no log.
     (tmp_path / "out" / "runs").unlink()
     shutil.rmtree(tmp_path / "out" / "_versions" / "runs")
-    parquet.write(old, tmp_path / "out" / "runs", "overwrite")
+    parquet.Tables(str(tmp_path / "out"), spark).write(old, "runs", "overwrite", 168.0)
     runs.append(store, cfg, _record(1))
     assert sorted(r.run_id for r in store.read("runs").collect()) == ["run-0", "run-1"]
     assert (tmp_path / "out" / "runs").resolve().name == "log"
@@ -171,8 +169,9 @@ def test_parquet_versions_a_reader_may_hold_stay_until_the_retention(spark, tmp_
     from swapvec.store import parquet
 
     df = spark.range(3).localCheckpoint(eager=True)
+    tables = parquet.Tables(str(tmp_path), spark)
     for hours, table in ((168.0, "kept"), (0.0, "pruned")):
-        names = [parquet.write(df, tmp_path / table, "overwrite", hours) for _ in range(5)]
+        names = [tables.write(df, table, "overwrite", hours) for _ in range(5)]
         left = sorted(p.name for p in (tmp_path / "_versions" / table).iterdir())
         # Younger than the retention: every version stays readable; past it, the current one and the last two.
         assert left == (sorted(names) if hours else sorted(names[-3:]))
@@ -183,15 +182,13 @@ def test_parquet_pruning_deletes_only_the_version_folders_swapvec_named(tmp_path
 
     versions = tmp_path / "_versions" / "vectors"
     theirs = ["a", "b", "c"]
-    # swapvec's, the oldest named by the rule from before microseconds; and the current version.
+    # swapvec's, the oldest named by the rule from before microseconds, all written years ago; and a current one.
     ours = ["20200101T000000-0123abcd", "20200102T000000.000001-89abcdef", "20200103T000000.000001-fedcba98"]
-    current = parquet._version_name()
-    year_ago = time.time() - 365 * 86400
+    current = "20260101T000000.000001-76543210"
     for name in (*theirs, *ours, current):
         (versions / name).mkdir(parents=True)
         (versions / name / "part-0.parquet").write_bytes(b"data")
-        os.utime(versions / name, (year_ago, year_ago))
-    parquet._prune(versions, keep=versions / current, hours=0)
+    parquet.Tables(str(tmp_path), None)._prune("vectors", keep=current, hours=0)
     # Past the retention, swapvec's oldest version goes (the current one and the last two stay); the others stay.
     assert sorted(p.name for p in versions.iterdir()) == sorted([*theirs, *ours[1:], current])
     assert all((versions / name / "part-0.parquet").read_bytes() == b"data" for name in theirs)

@@ -14,6 +14,9 @@ the rest of swapvec gets where they are missing:
   Spark Connect the JVM is the server's).
 * :func:`session_jars`, :func:`quiet_spark_logs`, :func:`master`: for the local session swapvec builds itself,
   which is always classic.
+* :class:`HadoopFiles`: small files (a pointer, a lock) under a URI, through the JVM's Hadoop file system, for
+  Parquet tables on object stores; None on Spark Connect, where no JVM is at hand (Parquet tables there stay on a
+  shared local path).
 
 It is also the seam between Spark versions (3.5 to 4.x). Where Spark 4.0 added an API that swapvec uses, the
 function here calls it when it is there and otherwise does the same with what 3.5 has:
@@ -227,6 +230,83 @@ def quiet_spark_logs(spark: SparkSession, level: str = "ERROR", task_failures: b
 def master(spark: SparkSession) -> str | None:
     """The session's master URL (classic Spark), for the log."""
     return spark.sparkContext.master if is_classic(spark) else None
+
+
+# ---------------------------------------------------------------------------------------------- Hadoop's files
+class HadoopFiles:
+    """Small files under a URI (``s3a://``, ``gs://``, ``abfss://``, ``hdfs://``), read and written through the
+    driver JVM's Hadoop file system, with the session's credentials and settings.
+
+    A file is written with one ``create``: on an object store one request, so that a reader sees the old object
+    or the new one whole. ``create_new`` fails where the file exists: atomic on HDFS; on S3 the connector checks,
+    then writes, so two writers in the same instant can both succeed.
+    """
+
+    def __init__(self, spark: SparkSession, uri: str) -> None:
+        jvm = spark.sparkContext._jvm
+        self._path = jvm.org.apache.hadoop.fs.Path
+        self._fs = self._path(uri).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        self._io = jvm.org.apache.commons.io.IOUtils  # in every Spark's classpath; Java 8 has no readAllBytes
+
+    def exists(self, path: str) -> bool:
+        return bool(self._fs.exists(self._path(path)))
+
+    def is_dir(self, path: str) -> bool:
+        target = self._path(path)
+        return bool(self._fs.exists(target) and self._fs.getFileStatus(target).isDirectory())
+
+    def read_text(self, path: str) -> str | None:
+        """The file's text, or None when there is none."""
+        target = self._path(path)
+        if not self._fs.exists(target):
+            return None
+        stream = self._fs.open(target)
+        try:
+            return self._io.toString(stream, "UTF-8")
+        finally:
+            stream.close()
+
+    def write_text(self, path: str, text: str) -> None:
+        """Write ``text`` whole, replacing any file there."""
+        self._write(path, text, overwrite=True)
+
+    def create_new(self, path: str, text: str) -> bool:
+        """Write ``text`` where no file is; False when one is already there."""
+        if self._fs.exists(self._path(path)):
+            return False
+        try:
+            self._write(path, text, overwrite=False)
+        except Exception as exc:
+            if "FileAlreadyExists" in str(exc):
+                return False
+            raise
+        return True
+
+    def _write(self, path: str, text: str, overwrite: bool) -> None:
+        stream = self._fs.create(self._path(path), overwrite)
+        try:
+            stream.write(bytearray(text.encode("utf-8")))
+        finally:
+            stream.close()
+
+    def list_dirs(self, path: str) -> list[tuple[str, float]]:
+        """The folders directly under ``path``: name and modification time (seconds since 1970)."""
+        target = self._path(path)
+        if not self._fs.exists(target):
+            return []
+        return [
+            (status.getPath().getName(), status.getModificationTime() / 1000)
+            for status in self._fs.listStatus(target)
+            if status.isDirectory()
+        ]
+
+    def delete(self, path: str) -> None:
+        self._fs.delete(self._path(path), True)
+
+
+def hadoop_files(spark: SparkSession, uri: str) -> HadoopFiles | None:
+    """:class:`HadoopFiles` for ``uri`` on classic Spark; None on Spark Connect."""
+    return HadoopFiles(spark, uri) if is_classic(spark) else None
 
 
 # ------------------------------------------------------------------------------------------------ shipping arrays

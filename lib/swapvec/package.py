@@ -3,11 +3,11 @@
 It builds, in one folder (``dist/`` by default):
 
 * ``swapvec-env.tar.gz``, for ``--archives swapvec-env.tar.gz#environment``: a virtual environment packed with
-  venv-pack, holding swapvec's runtime dependencies (gensim, numpy, pyarrow, pandas, faiss-cpu, ...) at exactly the
-  versions installed here, so that executors compute what this driver would. pyspark and delta-spark are left out:
-  executors import the cluster's own pyspark (``$SPARK_HOME/python/lib``) and Delta is JVM code (``--packages``);
-  so is matplotlib, which only the driver's report uses. The environment is rebuilt only when those versions change
-  (``swapvec-env.txt`` records them); pip's cache makes a rebuild a matter of a minute.
+  venv-pack, holding swapvec's runtime dependencies (gensim, numpy, pyarrow, pandas, faiss-cpu when it is installed,
+  ...) at exactly the versions installed here, so that executors compute what this driver would. pyspark and
+  delta-spark are left out: executors import the cluster's own pyspark (``$SPARK_HOME/python/lib``) and Delta is
+  JVM code (``--packages``); so is matplotlib, which only the driver's report uses. The environment is rebuilt only
+  when those versions change (``swapvec-env.txt`` records them); pip's cache makes a rebuild a matter of a minute.
 * ``swapvec-<version>.zip``, for ``--py-files``: the swapvec package this driver imports, rebuilt every time (it
   takes milliseconds), so a code change needs no new environment.
 
@@ -75,10 +75,30 @@ def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+#: Extras whose packages the executors run when the driver has them installed: faiss computes the similarities.
+EXECUTOR_EXTRAS = frozenset({"faiss"})
+
+
 def runtime_requirements() -> list[str]:
-    """swapvec's declared dependencies that executors need (no extras, nothing in ``DRIVER_ONLY``)."""
-    declared = importlib.metadata.requires("swapvec") or []
-    return sorted(r for r in declared if "extra ==" not in r and _name(r) not in DRIVER_ONLY)
+    """swapvec's declared dependencies that executors need: no extras but :data:`EXECUTOR_EXTRAS` the driver has,
+    nothing in ``DRIVER_ONLY``."""
+    needed = []
+    for requirement in importlib.metadata.requires("swapvec") or []:
+        spec, _, marker = requirement.partition(";")
+        extra = re.search(r"extra\s*==\s*['\"]([\w-]+)['\"]", marker)
+        if extra and not (extra.group(1) in EXECUTOR_EXTRAS and _installed(_name(spec))):
+            continue
+        if _name(spec) not in DRIVER_ONLY:
+            needed.append(spec.strip() if extra else requirement)
+    return sorted(needed)
+
+
+def _installed(name: str) -> bool:
+    try:
+        importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def pinned_versions() -> list[str]:

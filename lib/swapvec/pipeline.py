@@ -13,6 +13,7 @@ keyed run must still do is decided before any stage runs (``runs.resume``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 
@@ -32,6 +33,7 @@ from swapvec.phrases import apply
 from swapvec.report import check_report_folder
 from swapvec.runs import RunRecord
 from swapvec.similarity import neighbours_per_word, query_words
+from swapvec.similarity.kernels import require_faiss
 from swapvec.steps import (
     baseline_of,
     evaluated,
@@ -45,6 +47,7 @@ from swapvec.steps import (
     with_replay,
 )
 from swapvec.store import Store, check_input
+from swapvec.store.parquet import WriterBusy
 
 _log = get_logger("pipeline")
 
@@ -216,6 +219,8 @@ def preflight(cfg: Config, command: str) -> None:
         check_lexicon_file(cfg.augment.lexicon_path, cfg.tokenize)
     if command in ("run", "similarity"):
         query_words(cfg.similarity, cfg.tokenize.phrase_joiner)  # a words file that is not there
+        if cfg.similarity.mode == "approximate":
+            require_faiss("similarity.mode approximate")
     needed = NEEDS.get(command)
     if needed and store.local and not store.exists(needed):
         raise store.missing(needed, needed_by=command)
@@ -254,25 +259,35 @@ def execute(spark: SparkSession, cfg: Config, command: str = "run", run_id: str 
     store.check_owned((*OUTPUTS[command], "runs"))
     record = RunRecord(run_id=run_id or runs.new_run_id(), command=command)
     event(_log, "run.start", run_id=record.run_id, command=command, config=json.loads(cfg.to_json()))
-    plan = runs.resume(store, command, cfg.run.key, OUTPUTS[command])
-    if plan.same_as is not None:
-        record.status = "skipped"
-        record.details["same_as"] = plan.same_as
-        record.summary = f"run key {cfg.run.key}: {command} already succeeded in run {plan.same_as}; nothing written"
-        event(_log, "run.skipped", run_id=record.run_id, command=command, run_key=cfg.run.key, same_as=plan.same_as)
-        runs.append(store, cfg, record)
-        return record
-    c = Command(spark, cfg, store, record, plan)
-    try:
-        _COMMANDS[command](c)
-    except BaseException as exc:
-        record.failed(exc)
-        raise
-    finally:
-        for df in c.cached:
-            df.unpersist()
-        runs.append(store, cfg, record)
-        tracking.log_run(cfg, record)
+    with contextlib.ExitStack() as held:
+        try:
+            # Parquet: one writer at a time on an output path, from before the first write to the runs row.
+            held.enter_context(store.writer(record.run_id))
+        except WriterBusy as exc:
+            record.failed(exc)
+            runs.append(store, cfg, record)
+            raise
+        plan = runs.resume(store, command, cfg.run.key, OUTPUTS[command])
+        if plan.same_as is not None:
+            record.status = "skipped"
+            record.details["same_as"] = plan.same_as
+            record.summary = (
+                f"run key {cfg.run.key}: {command} already succeeded in run {plan.same_as}; nothing written"
+            )
+            event(_log, "run.skipped", run_id=record.run_id, command=command, run_key=cfg.run.key, same_as=plan.same_as)
+            runs.append(store, cfg, record)
+            return record
+        c = Command(spark, cfg, store, record, plan)
+        try:
+            _COMMANDS[command](c)
+        except BaseException as exc:
+            record.failed(exc)
+            raise
+        finally:
+            for df in c.cached:
+                df.unpersist()
+            runs.append(store, cfg, record)
+            tracking.log_run(cfg, record)
     event(_log, "run.done", run_id=record.run_id, command=command, metrics=record.metrics)
     return record
 

@@ -9,14 +9,14 @@ decided by :func:`resume` before any stage runs:
 
 * the same command already succeeded with the key (``runs`` says so): nothing is done; a ``skipped`` row names the
   earlier run (``details.same_as``);
-* otherwise, each Delta table the command writes that already holds this key's output, or a later key's, is kept:
+* otherwise, each table the command writes that already holds this key's output, or a later key's, is kept:
   it is read where a later stage needs it (a retry whose failed attempt committed ``vectors`` does not train again,
   and computes the rest from those vectors), and not written again (``details.tables_kept``). A backfill of an older
   key therefore never overwrites a newer key's table.
 
 Each keyed Delta write carries ``txnAppId`` ``swapvec:<table>`` and ``txnVersion`` :func:`run_key_version`, so that
-Delta itself skips a write a concurrent attempt already made. Parquet has no transaction log: there only ``runs``
-decides, and a retry of a failed attempt rewrites every table (each write still atomic).
+Delta itself skips a write a concurrent attempt already made. A Parquet version records the same beside its files
+(``store.parquet``), and the same rule skips it; there one command writes at a time (the output path's lock).
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def resume(store: Store, command: str, run_key: str | None, outputs: tuple[str, 
 
 
 def write_output(store: Store, df: DataFrame, table: str, record: RunRecord, run_key: str | None) -> None:
-    """Write a command's output table with the run's id; with a run key, idempotently (Delta)."""
+    """Write a command's output table with the run's id; with a run key, idempotently."""
     # Nullable, as Delta declares every column: a literal alone is written "not null" to Parquet. The condition is
     # always true, but not foldable (the optimiser would fold any constant one back into the literal).
     rows = df.withColumn("run_id", F.when(F.spark_partition_id() >= 0, F.lit(record.run_id)))

@@ -9,7 +9,8 @@ with score -inf in the missing places.
 
 * :func:`top_k` is the numpy reference; :func:`exact_top_k` computes the same neighbours with faiss's brute-force
   kernel (a float32 GEMM fused with a top-k heap), because selecting the top k from each row of scores, not the
-  product, is what costs in numpy (bench/RESULTS.md, "Similarities: exact mode against numpy").
+  product, is what costs in numpy. faiss is an optional dependency (``swapvec[faiss]``): without it exact mode
+  uses the numpy kernel, the same neighbours, several times slower.
 * :func:`build_index` and :func:`search_index` are the inverted file (faiss ``IndexIVFFlat``) of approximate mode,
   chosen over HNSW graphs because on word-like vectors at a million words the graph needs a far longer build and a
   search about as costly as an exact one to reach 95% recall (bench/RESULTS.md, "Similarities: which index for
@@ -24,11 +25,14 @@ its neighbours are the same on every run and every retry.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+
+from swapvec.errors import BadInput
 
 #: Exact numpy kernel: query rows scored at once, so that their scores take at most this much memory.
 SCORE_CHUNK_BYTES = 128 * 2**20
@@ -143,6 +147,24 @@ def top_k(queries: np.ndarray, query_rows: np.ndarray, matrix: np.ndarray, k: in
     return out_idx, out_val
 
 
+@functools.cache
+def faiss_module() -> Any | None:
+    """faiss, or None where it is not installed (it is an optional dependency: ``pip install 'swapvec[faiss]'``)."""
+    try:
+        import faiss
+    except ImportError:
+        return None
+    return faiss
+
+
+def require_faiss(why: str) -> Any:
+    """faiss, or a BadInput saying how to install it."""
+    faiss = faiss_module()
+    if faiss is None:
+        raise BadInput(f"{why} needs faiss, which is not installed: pip install 'swapvec[faiss]' (or faiss-cpu)")
+    return faiss
+
+
 def exact_top_k(
     queries: np.ndarray, query_rows: np.ndarray, matrix: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -150,11 +172,11 @@ def exact_top_k(
 
     faiss returns ``k + 2`` candidates; a query whose ``k``-th and ``(k + 1)``-th tie is recomputed with
     :func:`top_k`, so ties at the cut still go to the lower row. The cosines are faiss's float32 sums, which may
-    differ from numpy's in the last bits. faiss uses its OpenMP threads; the Spark tasks hold them to one.
+    differ from numpy's in the last bits. faiss uses its OpenMP threads; the Spark tasks hold them to one. Without
+    faiss, :func:`top_k` computes them.
     """
-    import faiss
-
-    if matrix.shape[0] <= k + 2 or len(queries) == 0:
+    faiss = faiss_module()
+    if faiss is None or matrix.shape[0] <= k + 2 or len(queries) == 0:
         return top_k(queries, query_rows, matrix, k)
     scores, rows = faiss.knn(
         np.ascontiguousarray(queries, dtype=np.float32),
@@ -180,7 +202,7 @@ def build_index(shard: np.ndarray) -> Any:
     faiss.IndexIVFFlat
         Holding a copy of ``shard`` and an 8-byte id a row.
     """
-    import faiss
+    faiss = require_faiss("similarity.mode approximate")
 
     rows, dim = shard.shape
     lists = max(1, min(round(LISTS_PER_SQRT * math.sqrt(rows)), rows // 39))

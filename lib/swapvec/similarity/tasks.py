@@ -21,6 +21,7 @@ from swapvec.similarity.kernels import (
     MAX_SCAN_SHARE,
     build_index,
     exact_top_k,
+    faiss_module,
     search_index,
     tune_nprobe,
     unit_rows,
@@ -105,10 +106,11 @@ def _unpack(table: pa.Table) -> tuple[pa.Array, np.ndarray, np.ndarray]:
 
 def _one_thread() -> Any:
     """A context in which BLAS and faiss's OpenMP use one thread (faiss's setting is per process and stays)."""
-    import faiss
     from threadpoolctl import threadpool_limits
 
-    faiss.omp_set_num_threads(1)
+    faiss = faiss_module()
+    if faiss is not None:
+        faiss.omp_set_num_threads(1)
     return threadpool_limits(limits=1)
 
 

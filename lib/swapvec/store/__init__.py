@@ -2,8 +2,9 @@
 
 :class:`Store` is the one interface the commands use for tables: ``read``, ``write``, ``exists``. Every write is
 atomic, so a reader sees the previous version of a table or the new one, never a mix (``store.delta``: one commit;
-``store.parquet``: a link switched by one rename). The corpus is read by :func:`read_corpus`. Where a path is a URI
-and where it is local is decided once, in ``store.paths``.
+``store.parquet``: a version folder made current by one rename, or on an object store by one small object). The
+corpus is read by :func:`read_corpus`. Where a path is a URI and where it is local is decided once, in
+``store.paths``.
 
 Tables: ``sentences``, ``augmented``, ``vectors``, ``baseline_vectors``, ``similarities`` and ``runs`` (the run log,
 ``swapvec.runs``).
@@ -11,6 +12,7 @@ Tables: ``sentences``, ``augmented``, ``vectors``, ``baseline_vectors``, ``simil
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from collections.abc import Iterable
@@ -56,6 +58,7 @@ class Store:
         self.output = output
         self.spark = spark
         self.format = output.format
+        self.parquet = parquet.Tables(output.path, spark)
 
     def path(self, table: str) -> str:
         return table_path(self.output.path, table)
@@ -71,14 +74,10 @@ class Store:
         Raises
         ------
         BadInput
-            Parquet output to a URI (no atomic rename there), a local path under a file, one this process may not
-            write, or one with characters Spark reads as a file pattern.
+            A local path under a file, one this process may not write, or one with characters Spark reads as a file
+            pattern.
         """
         if not self.local:
-            if self.format == "parquet":
-                raise BadInput(
-                    "output.format=parquet needs a local or mounted path (atomic rename); use delta on a URI"
-                )
             return
         check_no_pattern(self.output.path, "output.path")
         base = local_path(self.output.path)
@@ -112,13 +111,11 @@ class Store:
             )
 
     def exists(self, table: str) -> bool:
+        if self.format == "parquet":
+            return self.parquet.is_table(table)
         if not self.local:
-            # Only Delta is written to URIs; its log is the table, and only Spark can read a URI.
-            return delta.is_table(self.session(), self.path(table))
-        local = Path(self.path(table))
-        if self.format == "delta":
-            return (local / "_delta_log").is_dir()
-        return parquet.is_table(local)
+            return delta.is_table(self.session(), self.path(table))  # only Spark can read a URI
+        return (Path(self.path(table)) / "_delta_log").is_dir()
 
     def foreign(self, table: str) -> bool:
         """True when something swapvec did not write is at the table's path: a Delta table without swapvec's owner
@@ -141,17 +138,14 @@ class Store:
     def _refusal(self, table: str) -> str | None:
         """Why nothing may be written at the table's path (:meth:`foreign`), or None when swapvec may write there."""
         path = self.path(table)
+        if self.format == "parquet":
+            if self.parquet.holds_delta(table):
+                return _other_format(path, "delta", self.format)
+            return self.parquet.refusal(table)
         if self.local:
             local = Path(path)
-            other = "delta" if (local / "_delta_log").is_dir() else "parquet" if parquet.is_table(local) else None
-            if other and other != self.format and not (other == "parquet" and parquet.foreign(local)):
-                # Most often the same output path run again with the other output.format: say so, not "foreign".
-                return (
-                    f"{path} holds a {other} table and output.format is {self.format}: set output.format={other}, "
-                    "or choose another output.path"
-                )
-            if self.format == "parquet":
-                return delta.foreign_table_message(path) if parquet.foreign(local) else None
+            if self.parquet.is_table(table) and self.parquet.refusal(table) is None:
+                return _other_format(path, "parquet", self.format)
             if not local.exists() and not local.is_symlink():
                 return None
             if not (local / "_delta_log").is_dir():
@@ -174,7 +168,7 @@ class Store:
             raise self.missing(table, needed_by)
         if self.format == "delta":
             return self.session().read.format("delta").load(self.path(table))
-        return parquet.read(self.session(), Path(self.path(table)))
+        return self.parquet.read(table)
 
     def write(
         self, df: DataFrame, table: str, *, mode: str = "overwrite", txn: Txn | None = None, evolve_schema: bool = False
@@ -184,7 +178,8 @@ class Store:
         Parameters
         ----------
         txn
-            Delta only: make the write idempotent (``store.delta.Txn``); Parquet has no log to record it in.
+            Make the write idempotent (``store.delta.Txn``): skipped when the table holds this key's output or a later
+            key's.
         evolve_schema
             Let an append add columns to an older table (Delta ``mergeSchema``; Parquet unions by name).
 
@@ -195,14 +190,13 @@ class Store:
             None when Delta skipped the write because ``txn``'s app id already committed its version or a later one.
         """
         started = time.monotonic()
-        path = self.path(table)
         if self.format == "delta":
-            written = delta.write(df, path, mode, txn, self.output.retention_hours, evolve_schema)
-            if written is None:
-                event(_log, "table.kept", table=table, reason="it holds this run key's output or a later one's")
-                return None
+            written = delta.write(df, self.path(table), mode, txn, self.output.retention_hours, evolve_schema)
         else:
-            written = parquet.write(df, Path(path), mode, self.output.retention_hours)
+            written = self.parquet.write(df, table, mode, self.output.retention_hours, txn)
+        if written is None:
+            event(_log, "table.kept", table=table, reason="it holds this run key's output or a later one's")
+            return None
         event(
             _log,
             "table.written",
@@ -215,14 +209,30 @@ class Store:
         return written
 
     def last_write_metadata(self, table: str) -> dict | None:
-        """The metadata of the keyed write that made a Delta table's current version (``Txn.metadata``), or None:
-        no table, Parquet, or a last commit that was not a keyed write."""
-        if self.format != "delta" or not self.exists(table):
+        """The metadata of the keyed write that made the table's current version (``Txn.metadata``: run id, run key),
+        or None: no table, or a current version that was not a keyed write."""
+        if not self.exists(table):
             return None
+        if self.format == "parquet":
+            written = self.parquet.written_by(table)
+            return {k: v for k, v in written.items() if k not in ("app_id", "txn_version")} if written else None
         return delta.last_write_metadata(self.session(), self.path(table))
+
+    def writer(self, run_id: str) -> contextlib.AbstractContextManager[None]:
+        """Held by a command from before its first write to its end: Parquet's lock (one writer at a time,
+        ``store.parquet``); nothing for Delta, whose commits detect a concurrent writer."""
+        return self.parquet.writer(run_id) if self.format == "parquet" else contextlib.nullcontext()
 
     def session(self) -> SparkSession:
         """The session the store reads and writes with."""
         if self.spark is None:
             raise RuntimeError("this Store was made without a session; only local exists() and check() work so")
         return self.spark
+
+
+def _other_format(path: str, other: str, given: str) -> str:
+    # Most often the same output path run again with the other output.format: say so, not "foreign".
+    return (
+        f"{path} holds a {other} table and output.format is {given}: set output.format={other}, or choose another "
+        "output.path"
+    )
