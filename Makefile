@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup dev run test lint jars clean
+.PHONY: setup dev run test matrix lint jars clean
 
 # What `make run` needs: swapvec with local Spark and Delta.
 setup: $(VENV)/.installed
@@ -23,7 +23,7 @@ $(VENV)/.dev-installed: $(VENV)/.installed
 	touch $@
 
 run: setup
-	$(BIN)/swapvec run
+	$(BIN)/swapvec run --config conf/local.yaml
 
 lint: dev
 	$(BIN)/ruff check .
@@ -31,6 +31,12 @@ lint: dev
 
 test: lint
 	$(BIN)/pytest -q -n 2 --dist worksteal --durations=15
+
+# The compatibility matrix (.ci/matrix.py): swapvec installed into stand-ins for each platform (Spark 3.5 to the newest,
+# Python 3.11 to 3.13, each Databricks LTS runtime's own packages) and run on the seed's case and the Lee sample.
+# Needs python3.11, python3.12 and python3.13 on PATH.
+matrix: dev
+	$(BIN)/python .ci/matrix.py
 
 # Fallback for machines where Spark's own resolver cannot fetch Delta: put the jars in .jars/ with Maven,
 # then `export SWAPVEC_DELTA_JARS=$(PWD)/.jars`.

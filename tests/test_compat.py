@@ -160,3 +160,15 @@ def test_a_gensim_without_a_kernel_is_refused_by_name(monkeypatch):
     monkeypatch.delattr(inner, "train_batch_sg")
     with pytest.raises(BadInput, match=r"lacks gensim\.models\.word2vec_inner\.train_batch_sg"):
         check_gensim()
+
+
+def test_delta_coordinates_are_the_ones_delta_spark_itself_asks_for():
+    import importlib.metadata
+
+    import pyspark
+    from delta import configure_spark_with_delta_pip
+    from pyspark.sql import SparkSession
+
+    builder = configure_spark_with_delta_pip(SparkSession.Builder())  # configures, starts nothing
+    asked = builder._options["spark.jars.packages"]
+    assert asked == compat.delta_coordinates(pyspark.__version__, importlib.metadata.version("delta-spark"))

@@ -15,7 +15,6 @@ import sys
 import threading
 import traceback
 from collections.abc import Sequence
-from pathlib import Path
 
 from swapvec.errors import (
     EXIT_BAD_INPUT,
@@ -28,8 +27,6 @@ from swapvec.errors import (
     one_line,
     stop_point,
 )
-
-DEFAULT_CONFIG = "conf/local.yaml"
 
 #: Java exceptions that say the configuration names something that cannot work (a path's scheme with no file system
 #: on this cluster): retrying the same run fails the same way.
@@ -52,7 +49,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", help=f"YAML config (default: {DEFAULT_CONFIG} when it exists)")
+    common.add_argument("--config", help="YAML config (default: none, the built-in defaults)")
     common.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a key, repeatable"
     )
@@ -69,16 +66,9 @@ def _add_package_parser(sub: argparse._SubParsersAction) -> None:
     package = sub.add_parser("package", help=text, description=text)
     package.add_argument("--dist", default="dist", help="folder to build into (default: dist)")
     package.add_argument("--master", default="spark://HOST:7077", help="master URL for the printed line")
-    package.add_argument("--config", help=f"config for the printed line (default: {DEFAULT_CONFIG} when it exists)")
+    package.add_argument("--config", help="config for the printed line (default: none)")
     package.add_argument("--python-prefix", help="where Python lives on the cluster's nodes, if not where it is here")
     package.add_argument("--force", action="store_true", help="rebuild the environment even if it is current")
-
-
-def config_path(given: str | None) -> str | None:
-    """The config file to read: the one given, else conf/local.yaml if present, else built-in defaults only."""
-    if given is not None:
-        return given
-    return DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None
 
 
 def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
@@ -97,7 +87,7 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
         from swapvec.config import load_config
         from swapvec.log import setup_logging
 
-        cfg = load_config(config_path(args.config), args.overrides)
+        cfg = load_config(args.config, args.overrides)
         setup_logging(cfg.log.format, cfg.log.level)
         from swapvec.pipeline import execute, preflight
         from swapvec.session import get_spark
@@ -105,7 +95,7 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
         preflight(cfg, args.command)  # bad input is refused before a JVM starts
 
         stopped.listen()  # a stop while the JVM starts is quiet too
-        spark = get_spark(cfg.spark)
+        spark = get_spark(cfg.spark, uris=[p for p in (cfg.input.path, cfg.output.path, cfg.train.init_from) if p])
         stop_point()  # raised inside a finaliser (py4j's, many at start), KeyboardInterrupt is only printed
         stopped.listen()  # again, in front of the handler the session's start installed (it cancels the jobs)
         result = execute(spark, cfg, args.command)
@@ -198,7 +188,7 @@ def _package(args: argparse.Namespace) -> int:
     how = "reused (same versions)" if built.environment_reused else f"built in {built.seconds:.0f} s"
     print(f"swapvec: package done: {built.environment} ({built.environment_mb:.0f} MB, {how}) and {built.code}")
     print("Run the pipeline on the cluster with (output.path must be storage that the driver and executors share):")
-    print(format_command(submit_command(built, args.master, config_path(args.config))))
+    print(format_command(submit_command(built, args.master, args.config)))
     return EXIT_OK
 
 

@@ -158,6 +158,25 @@ def local_checkpoint(df: DataFrame) -> DataFrame:
     return kept
 
 
+def delta_coordinates(spark_version: str, delta_version: str) -> str:
+    """The Maven coordinates of Delta's jars for a Spark and a delta-spark release, as delta-spark's own
+    ``configure_spark_with_delta_pip`` names them: Scala 2.12 for Spark 3 (``delta-spark_2.12:3.2.0``), 2.13 after;
+    from Delta 4.1 the Spark version in the name (``delta-spark_4.2_2.13:4.4.0``).
+
+    Examples
+    --------
+    >>> delta_coordinates("3.5.0", "3.2.0"), delta_coordinates("4.0.0", "4.0.0")
+    ('io.delta:delta-spark_2.12:3.2.0', 'io.delta:delta-spark_2.13:4.0.0')
+    >>> delta_coordinates("4.2.0", "4.4.0")
+    'io.delta:delta-spark_4.2_2.13:4.4.0'
+    """
+    scala = "2.12" if spark_version.startswith("3.") else "2.13"
+    major, minor = (int(p) for p in delta_version.split(".")[:2])
+    if (major, minor) >= (4, 1):
+        return f"io.delta:delta-spark_{'.'.join(spark_version.split('.')[:2])}_{scala}:{delta_version}"
+    return f"io.delta:delta-spark_{scala}:{delta_version}"
+
+
 def _spark_major(spark: SparkSession) -> int:
     return int(spark.version.split(".")[0])
 

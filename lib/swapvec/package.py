@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import swapvec
+from swapvec.compat import delta_coordinates
 from swapvec.errors import BadInput, SwapvecError, one_line
 
 ENV_ARCHIVE = "swapvec-env.tar.gz"
@@ -230,8 +231,7 @@ def delta_package() -> str:
     """Maven coordinates of the Delta jars matching the installed delta-spark and pyspark."""
     import pyspark
 
-    spark = ".".join(pyspark.__version__.split(".")[:2])
-    return f"io.delta:delta-spark_{spark}_2.13:{importlib.metadata.version('delta-spark')}"
+    return delta_coordinates(pyspark.__version__, importlib.metadata.version("delta-spark"))
 
 
 def job_path() -> str:
