@@ -109,10 +109,13 @@ def test_a_checkpoint_without_local_checkpoint_keeps_the_rows(spark, monkeypatch
     kept.unpersist()
 
 
-def test_a_map_holds_a_key_given_as_a_column(spark):
+def test_a_map_is_read_at_a_key_given_as_a_column(spark):
     table = F.create_map(F.lit("a"), F.lit(1), F.lit("b"), F.lit(2))
-    rows = spark.createDataFrame([("a",), ("c",)], "w string").select(compat.map_has_key(table, F.col("w")).alias("h"))
-    assert [r.h for r in rows.collect()] == [True, False]
+    words = spark.createDataFrame([("a",), ("c",)], "w string")
+    rows = words.select(
+        compat.map_has_key(table, F.col("w")).alias("h"), compat.map_value(table, F.col("w")).alias("v")
+    )
+    assert [(r.h, r.v) for r in rows.collect()] == [(True, 1), (False, None)]
 
 
 def test_error_conditions_are_read_under_either_name():
@@ -124,7 +127,14 @@ def test_error_conditions_are_read_under_either_name():
         def getCondition(self):
             return "DELTA_TABLE_ONLY_OPERATION"
 
+    class Connect35Error(Exception):  # Spark Connect 3.5's client errors name their condition in the message only
+        def getErrorClass(self):
+            return None
+
     assert compat.error_condition(Spark35Error()) == "DELTA_MISSING_DELTA_TABLE"
+    assert compat.error_condition(Connect35Error("[DELTA_TABLE_ONLY_OPERATION] `/x` is not a Delta table.")) == (
+        "DELTA_TABLE_ONLY_OPERATION"
+    )
     assert compat.error_condition(Spark4Error()) == "DELTA_TABLE_ONLY_OPERATION"
     assert compat.error_condition(ValueError()) is None
 

@@ -22,7 +22,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from swapvec.compat import map_has_key
+from swapvec.compat import map_has_key, map_value
 from swapvec.config import AugmentConfig
 from swapvec.errors import BadInput
 from swapvec.groups import Group, group_words
@@ -78,7 +78,7 @@ def augment(sentences: DataFrame, subs: Mapping[str, tuple[str, ...]], max_copie
         F.transform(
             present,
             lambda w: F.transform(
-                table[w],
+                map_value(table, w),
                 lambda s: F.struct(
                     F.xxhash64(F.col("sentence_id"), F.col("chunk"), w, s, F.lit(seed)).alias("h"),
                     w.alias("w"),

@@ -23,12 +23,14 @@ function here calls it when it is there and otherwise does the same with what 3.
 
 * :func:`to_arrow` (``DataFrame.toArrow``), :func:`from_arrow` (``createDataFrame`` of an Arrow table),
   :func:`apply_in_arrow` (``groupBy(...).applyInArrow``), :func:`local_checkpoint` (Spark Connect before 4.0 has
-  none), :func:`error_condition` (``getCondition``, ``getErrorClass`` before 4.0) and :func:`map_has_key`.
+  none), :func:`error_condition` (``getCondition``, ``getErrorClass`` before 4.0), :func:`map_has_key` and
+  :func:`map_value`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -53,12 +55,15 @@ def is_classic(spark: SparkSession) -> bool:
 
 def error_condition(exc: BaseException) -> str | None:
     """A Spark error's condition (``DELTA_MISSING_DELTA_TABLE``): ``getCondition`` from Spark 4.0, ``getErrorClass``
-    before it; None for an error that carries none."""
+    before it, and on Spark Connect 3.5 (whose client errors carry none) the ``[CONDITION]`` their message starts
+    with; None for an error that names none."""
     for name in ("getCondition", "getErrorClass"):
         method = getattr(exc, name, None)
-        if method is not None:
-            return method()
-    return None
+        found = method() if method is not None else None
+        if found:
+            return found
+    named = re.match(r"\s*\[([A-Z][A-Z0-9_.]*)\]", str(exc))
+    return named.group(1) if named else None
 
 
 def map_has_key(mapping: Column, key: Column) -> Column:
@@ -67,10 +72,16 @@ def map_has_key(mapping: Column, key: Column) -> Column:
     return F.call_function("map_contains_key", mapping, key)
 
 
+def map_value(mapping: Column, key: Column) -> Column:
+    """``mapping``'s value at ``key``, a column (``mapping[key]``, which Spark Connect 3.5 takes only for a literal
+    key)."""
+    return F.element_at(mapping, key)
+
+
 # --------------------------------------------------------------------------------------------- Spark 3.5 and 4.x
 def to_arrow(df: DataFrame) -> pa.Table:
     """``df`` collected to the driver as one Arrow table (the caller bounds its size)."""
-    if hasattr(df, "toArrow"):  # Spark 4.0
+    if _has(df, "toArrow"):  # Spark 4.0
         return df.toArrow()
     schema = to_arrow_schema(df.schema)
     if is_classic(df.sparkSession):
@@ -118,7 +129,7 @@ def apply_in_arrow(
     ``partitioned``: the caller has placed each group in one partition), sorted by them within each partition, and
     a ``mapInArrow`` task cuts its sorted batches into groups: the same groups, one group in memory at a time.
     """
-    if hasattr(df.groupBy(*keys), "applyInArrow"):
+    if _has(df.groupBy(*keys), "applyInArrow"):
         return df.groupBy(*keys).applyInArrow(func, schema)
     placed = df if partitioned else df.repartition(*keys)
     return placed.sortWithinPartitions(*keys).mapInArrow(_grouped(func, keys), schema)
@@ -151,7 +162,7 @@ def _grouped(
 def local_checkpoint(df: DataFrame) -> DataFrame:
     """``df`` computed once and kept on the executors, its plan cut: ``localCheckpoint`` (Spark Connect before 4.0
     has none, and there the rows are cached instead, recomputed the same way should an executor lose them)."""
-    if hasattr(df, "localCheckpoint"):
+    if _has(df, "localCheckpoint"):
         return df.localCheckpoint(eager=True)
     kept = df.persist()
     kept.count()
@@ -175,6 +186,15 @@ def delta_coordinates(spark_version: str, delta_version: str) -> str:
     if (major, minor) >= (4, 1):
         return f"io.delta:delta-spark_{'.'.join(spark_version.split('.')[:2])}_{scala}:{delta_version}"
     return f"io.delta:delta-spark_{scala}:{delta_version}"
+
+
+def _has(obj: object, name: str) -> bool:
+    """True when ``obj`` offers ``name``. Spark Connect 3.5's DataFrame raises ``PySparkNotImplementedError``, not
+    AttributeError, for a method it lacks, which ``hasattr`` lets through."""
+    try:
+        return getattr(obj, name, None) is not None
+    except NotImplementedError:
+        return False
 
 
 def _spark_major(spark: SparkSession) -> int:
