@@ -94,8 +94,9 @@ CELLS = [
         platform="Databricks 16.4 LTS",
         constraints="databricks-16.4.txt",
         # The runtime's pandas 1.5.3 has no wheel for Python 3.12 outside Databricks (it predates 3.12): the oldest
-        # pandas that has one stands in for it. pandas 1.5.3 itself is tested on Python 3.11.
-        stand_ins=("pandas==2.1.4",),
+        # pandas that has one stands in for it; pandas 1.5.3 itself is tested on Python 3.11. pyspark 3.5 imports
+        # distutils, gone from Python 3.12: the runtime ships setuptools, whose copy of it stands in.
+        stand_ins=("pandas==2.1.4", "setuptools"),
     ),
     Cell(
         "spark4.0-py3.12",
@@ -136,10 +137,20 @@ def _run(command: list[str], *, env: dict | None = None, cwd: Path | None = None
 
 
 def _interpreter(version: str) -> str:
+    """``python3.X``: the one on PATH when it runs, else pyenv's newest 3.X (pyenv's shims run only the versions its
+    global setting names)."""
     found = shutil.which(f"python{version}")
-    if found is None:
-        raise Failed(f"python{version} is not on PATH")
-    return found
+    if found and subprocess.run([found, "-c", ""], capture_output=True).returncode == 0:
+        return found
+    if shutil.which("pyenv"):
+        root = Path(_run(["pyenv", "root"]).strip())
+        installed = sorted(
+            root.glob(f"versions/{version}.*/bin/python{version}"),
+            key=lambda p: [int(x) for x in re.findall(r"\d+", p.parts[-3])],
+        )
+        if installed:
+            return str(installed[-1])
+    raise Failed(f"python{version} is not on PATH (nor installed by pyenv)")
 
 
 def make_env(cell: Cell, root: Path) -> tuple[Path, dict[str, str]]:
