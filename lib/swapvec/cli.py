@@ -28,6 +28,7 @@ from swapvec.errors import (
     one_line,
     stop_point,
 )
+from swapvec.log import mask
 
 DEFAULT_CONFIG = "conf/local.yaml"
 
@@ -47,7 +48,7 @@ _HELP = {
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line and exit 2, as for any bad input
-        self.exit(EXIT_BAD_INPUT, f"swapvec: error: {message} (see swapvec --help)\n")
+        self.exit(EXIT_BAD_INPUT, f"swapvec: error: {mask(message)} (see swapvec --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,7 +113,7 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
     except BadInput as exc:
         if debug:
             traceback.print_exc()
-        print(f"swapvec: error: {exc}", file=sys.stderr)
+        print(f"swapvec: error: {mask(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return stopped.report()
@@ -132,7 +133,7 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
     kept = result.details.get("tables_kept")
     # A run key older than the tables' keeps them: the summary above is then theirs, which the user must know.
     also = f"; kept, as a later run key wrote them: {', '.join(kept)}" if kept else ""
-    print(f"swapvec: {args.command} done, run_id {result.run_id}, tables under {cfg.output.path}{also}")
+    print(f"swapvec: {args.command} done, run_id {result.run_id}, tables under {mask(cfg.output.path)}{also}")
     logging.shutdown()
     return EXIT_OK
 
@@ -198,7 +199,7 @@ def _package(args: argparse.Namespace) -> int:
     how = "reused (same versions)" if built.environment_reused else f"built in {built.seconds:.0f} s"
     print(f"swapvec: package done: {built.environment} ({built.environment_mb:.0f} MB, {how}) and {built.code}")
     print("Run the pipeline on the cluster with (output.path must be storage that the driver and executors share):")
-    print(format_command(submit_command(built, args.master, config_path(args.config))))
+    print(mask(format_command(submit_command(built, args.master, config_path(args.config)))))
     return EXIT_OK
 
 

@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from swapvec.errors import BadInput, one_line
-from swapvec.log import redact
+from swapvec.log import mask, redact
 
 #: Letters, combining marks and digits, with inner apostrophes kept (``don't``, ``l’homme``). Java regex syntax:
 #: tokenisation runs inside Spark's JVM.
@@ -329,8 +329,12 @@ class EvaluateConfig(_Section):
 
 
 #: Spark's master URLs (a local session's ``spark.master``); anything else makes the JVM exit at start with a Java
-#: stack and no hint of which setting was wrong.
-_MASTER = re.compile(r"local(\[(\*|\d+)(,\d+)?\])?|local-cluster\[\d+,\d+,\d+\]|(spark|k8s|mesos)://\S+|yarn")
+#: stack and no hint of which setting was wrong. A standalone master is ``spark://HOST:PORT``, several for high
+#: availability, with no user information (Spark refuses it: a password there would only be printed).
+_MASTER = re.compile(
+    r"local(\[(\*|\d+)(,\d+)?\])?|local-cluster\[\d+,\d+,\d+\]|yarn"
+    r"|spark://([\w.-]+|\[[0-9A-Fa-f:.]+\]):\d+(,([\w.-]+|\[[0-9A-Fa-f:.]+\]):\d+)*|(k8s|mesos)://\S+"
+)
 #: Spark conf keys that take a size, and Spark's way of writing one (no fraction: ``1.5g`` is refused by Spark).
 _SIZE_KEY = re.compile(
     r"spark\.(driver|executor)\.(memory|memoryOverhead)|spark\.driver\.maxResultSize|.*\.offHeap\.size"
@@ -517,14 +521,16 @@ def _did_you_mean(loc: tuple) -> str:
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
     # A check across sections (a model validator) has no location; its message names the settings.
-    where = "".join(f"{'.'.join(str(part) for part in first['loc'])}: " if first["loc"] else "")
+    key = ".".join(str(part) for part in first["loc"])
+    where = f"{key}: " if key else ""
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key" + _did_you_mean(first["loc"])
     elif "input" in first and not isinstance(first["input"], dict):
-        message = f"{message} (got {first['input']!r})"
+        # Shown as it would be logged: a spark.conf given as a list echoed its every value, secrets included.
+        message = f"{message} (got {redact(first['input'], key)!r})"
     more = len(error.errors()) - 1
-    return f"config: {where}{message}" + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
+    return mask(f"config: {where}{message}" + (f" (and {more} more problem{'s' * (more > 1)})" if more else ""))
 
 
 def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:

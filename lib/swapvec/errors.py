@@ -8,6 +8,8 @@ throttling) and is worth retrying. Exit 130 means the run was interrupted (Ctrl-
 
 from __future__ import annotations
 
+from swapvec.log import mask
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -48,11 +50,12 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
 
     PySpark's errors carry the JVM's stack after the first line; the first line says what happened. A raw Py4J error's
     first line only names the call (``An error occurred while calling o44.sql.``): the Java exception's root cause
-    is what happened (``No FileSystem for scheme "s3"``), so that is the line.
+    is what happened (``No FileSystem for scheme "s3"``), so that is the line. Credentials written in it (a URI's
+    password, a ``password=`` option) are masked: the line is printed and stored.
     """
     cause = java_cause(exc)
     text = f"{cause[0].rsplit('.', 1)[-1]}: {cause[1]}" if cause else str(exc).strip()
-    return text.splitlines()[0][:limit] if text else type(exc).__name__
+    return mask(text.splitlines()[0])[:limit] if text else type(exc).__name__
 
 
 def java_cause(exc: BaseException) -> tuple[str, str] | None:

@@ -34,7 +34,7 @@ from pyspark.sql import types as T
 
 from swapvec.config import Config, canonical_run_key
 from swapvec.errors import BadInput, SwapvecError, one_line
-from swapvec.log import event, get_logger
+from swapvec.log import event, get_logger, mask_strings
 from swapvec.stats import Stats
 from swapvec.store import Store, Txn
 
@@ -212,7 +212,7 @@ def append(store: Store, cfg: Config, record: RunRecord) -> None:
         "config": cfg.to_json(),
         "row_counts": {k: int(v) for k, v in record.row_counts.items()},
         "metrics": {k: float(v) for k, v in record.metrics.items()},
-        "details": json.dumps(record.details, default=str),
+        "details": json.dumps(mask_strings(record.details), default=str),
         "error": record.error,
         "run_key": cfg.run.key,
     }
