@@ -77,6 +77,21 @@ def workdir(tmp_path):
             "config: tokenize.pattern: not a valid Java regex",
         ),
         (["run", "--config", "missing.yaml"], "config file not found: missing.yaml"),
+        # Hadoop read it as a URI with a relative path: an 8.6 kB line with a Java stack, then exit 1.
+        (["run", "--set", "input.path=corpus.txt", "--set", "output.path=out:1"], "output.path out:1: not a URI"),
+        # Written under ./fileserver/share/out, and reported as written to file://fileserver/share/out.
+        (
+            ["run", "--set", "input.path=corpus.txt", "--set", "output.path=file://fileserver/share/out"],
+            "output.path file://fileserver/share/out: a file URI with the host 'fileserver' names another machine's",
+        ),
+        # The JVM refused -Xmx4gb at start, with a message that named no key (exit 1).
+        (["run", "--set", "spark.conf.spark.driver.memory=4gb"], "spark.driver.memory: '4gb' is not a size the"),
+        # Hadoop knows the class of s3a:// but this Spark lacks its jar: ClassNotFoundException, exit 1, where a
+        # scheme Hadoop does not know at all gave exit 2. Its credentials are not printed.
+        (
+            ["run", "--set", "input.path=corpus.txt", "--set", "output.path=s3a://AKIA:SECRET-1@bucket/out"],
+            "the connector for s3a:// is missing: org.apache.hadoop.fs.s3a.S3AFileSystem is not on Spark's classpath",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(workdir, args, message):
@@ -86,6 +101,7 @@ def test_bad_input_is_one_line_and_exit_2(workdir, args, message):
     proc = swapvec(*args, cwd=workdir)
     assert_one_line_error(proc, 2, message)
     assert "SECRET" not in proc.stderr + proc.stdout
+    assert not (workdir / "fileserver").exists()
 
 
 def test_config_errors_never_echo_a_secret(workdir):

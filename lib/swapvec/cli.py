@@ -23,18 +23,14 @@ from swapvec.errors import (
     EXIT_OK,
     BadInput,
     SwapvecError,
-    java_cause,
     note_stop,
     one_line,
+    permanent_failure,
     stop_point,
 )
 from swapvec.log import mask
 
 DEFAULT_CONFIG = "conf/local.yaml"
-
-#: Java exceptions that say the configuration names something that cannot work (a path's scheme with no file system
-#: on this cluster): retrying the same run fails the same way.
-_BAD_INPUT_CAUSES = {"org.apache.hadoop.fs.UnsupportedFileSystemException"}
 
 _HELP = {
     "run": "all stages: tokenise, augment, train, similarities, evaluate",
@@ -122,9 +118,9 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
             traceback.print_exc()
         if stopped.signal:  # the cancelled job's error, raised where the KeyboardInterrupt was expected
             return stopped.report()
-        cause = java_cause(exc)
-        if cause and cause[0] in _BAD_INPUT_CAUSES:
-            print(f"swapvec: error: {one_line(exc, 500)}", file=sys.stderr)
+        permanent = permanent_failure(exc)  # the config names what cannot work here: a retry fails the same way
+        if permanent:
+            print(f"swapvec: error: {permanent}", file=sys.stderr)
             return EXIT_BAD_INPUT
         print(f"swapvec: failed: {type(exc).__name__}: {one_line(exc, 500)}", file=sys.stderr)
         return exc.exit_code if isinstance(exc, SwapvecError) else EXIT_FAILED

@@ -340,6 +340,12 @@ _SIZE_KEY = re.compile(
     r"spark\.(driver|executor)\.(memory|memoryOverhead)|spark\.driver\.maxResultSize|.*\.offHeap\.size"
 )
 _SIZE = re.compile(r"\d+([kmgtp]b?|b)?", re.IGNORECASE)
+#: ``spark.driver.memory`` of a local session becomes the driver JVM's ``-Xmx`` as written, and Java takes less than
+#: Spark: one unit letter (``-Xmx4gb`` is refused at start, with no word of which setting), and a plain number is
+#: bytes to Java but MiB to Spark. So a unit is needed, and at least 512m: Spark refuses a heap under 450 MiB.
+_HEAP = re.compile(r"(?P<number>\d+)(?P<unit>[kmgt])", re.IGNORECASE)
+_HEAP_UNITS = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+_MIN_HEAP = 512 * 2**20
 
 
 class SparkConfig(_Section):
@@ -366,7 +372,16 @@ class SparkConfig(_Section):
     @classmethod
     def _sizes(cls, value: dict[str, str]) -> dict[str, str]:
         for key, setting in value.items():
-            if _SIZE_KEY.fullmatch(key) and not _SIZE.fullmatch(setting.strip()):
+            if key == "spark.driver.memory":
+                heap = _HEAP.fullmatch(setting)
+                if heap is None:
+                    raise ValueError(
+                        f"{key}: {setting!r} is not a size the driver's JVM takes as -Xmx: a whole number and one of "
+                        "k, m, g, t (4g, 4096m)"
+                    )
+                if int(heap["number"]) * _HEAP_UNITS[heap["unit"].lower()] < _MIN_HEAP:
+                    raise ValueError(f"{key}: {setting!r} is below 512m, the least heap a Spark driver starts with")
+            elif _SIZE_KEY.fullmatch(key) and not _SIZE.fullmatch(setting.strip()):
                 raise ValueError(f"{key}: {setting!r} is not a size as Spark writes one (512m, 4g)")
         return value
 

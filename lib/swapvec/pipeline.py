@@ -45,6 +45,7 @@ from swapvec.steps import (
     with_replay,
 )
 from swapvec.store import Store, check_input
+from swapvec.store.paths import check_location
 
 _log = get_logger("pipeline")
 
@@ -203,6 +204,13 @@ def preflight(cfg: Config, command: str) -> None:
     """
     if command not in _COMMANDS:
         raise BadInput(f"unknown command {command!r}; one of {', '.join(COMMANDS)}")
+    for key, path in (
+        ("output.path", cfg.output.path),
+        ("train.staging_path", cfg.train.staging_path),
+        ("train.init_from", cfg.train.init_from),
+    ):
+        if path:
+            check_location(path, key)
     store = Store(cfg.output)
     store.check()
     if command in ("run", "tokenize"):
