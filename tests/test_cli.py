@@ -52,7 +52,11 @@ def workdir(tmp_path):
         (["similarity", "--set", "output.path=empty"], "run `swapvec train` first"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         # spark-submit would split the printed --archives at the comma and read '#' as a link's name.
-        (["package", "--dist", "a#b,c"], "--dist 'a#b,c': a folder name without ',' or '#'"),
+        (["package", "--dist", "a#b,c"], "--dist 'a#b,c': spark-submit cannot carry files from a folder named with"),
+        # Refused before pip installs anything: spark-submit read 'dist sp/swapvec-env.tar.gz#environment' as one
+        # file name, and '[1]' failed only after the whole install.
+        (["package", "--dist", "dist sp"], "--dist 'dist sp': spark-submit cannot carry files from a folder named"),
+        (["package", "--dist", "dist[1]"], "named with '[' ']'"),
         # Refused in the config: the JVM exited at start with a Java stack and a hint about Maven.
         (["run", "--set", "spark.master=nonsense"], "config: spark.master: not a Spark master URL"),
         (["run", "--set", "spark.conf.spark.driver.memory=abc"], "spark.driver.memory: 'abc' is not a size"),
