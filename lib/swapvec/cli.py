@@ -14,8 +14,9 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from swapvec.errors import (
     EXIT_BAD_INPUT,
@@ -26,9 +27,12 @@ from swapvec.errors import (
     note_stop,
     one_line,
     permanent_failure,
-    stop_point,
 )
 from swapvec.log import mask
+
+if TYPE_CHECKING:
+    from swapvec.runs import RunRecord
+    from swapvec.session import LocalDriver
 
 DEFAULT_CONFIG = "conf/local.yaml"
 
@@ -87,7 +91,7 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
     if args.command is None:
         args = build_parser().parse_args(["run", *args_list])
     debug = os.environ.get("SWAPVEC_DEBUG") == "1"
-    stopped = _Stop()
+    stopped, driver = _Stop(), None
     try:
         if args.command == "package":
             return _package(args)
@@ -97,15 +101,19 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
         cfg = load_config(config_path(args.config), args.overrides)
         setup_logging(cfg.log.format, cfg.log.level)
         from swapvec.pipeline import execute, preflight
-        from swapvec.session import get_spark
+        from swapvec.session import LocalDriver, get_spark
 
         preflight(cfg, args.command)  # bad input is refused before a JVM starts
 
-        stopped.listen()  # a stop while the JVM starts is quiet too
+        driver = LocalDriver()
+        stopped.listen(abort=driver.abort_start)  # a stop while the JVM starts is quiet too, and kills the start
         spark = get_spark(cfg.spark)
-        stop_point()  # raised inside a finaliser (py4j's, many at start), KeyboardInterrupt is only printed
+        driver.started()
         stopped.listen()  # again, in front of the handler the session's start installed (it cancels the jobs)
+        # A stop noted during the start but lost in a finaliser is raised by execute, which records it in runs.
         result = execute(spark, cfg, args.command)
+        _say_done(args.command, cfg.output.path, result)
+        return EXIT_OK
     except BadInput as exc:
         if debug:
             traceback.print_exc()
@@ -124,14 +132,18 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
             return EXIT_BAD_INPUT
         print(f"swapvec: failed: {type(exc).__name__}: {one_line(exc, 500)}", file=sys.stderr)
         return exc.exit_code if isinstance(exc, SwapvecError) else EXIT_FAILED
+    finally:
+        stopped.end(driver)  # the JVM this command started never outlives it
+
+
+def _say_done(command: str, output_path: str, result: RunRecord) -> None:
     if result.summary:
         print(result.summary)
     kept = result.details.get("tables_kept")
     # A run key older than the tables' keeps them: the summary above is then theirs, which the user must know.
     also = f"; kept, as a later run key wrote them: {', '.join(kept)}" if kept else ""
-    print(f"swapvec: {args.command} done, run_id {result.run_id}, tables under {mask(cfg.output.path)}{also}")
+    print(f"swapvec: {command} done, run_id {result.run_id}, tables under {mask(output_path)}{also}")
     logging.shutdown()
-    return EXIT_OK
 
 
 class _Stop:
@@ -142,14 +154,23 @@ class _Stop:
     would read as a failure worth retrying, exit 1). Without a handler, SIGTERM ended the process with no row and no
     message."""
 
+    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
     def __init__(self) -> None:
         self.signal: int | None = None
+        #: Called by the handler before anything else while the session starts (:meth:`LocalDriver.abort_start`).
+        self.abort: Callable[[], None] | None = None
+        self._main = threading.current_thread() is threading.main_thread()
+        self._found = {s: signal.getsignal(s) for s in self._SIGNALS} if self._main else {}
+        self._hook = sys.unraisablehook
         note_stop(None)
 
-    def listen(self) -> None:
+    def listen(self, abort: Callable[[], None] | None = None) -> None:
         """Put the handler in front of SIGINT's current one, for SIGINT and SIGTERM (pyspark cancels the jobs on
-        SIGINT alone); nothing if it is in front already."""
-        if threading.current_thread() is not threading.main_thread():
+        SIGINT alone); nothing if it is in front already. ``abort``: called first by the handler from now on."""
+        if abort is not None:
+            self.abort = abort
+        if not self._main:
             return
         previous = signal.getsignal(signal.SIGINT)
         if getattr(previous, "swapvec_stop", None) is self:
@@ -161,6 +182,8 @@ class _Stop:
             # The run is stopping at the user's word: what the libraries log while their calls are cut short (py4j's
             # "KeyboardInterrupt while sending command" and its traceback) is noise, not news.
             logging.getLogger().setLevel(logging.CRITICAL + 1)
+            if self.abort is not None:
+                self.abort()
             if callable(previous):
                 previous(signal.SIGINT, frame)
             raise KeyboardInterrupt
@@ -180,6 +203,21 @@ class _Stop:
 
         hook.swapvec_stop = self  # type: ignore[attr-defined]
         return hook
+
+    def end(self, driver: LocalDriver | None) -> None:
+        """The command is over: a signal from now on is ignored (the exit code is set, and a KeyboardInterrupt would
+        cut short the JVM's stop, the one thing left to do); the JVM the command started is stopped; the handlers
+        found at the start are put back."""
+        if self._main:
+            for signum in self._SIGNALS:
+                signal.signal(signum, signal.SIG_IGN)
+        try:
+            if driver is not None:
+                driver.stop()
+        finally:
+            for signum, handler in self._found.items():
+                signal.signal(signum, handler)
+            sys.unraisablehook = self._hook
 
     def report(self) -> int:
         note_stop(None)  # stopped: what runs next in this process (a notebook's call, a test) is not

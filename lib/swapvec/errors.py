@@ -9,6 +9,7 @@ throttling) and is worth retrying. Exit 130 means the run was interrupted (Ctrl-
 from __future__ import annotations
 
 import re
+import signal
 
 from swapvec.log import mask
 
@@ -25,6 +26,18 @@ _stop: dict[str, int | None] = {"signal": None}
 def note_stop(signum: int | None) -> None:
     """Note the signal that asked the run to stop (None: none yet, as a command starts)."""
     _stop["signal"] = signum
+
+
+def stopped_by(exc: BaseException | None = None) -> str | None:
+    """How the run was stopped, when it was: ``interrupted (SIGINT)`` (Ctrl-C) or ``terminated (SIGTERM)``, from the
+    signal noted (:func:`note_stop`), or a KeyboardInterrupt raised without one (a notebook's interrupt); None when
+    nothing stopped it. What a cancelled Spark job raises in its place is a stop too, not a failure of the job."""
+    signum = _stop["signal"]
+    if signum is None and isinstance(exc, KeyboardInterrupt):
+        signum = signal.SIGINT
+    if signum is None:
+        return None
+    return f"{'terminated' if signum == signal.SIGTERM else 'interrupted'} ({signal.Signals(signum).name})"
 
 
 def stop_point() -> None:

@@ -24,7 +24,7 @@ from swapvec.augment import affected_sentences, augment_corpus, count_words
 from swapvec.command import Command
 from swapvec.compat import local_checkpoint
 from swapvec.config import Config
-from swapvec.errors import BadInput
+from swapvec.errors import BadInput, stop_point, stopped_by
 from swapvec.groups import check_groups_file
 from swapvec.lexicon import check_lexicon_file
 from swapvec.log import event, get_logger
@@ -258,11 +258,17 @@ def execute(spark: SparkSession, cfg: Config, command: str = "run", run_id: str 
     """
     preflight(cfg, command)
     store = Store(cfg.output, spark)
-    # Before any work, and before the runs row: data swapvec did not write is never written over (nor vacuumed).
-    store.check_owned((*OUTPUTS[command], "runs"))
     record = RunRecord(run_id=run_id or runs.new_run_id(), command=command)
-    event(_log, "run.start", run_id=record.run_id, command=command, config=json.loads(cfg.to_json()))
-    plan = runs.resume(store, command, cfg.run.key, OUTPUTS[command])
+    try:
+        stop_point()  # a stop that came while the session started, its KeyboardInterrupt lost in a finaliser
+        # Before any work, and before the runs row: data swapvec did not write is never written over (nor vacuumed).
+        store.check_owned((*OUTPUTS[command], "runs"))
+        event(_log, "run.start", run_id=record.run_id, command=command, config=json.loads(cfg.to_json()))
+        plan = runs.resume(store, command, cfg.run.key, OUTPUTS[command])
+    except BaseException as exc:
+        if stopped_by(exc):  # a stop before the run began (SIGTERM as the session came up) is recorded too
+            _record_stop(store, cfg, record, exc)
+        raise
     if plan.same_as is not None:
         record.status = "skipped"
         record.details["same_as"] = plan.same_as
@@ -283,6 +289,18 @@ def execute(spark: SparkSession, cfg: Config, command: str = "run", run_id: str 
         tracking.log_run(cfg, record)
     event(_log, "run.done", run_id=record.run_id, command=command, metrics=record.metrics)
     return record
+
+
+def _record_stop(store: Store, cfg: Config, record: RunRecord, exc: BaseException) -> None:
+    """Append the ``failed`` row of a run stopped before it began, unless ``runs`` is not swapvec's to write."""
+    record.failed(exc)
+    try:
+        foreign = store.foreign("runs")
+    except Exception:  # the session is going too: nothing can be recorded
+        return
+    if not foreign:
+        runs.append(store, cfg, record)
+        tracking.log_run(cfg, record)
 
 
 def run(spark: SparkSession, cfg: Config) -> RunRecord:

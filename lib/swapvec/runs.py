@@ -33,7 +33,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from swapvec.config import Config, canonical_run_key
-from swapvec.errors import BadInput, SwapvecError, one_line
+from swapvec.errors import BadInput, SwapvecError, one_line, stopped_by
 from swapvec.log import event, get_logger, mask_strings
 from swapvec.stats import Stats
 from swapvec.store import Store, Txn
@@ -89,7 +89,8 @@ class RunRecord:
 
     def failed(self, exc: BaseException) -> None:
         self.status = "failed"
-        self.error = f"{type(exc).__name__}: {one_line(exc, 1000)}"[:1000]
+        # A stop's own words: a job cancelled by Ctrl-C raised SPARK_JOB_CANCELLED, which reads as a failure of Spark.
+        self.error = stopped_by(exc) or f"{type(exc).__name__}: {one_line(exc, 1000)}"[:1000]
 
 
 # ------------------------------------------------------------------------------------------------------- run keys
