@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
         stopped.listen()  # again, in front of the handler the session's start installed (it cancels the jobs)
         # A stop noted during the start but lost in a finaliser is raised by execute, which records it in runs.
         result = execute(spark, cfg, args.command)
-        _say_done(args.command, cfg.output.path, result)
+        _say_done(args.command, cfg.output.path, cfg.run.key, result)
         return EXIT_OK
     except BadInput as exc:
         if debug:
@@ -136,13 +136,19 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
         stopped.end(driver)  # the JVM this command started never outlives it
 
 
-def _say_done(command: str, output_path: str, result: RunRecord) -> None:
+def _say_done(command: str, output_path: str, run_key: str | None, result: RunRecord) -> None:
     if result.summary:
         print(result.summary)
-    kept = result.details.get("tables_kept")
-    # A run key older than the tables' keeps them: the summary above is then theirs, which the user must know.
-    also = f"; kept, as a later run key wrote them: {', '.join(kept)}" if kept else ""
-    print(f"swapvec: {command} done, run_id {result.run_id}, tables under {mask(output_path)}{also}")
+    # Tables kept from an earlier run: the summary above is then partly theirs, which the user must know.
+    by_run: dict[tuple[str, str], list[str]] = {}
+    for table, wrote in result.details.get("kept_from", {}).items():
+        by_run.setdefault((wrote["run_id"], wrote["run_key"]), []).append(table)
+    kept = "".join(
+        f"; kept {', '.join(tables)} as run {run_id} wrote them "
+        + ("(this run key's earlier attempt, the same config)" if key == run_key else f"(the later run key {key})")
+        for (run_id, key), tables in by_run.items()
+    )
+    print(f"swapvec: {command} done, run_id {result.run_id}, tables under {mask(output_path)}{kept}")
     logging.shutdown()
 
 

@@ -264,7 +264,7 @@ def execute(spark: SparkSession, cfg: Config, command: str = "run", run_id: str 
         # Before any work, and before the runs row: data swapvec did not write is never written over (nor vacuumed).
         store.check_owned((*OUTPUTS[command], "runs"))
         event(_log, "run.start", run_id=record.run_id, command=command, config=json.loads(cfg.to_json()))
-        plan = runs.resume(store, command, cfg.run.key, OUTPUTS[command])
+        plan = runs.resume(store, command, cfg, OUTPUTS[command])
     except BaseException as exc:
         if stopped_by(exc):  # a stop before the run began (SIGTERM as the session came up) is recorded too
             _record_stop(store, cfg, record, exc)
