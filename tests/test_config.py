@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from swapvec.config import DEFAULT_TOKEN_PATTERN, load_config
 from swapvec.errors import BadInput
+from swapvec.log import REDACTED
 from swapvec.runs import run_key_version
 
 
@@ -105,6 +108,42 @@ HADOOP_AND_HIVE_SECRETS = [
 def test_hadoop_and_hive_secret_keys_are_redacted_by_rule(key):
     text = load_config(None, [f"spark.conf={{{key}: SECRET-VALUE}}"]).to_json()
     assert "SECRET-VALUE" not in text and "redacted" in text
+
+
+#: Values the rule must hide though no list of secret names holds their keys: connectors' own names, a header, Java
+#: options, a catalog's JDBC URL.
+UNLISTED_SECRETS = {
+    "spark.es.net.http.auth.pass": "SECRET-1",
+    "spark.redis.auth": "SECRET-2",
+    "spark.es.net.http.header.Authorization": "Bearer SECRET-3",
+    "spark.driver.extraJavaOptions": "-Dapp.db.password=SECRET-4 -XX:+UseG1GC",
+    "spark.sql.catalog.pg.url": "jdbc:postgresql://db/x?user=u&password=SECRET-5",
+    "spark.myconnector.session": "SECRET-6",
+}
+
+
+def test_spark_conf_values_are_shown_only_for_sparks_own_harmless_settings():
+    harmless = {"spark.sql.shuffle.partitions": "7", "spark.driver.memory": "2g", "spark.master": "local[2]"}
+    cfg = load_config(None, [f"spark.conf={json.dumps({**UNLISTED_SECRETS, **harmless})}"])
+    text = cfg.to_json()
+    assert "SECRET-" not in text
+    conf = json.loads(text)["spark"]["conf"]
+    assert {k: conf[k] for k in harmless} == harmless
+    assert {k: conf[k] for k in UNLISTED_SECRETS} == dict.fromkeys(UNLISTED_SECRETS, REDACTED)
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "tracking.uri=http://:SECRET-7@mlflow.example:5000",  # a token as a URI's password, with no user
+        "tracking.uri=https://mlflow.example/api?token=SECRET-8&x=1",
+        "input.path=jdbc:sqlserver://db;user=u;password=SECRET-9",
+        "train.init_from=abfss://c@acct.dfs.core.windows.net/m?sv=2024&sig=SECRET-10",
+    ],
+)
+def test_credentials_inside_any_string_are_masked(setting):
+    text = load_config(None, [setting]).to_json()
+    assert "SECRET-" not in text and "redacted" in text
 
 
 def test_settings_that_only_look_like_secrets_are_logged():

@@ -345,23 +345,60 @@ def test_runs_in_a_row_grow_one_version_each_with_bounded_files(spark, seed_file
     assert runs.num_rows == RUNS_IN_A_ROW + 1 and set(runs.column("status").to_pylist()) == {"succeeded"}
 
 
-@pytest.mark.parametrize(
-    ("signum", "code", "word"),
-    [
-        (signal.SIGINT, 130, "interrupted"),  # a terminal's Ctrl-C, to the process group
-        (signal.SIGTERM, 143, "terminated"),  # a scheduler stopping the job
-    ],
-)
-def test_a_run_stopped_in_training_exits_128_plus_the_signal_in_one_line(seed_files, signum, code, word):
-    """Ctrl-C reaches the whole process group; pyspark cancels the jobs, and a round blocked on its job's result
-    raised the cancellation (exit 1, "failed: Py4JJavaError", a retry's code) instead of the interrupt. SIGTERM
-    ended the process with no message and no ``runs`` row; it now stops the run as Ctrl-C does."""
+def _processes() -> dict[int, tuple[int, str]]:
+    """Every process: its id -> (its parent's id, its start time and id as one key), from /proc."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if fields[0] not in ("Z", "X"):
+            found[int(entry.name)] = (int(fields[1]), f"{entry.name}:{fields[19]}")
+    return found
+
+
+def _descendants(root: int) -> dict[str, str]:
+    """The live descendants of ``root``: start key -> command line."""
+    processes, found, todo = _processes(), {}, [root]
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in processes.items():
+        children.setdefault(parent, []).append(pid)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            try:
+                found[processes[child][1]] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            todo.append(child)
+    return found
+
+
+def _still_running(keys: set[str]) -> dict[str, str]:
+    """Those of the processes named by start keys that still run (the same process: its id and start time)."""
+    alive = {key for _, key in _processes().values()}
+    return {key: Path(f"/proc/{key.split(':')[0]}/cmdline").read_text(errors="replace") for key in keys & alive}
+
+
+#: When a stop is sent, as a user or a scheduler sends it: the moment is found by the processes swapvec runs or by
+#: what it logs.
+MOMENTS = {
+    "spark-submit starting": lambda lines, seen: bool(seen),
+    "driver JVM starting": lambda lines, seen: any("deploy.SparkSubmit" in c for c in seen.values()),
+    "session up": lambda lines, seen: any("session.local" in line for line in lines),
+    "training": lambda lines, seen: any("stage.start stage=train" in line for line in lines),
+}
+
+
+def _stopped(root: Path, settings: list[str], moment: str, signum: int, group: bool = False):
+    """Run `swapvec run`, send ``signum`` at ``moment`` (to the swapvec process alone, or with ``group`` to its process
+    group, as a terminal's Ctrl-C), and return its exit code, its stderr lines, and the processes started under it
+    that outlived it (after which they are killed, so that a failure leaves nothing behind)."""
     import threading
 
-    root = seed_files
-    # gensim, whose 30 rounds last far longer than the second the interrupt waits (MLlib's one epoch does not).
-    # Parquet: no table is written before training, and the failed run's row is then appended without Delta.
-    settings = [*_settings(root, "parquet"), "train.backend=gensim", "train.sync_rounds=30", "evaluate.baseline=false"]
     proc = subprocess.Popen(
         [str(BIN / "swapvec"), "run", *[a for s in settings for a in ("--set", s)]],
         cwd=root,
@@ -373,17 +410,75 @@ def test_a_run_stopped_in_training_exits_128_plus_the_signal_in_one_line(seed_fi
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
     reader.start()
+    seen: dict[str, str] = {}
     deadline = time.monotonic() + 300
-    while not any("stage.start stage=train" in line for line in lines) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(1)  # inside the rounds
-    if signum == signal.SIGINT:
-        os.killpg(proc.pid, signum)
-    else:
-        os.kill(proc.pid, signum)
-    assert proc.wait(timeout=300) == code, "".join(lines)[-2000:]
+    while proc.poll() is None and not MOMENTS[moment](lines, seen) and time.monotonic() < deadline:
+        seen.update(_descendants(proc.pid))
+        time.sleep(0.01)
+    if moment == "training":
+        time.sleep(1)  # inside the rounds
+    seen.update(_descendants(proc.pid))
+    assert proc.poll() is None, f"the run ended before {moment}: " + "".join(lines)[-2000:]
+    (os.killpg if group else os.kill)(proc.pid, signum)
+    while proc.poll() is None:  # the processes it starts while it stops are its too
+        seen.update(_descendants(proc.pid))
+        time.sleep(0.01)
+    left = _still_running(set(seen))
+    for key in left:
+        os.kill(int(key.split(":")[0]), signal.SIGKILL)
     reader.join(timeout=30)
+    return proc.returncode, lines, left
+
+
+STOPS = [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+
+
+@pytest.mark.parametrize("moment", ["spark-submit starting", "driver JVM starting", "session up"])
+@pytest.mark.parametrize(("signum", "code", "word"), STOPS)
+def test_a_stop_to_swapvec_alone_leaves_no_jvm_at_any_moment(spark, seed_files, moment, signum, code, word):
+    """A stop sent to the swapvec process alone (a scheduler's SIGTERM, a `kill -INT`) while its JVM starts left the
+    JVM running, orphaned, for minutes, after a Java stack (the connection file's folder gone). Now the start is
+    killed, or the JVM stopped with the command; a stop once the session is up is recorded in `runs` as a stop."""
+    root = seed_files
+    # Delta tables already there: the session's first checks of them (its first Spark SQL) take seconds, the window
+    # between the session's start and the run's in which a SIGTERM left no `runs` row.
+    settings = [*_settings(root, "delta"), "evaluate.baseline=false"]
+    if moment == "session up":
+        execute(spark, load_config(None, settings), "tokenize")
+    returncode, lines, left = _stopped(root, settings, moment, signum)
+    assert not left, f"processes outlived swapvec: {left}"
+    assert returncode == code, "".join(lines)[-3000:]
+    said = [line for line in lines if line.startswith("swapvec: ")]
+    assert said == [f"swapvec: {word}\n"], "".join(lines)[-3000:]
+    said = "".join(lines)
+    assert "Traceback" not in said and not [line for line in lines if line.startswith("\tat ")], said[-3000:]
+    if moment == "session up":
+        runs = DeltaTable(str(root / "out" / "runs")).to_pyarrow_table().to_pylist()
+        stopped = [r for r in runs if r["status"] == "failed"]
+        assert [r["error"] for r in stopped] == [f"{word} ({signal.Signals(signum).name})"], runs
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "word", "group"),
+    [
+        (signal.SIGINT, 130, "interrupted", True),  # a terminal's Ctrl-C, to the process group
+        (signal.SIGINT, 130, "interrupted", False),  # kill -INT to swapvec alone
+        (signal.SIGTERM, 143, "terminated", False),  # a scheduler stopping the job
+    ],
+)
+def test_a_run_stopped_in_training_exits_128_plus_the_signal_in_one_line(seed_files, signum, code, word, group):
+    """Ctrl-C reaches the whole process group; pyspark cancels the jobs, and a round blocked on its job's result
+    raised the cancellation (exit 1, "failed: Py4JJavaError", a retry's code) instead of the interrupt, and `runs`
+    recorded SPARK_JOB_CANCELLED. SIGTERM ended the process with no message and no ``runs`` row; it now stops the
+    run as Ctrl-C does. Either way the JVM ends with swapvec, and `runs` says which stop it was."""
+    root = seed_files
+    # gensim, whose 30 rounds last far longer than the second the interrupt waits (MLlib's one epoch does not).
+    # Parquet: no table is written before training, and the failed run's row is then appended without Delta.
+    settings = [*_settings(root, "parquet"), "train.backend=gensim", "train.sync_rounds=30", "evaluate.baseline=false"]
+    returncode, lines, left = _stopped(root, settings, "training", signum, group=group)
+    assert not left, f"processes outlived swapvec: {left}"
+    assert returncode == code, "".join(lines)[-2000:]
     said = [line for line in lines if line.startswith("swapvec: ")]
     assert said == [f"swapvec: {word}\n"] and "Traceback" not in "".join(lines), "".join(lines)[-2000:]
     runs = pyarrow.parquet.read_table(root / "out" / "runs").to_pylist()
-    assert [r["status"] for r in runs] == ["failed"], runs
+    assert [(r["status"], r["error"]) for r in runs] == [("failed", f"{word} ({signal.Signals(signum).name})")], runs

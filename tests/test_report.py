@@ -289,3 +289,46 @@ def test_a_report_replaces_the_last_only_once_what_it_waits_for_succeeds(tmp_pat
     waited = []
     write_report(cfg, "r3", None, groups, evaluation, ready=lambda: waited.append(True))
     assert waited == [True] and _files(tmp_path / "out" / "report")["report.md"].startswith(b"# swapvec report: run r3")
+
+
+def test_what_a_killed_run_left_beside_the_report_is_removed_by_the_next_and_nothing_else(tmp_path):
+    """A run killed while its tables were written (SIGKILL: no ``finally`` runs) leaves the pages it was drawing in a
+    ``.report-XXXXXXXX`` folder, one a run, that no run removed. The next report removes those that are surely
+    swapvec's and dead: named so, holding only a report's files, older than that run, held by no live run."""
+    import fcntl
+    import os
+    import time
+
+    out = tmp_path / "out"
+    cfg = load_config(None, ["augment.groups_path=g.txt", f"output.path={out}"])
+    groups, evaluation = _evaluated_groups()
+    write_report(cfg, "r1", None, groups, evaluation)
+    started = time.time()
+    hour_ago = started - 3600
+
+    def left(name: str, files: dict[str, str], mtime: float = hour_ago) -> Path:
+        folder = out / name
+        folder.mkdir()
+        for file, text in files.items():
+            (folder / file).write_text(text)
+        os.utime(folder, (mtime, mtime))
+        return folder
+
+    left(".report-1a2b3c4d", {"report.md": "# swapvec report: run r0", "ranks.svg": "<svg/>"})  # killed drawing
+    left(".report-5e6f7a8b", {})  # killed before its first page
+    left(".report-old-9c0d1e2f", {"report.md": "# swapvec report", MARKER: ""})  # killed in the swap
+    kept = {
+        left(".report-3a4b5c6d", {"report.md": "#", "notes.txt": "mine"}),  # someone's file inside
+        left(".report-drafts", {"report.md": "mine"}),  # not a name swapvec gives
+        left(".report-7e8f9a0b", {"report.md": "#"}, mtime=started + 60),  # a run's that began after this one
+    }
+    live = left(".report-0a1b2c3d", {"report.md": "#"})  # a run's that is drawing now: it holds the lock
+    held = os.open(live, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        write_report(cfg, "r2", None, groups, evaluation, started=started)
+    finally:
+        os.close(held)
+    assert {p.name for p in out.iterdir()} == {"report", live.name, *(folder.name for folder in kept)}
+    assert (out / "report" / "report.md").read_text().startswith("# swapvec report: run r2")
+    assert (out / ".report-3a4b5c6d" / "notes.txt").read_text() == "mine"

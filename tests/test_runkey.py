@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
+from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
@@ -52,7 +54,9 @@ def test_same_key_twice_writes_once_and_a_new_key_writes(spark, seed_case):
     assert _versions(out) == {t: v + 1 for t, v in versions.items()}
     assert set(DeltaTable(f"{out}/vectors").to_pyarrow_table().column("run_id").to_pylist()) == {later.run_id}
     history = DeltaTable(f"{out}/vectors").history(1)[0]
-    assert json.loads(history["userMetadata"]) == {"run_id": later.run_id, "run_key": "2026-11-26"}
+    metadata = json.loads(history["userMetadata"])  # the config as a digest: what a retry of the key compares
+    assert re.fullmatch("[0-9a-f]{16}", metadata.pop("config"))
+    assert metadata == {"run_id": later.run_id, "run_key": "2026-11-26"}
 
     # A backfill of an older date must not overwrite a newer date's output: Delta skips it, and `runs` says so.
     older = execute(spark, seed_case(*FAST, "run.key=2026-11-24"), "run")
@@ -67,33 +71,66 @@ def test_same_key_twice_writes_once_and_a_new_key_writes(spark, seed_case):
     assert _versions(out) == {t: v + 1 for t, v in versions.items()}
 
 
-def test_a_retry_after_a_failure_midway_completes_what_is_missing(spark, seed_case, monkeypatch):
-    cfg = seed_case(*FAST, "run.key=7")
-    out = cfg.output.path
+def _failing(monkeypatch, table: str) -> None:
+    """Make every write of ``table`` fail, as a full disk would, after the tables written before it committed."""
     write = Store.write
 
-    def failing_write(self, df, table, **kwargs):  # the second table write fails, as a full disk would
-        if table == "similarities":
-            raise OSError("No space left on device: similarities")
-        return write(self, df, table, **kwargs)
+    def failing_write(self, df, name, **kwargs):
+        if name == table:
+            raise OSError(f"No space left on device: {table}")
+        return write(self, df, name, **kwargs)
 
     monkeypatch.setattr(Store, "write", failing_write)
-    with pytest.raises(OSError, match="similarities"):
-        execute(spark, cfg, "run")
-    monkeypatch.setattr(Store, "write", write)
+
+
+def _run_ids(out: str, table: str, version: int | None = None) -> set[str]:
+    return set(DeltaTable(f"{out}/{table}", version=version).to_pyarrow_table().column("run_id").to_pylist())
+
+
+def _read_together(out: str, row: dict) -> dict[str, set[str]]:
+    """The README's recipe: each table at the version the run's row names, and the runs whose rows they hold."""
+    return {t: _run_ids(out, t, v) for t, v in json.loads(row["details"])["table_versions"].items()}
+
+
+def test_a_retry_after_a_failure_midway_completes_what_is_missing(spark, seed_case, monkeypatch, capsys):
+    from swapvec import cli, session
+    from swapvec.log import setup_logging
+
+    cfg = seed_case(*FAST, "run.key=7")
+    out = cfg.output.path
+    with monkeypatch.context() as failing:
+        _failing(failing, "similarities")
+        with pytest.raises(OSError, match="similarities"):
+            execute(spark, cfg, "run")
     vectors_version = DeltaTable(f"{out}/vectors").version()
     [failed] = _runs(out)
     assert failed["status"] == "failed" and failed["run_key"] == "7"
 
-    retry = execute(spark, cfg, "run")
-    assert retry.status == "succeeded" and retry.details["tables_kept"] == ["vectors"]
+    # The retry as a scheduler runs it, with the same config: from the console, in this session.
+    monkeypatch.setattr(session, "get_spark", lambda *args, **kwargs: spark)
+    monkeypatch.chdir(Path(out).parent)  # no conf/local.yaml to read
+    given = [f"input.path={cfg.input.path}", f"augment.groups_path={cfg.augment.groups_path}", f"output.path={out}"]
+    settings = [*given, "train.min_count=1", *FAST, "run.key=7"]
+    try:
+        assert cli.main(["run", *[a for setting in settings for a in ("--set", setting)]]) == 0
+    finally:
+        setup_logging("text", "WARNING")  # as the suite's session set it; main set the run's level
+    retry = _runs(out)[-1]
+    details, metrics = json.loads(retry["details"]), dict(retry["metrics"])
+    assert retry["status"] == "succeeded" and details["tables_kept"] == ["vectors"]
     # Decided before training: the retry does not train, and its metrics are those of the vectors it kept.
-    assert not any(k.startswith("train_") for k in retry.metrics), retry.metrics
-    assert "augmentation_factor" not in retry.metrics and "ws353" in retry.metrics
+    assert not any(k.startswith("train_") for k in metrics), metrics
+    assert "augmentation_factor" not in metrics and "ws353" in metrics
     assert DeltaTable(f"{out}/vectors").version() == vectors_version  # written once, by the failed attempt
-    assert set(DeltaTable(f"{out}/vectors").to_pyarrow_table().column("run_id").to_pylist()) == {failed["run_id"]}
-    assert set(DeltaTable(f"{out}/similarities").to_pyarrow_table().column("run_id").to_pylist()) == {retry.run_id}
-    assert retry.details["vectors_of_run"] == failed["run_id"]  # similarities of the vectors the table keeps
+    assert _run_ids(out, "vectors") == {failed["run_id"]} and _run_ids(out, "similarities") == {retry["run_id"]}
+    assert details["vectors_of_run"] == failed["run_id"]  # similarities of the vectors the table keeps
+    # Its row names every table of its output, the kept one too, so that they can be read together.
+    assert _read_together(out, retry) == {"vectors": {failed["run_id"]}, "similarities": {retry["run_id"]}}
+    # And it says which run wrote what it kept: this key's earlier attempt, not "a later run key".
+    done = capsys.readouterr().out.splitlines()[-1]
+    assert done.endswith(
+        f"; kept vectors as run {failed['run_id']} wrote them (this run key's earlier attempt, the same config)"
+    )
     assert [r["status"] for r in _runs(out)] == ["failed", "succeeded"]
     assert execute(spark, cfg, "run").status == "skipped"
 
@@ -110,6 +147,48 @@ def test_a_parquet_backfill_of_an_older_key_keeps_the_newer_keys_tables(spark, s
         assert set(read_independently(f"{out}/{table}", "parquet").column("run_id").to_pylist()) == {newer.run_id}
     later = execute(spark, seed_case(*FAST, "output.format=parquet", "run.key=2026-01-03"), "run")
     assert "tables_kept" not in later.details and {t: os.readlink(f"{out}/{t}") for t in OUTPUTS} != current
+
+
+def test_a_retry_with_another_config_makes_every_table_again(spark, seed_case, monkeypatch):
+    """A run key's retry continues only what the same key and the same configuration began: a retry with another
+    vector size and seed kept the failed attempt's vectors, recorded its own settings, and named only the table it
+    wrote in ``table_versions``."""
+    first = seed_case(*FAST, "run.key=2")
+    out = first.output.path
+    with monkeypatch.context() as failing:
+        _failing(failing, "similarities")
+        with pytest.raises(OSError, match="similarities"):
+            execute(spark, first, "run")
+    [failed] = _runs(out)
+
+    retry = execute(spark, seed_case(*FAST, "run.key=2", "train.vector_size=50", "train.seed=7"), "run")
+    assert retry.status == "succeeded" and "tables_kept" not in retry.details
+    vectors = DeltaTable(f"{out}/vectors").to_pyarrow_table()
+    assert set(vectors.column("run_id").to_pylist()) == {retry.run_id}
+    assert {len(v) for v in vectors.column("vector").to_pylist()} == {50}
+    row = _runs(out)[-1]
+    assert json.loads(row["config"])["train"]["vector_size"] == 50
+    assert _read_together(out, row) == {"vectors": {retry.run_id}, "similarities": {retry.run_id}}
+    assert failed["run_id"] not in _run_ids(out, "similarities")
+
+
+def test_a_key_retried_with_its_first_config_after_another_makes_that_configs_tables(spark, seed_case, monkeypatch):
+    """The first config, the second, the first again, each failing after it committed `vectors` but the last: the
+    last must write its own vectors, though Delta has recorded its config's write of this key already."""
+    configs = [(), ("train.seed=7",), ()]
+    ids = []
+    for attempt, extra in enumerate(configs):
+        cfg = seed_case(*FAST, "run.key=3", *extra)
+        with monkeypatch.context() as failing:
+            if attempt < len(configs) - 1:
+                _failing(failing, "similarities")
+                with pytest.raises(OSError, match="similarities"):
+                    execute(spark, cfg, "run")
+                ids.append(_runs(cfg.output.path)[-1]["run_id"])
+            else:
+                ids.append(execute(spark, cfg, "run").run_id)
+        assert _run_ids(cfg.output.path, "vectors") == {ids[-1]}
+    assert _read_together(cfg.output.path, _runs(cfg.output.path)[-1]) == dict.fromkeys(OUTPUTS, {ids[-1]})
 
 
 def test_parquet_skips_a_completed_key_by_the_runs_table(spark, seed_case):

@@ -24,6 +24,7 @@ from swapvec.store.paths import local_path, table_path
         ("gs://b/x", True),
         ("file:/tmp/x", False),
         ("file:///tmp/x", False),
+        ("file://localhost/tmp/x", False),
         ("warehouse", False),
         ("/data/corpus.txt", False),
         ("C:/data/corpus.txt", False),
@@ -38,6 +39,20 @@ def test_table_paths_keep_uris_and_make_local_paths_absolute(tmp_path, monkeypat
     assert table_path("dbfs:/mnt/out/", "vectors") == "dbfs:/mnt/out/vectors"
     assert table_path("out", "vectors") == str(tmp_path / "out" / "vectors")
     assert local_path("file:///tmp/x") == local_path("/tmp/x")
+
+
+def test_a_file_uri_of_this_machine_writes_where_it_names(spark, seed_case, tmp_path, monkeypatch):
+    """``file://localhost/ABS/out`` is ``/ABS/out`` (as ``file:///ABS/out`` and ``file:/ABS/out``): it was written
+    under ``./localhost/ABS/out``, and reported as written where it named."""
+    monkeypatch.chdir(tmp_path)
+    cfg = seed_case(f"output.path=file://localhost{tmp_path}/outU")
+    execute(spark, cfg, "tokenize")
+    assert (tmp_path / "outU" / "sentences" / "_delta_log").is_dir()
+    assert DeltaTable(str(tmp_path / "outU" / "sentences")).to_pyarrow_table().num_rows == 200
+    assert not (tmp_path / "localhost").exists()
+    assert {local_path(p) for p in (f"file://localhost{tmp_path}", f"file://{tmp_path}", f"file:{tmp_path}")} == {
+        tmp_path
+    }
 
 
 def test_an_input_uri_without_slashes_reaches_spark(spark, tmp_path):

@@ -17,7 +17,8 @@ def test_a_run_is_logged_to_the_tracking_server(spark, seed_case, tmp_path, monk
 
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # the file store needs no database packages
     uri = (tmp_path / "mlruns").as_uri()
-    cfg = seed_case(*FAST, f"tracking.uri={uri}", "tracking.experiment=seed", "spark.conf={spark.x.password: pw}")
+    conf = "{spark.x.password: pw, spark.es.net.http.auth.pass: pw2, spark.sql.shuffle.partitions: 2}"
+    cfg = seed_case(*FAST, f"tracking.uri={uri}", "tracking.experiment=seed", f"spark.conf={conf}")
     result = execute(spark, cfg, "run")
 
     client = MlflowClient(tracking_uri=uri)
@@ -25,6 +26,9 @@ def test_a_run_is_logged_to_the_tracking_server(spark, seed_case, tmp_path, monk
     assert run.info.status == "FINISHED" and run.data.tags["swapvec.run_id"] == result.run_id
     assert run.data.params["train.backend"] == "mllib" and run.data.params["train.epochs"] == "1"
     assert run.data.params["spark.conf.spark.x.password"] == "*********(redacted)"
+    # A connector's secret under a name no list holds; Spark's own harmless settings are shown.
+    assert run.data.params["spark.conf.spark.es.net.http.auth.pass"] == "*********(redacted)"
+    assert run.data.params["spark.conf.spark.sql.shuffle.partitions"] == "2"
     assert run.data.metrics["group_share_top10"] == result.metrics["group_share_top10"] == 1.0
     assert run.data.metrics["rows.sentences"] == 200
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "report")}

@@ -14,7 +14,8 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from swapvec.errors import (
     EXIT_BAD_INPUT,
@@ -22,15 +23,15 @@ from swapvec.errors import (
     EXIT_OK,
     BadInput,
     SwapvecError,
-    java_cause,
     note_stop,
     one_line,
-    stop_point,
+    permanent_failure,
 )
+from swapvec.log import mask
 
-#: Java exceptions that say the configuration names something that cannot work (a path's scheme with no file system
-#: on this cluster): retrying the same run fails the same way.
-_BAD_INPUT_CAUSES = {"org.apache.hadoop.fs.UnsupportedFileSystemException"}
+if TYPE_CHECKING:
+    from swapvec.runs import RunRecord
+    from swapvec.session import LocalDriver
 
 _HELP = {
     "run": "all stages: tokenise, augment, train, similarities, evaluate",
@@ -44,7 +45,7 @@ _HELP = {
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line and exit 2, as for any bad input
-        self.exit(EXIT_BAD_INPUT, f"swapvec: error: {message} (see swapvec --help)\n")
+        self.exit(EXIT_BAD_INPUT, f"swapvec: error: {mask(message)} (see swapvec --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,7 +81,7 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
     if args.command is None:
         args = build_parser().parse_args(["run", *args_list])
     debug = os.environ.get("SWAPVEC_DEBUG") == "1"
-    stopped = _Stop()
+    stopped, driver = _Stop(), None
     try:
         if args.command == "package":
             return _package(args)
@@ -90,19 +91,23 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
         cfg = load_config(args.config, args.overrides)
         setup_logging(cfg.log.format, cfg.log.level)
         from swapvec.pipeline import execute, preflight
-        from swapvec.session import get_spark
+        from swapvec.session import LocalDriver, get_spark
 
         preflight(cfg, args.command)  # bad input is refused before a JVM starts
 
-        stopped.listen()  # a stop while the JVM starts is quiet too
+        driver = LocalDriver()
+        stopped.listen(abort=driver.abort_start)  # a stop while the JVM starts is quiet too, and kills the start
         spark = get_spark(cfg.spark, uris=[p for p in (cfg.input.path, cfg.output.path, cfg.train.init_from) if p])
-        stop_point()  # raised inside a finaliser (py4j's, many at start), KeyboardInterrupt is only printed
+        driver.started()
         stopped.listen()  # again, in front of the handler the session's start installed (it cancels the jobs)
+        # A stop noted during the start but lost in a finaliser is raised by execute, which records it in runs.
         result = execute(spark, cfg, args.command)
+        _say_done(args.command, cfg.output.path, cfg.run.key, result)
+        return EXIT_OK
     except BadInput as exc:
         if debug:
             traceback.print_exc()
-        print(f"swapvec: error: {exc}", file=sys.stderr)
+        print(f"swapvec: error: {mask(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return stopped.report()
@@ -111,20 +116,30 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
             traceback.print_exc()
         if stopped.signal:  # the cancelled job's error, raised where the KeyboardInterrupt was expected
             return stopped.report()
-        cause = java_cause(exc)
-        if cause and cause[0] in _BAD_INPUT_CAUSES:
-            print(f"swapvec: error: {one_line(exc, 500)}", file=sys.stderr)
+        permanent = permanent_failure(exc)  # the config names what cannot work here: a retry fails the same way
+        if permanent:
+            print(f"swapvec: error: {permanent}", file=sys.stderr)
             return EXIT_BAD_INPUT
         print(f"swapvec: failed: {type(exc).__name__}: {one_line(exc, 500)}", file=sys.stderr)
         return exc.exit_code if isinstance(exc, SwapvecError) else EXIT_FAILED
+    finally:
+        stopped.end(driver)  # the JVM this command started never outlives it
+
+
+def _say_done(command: str, output_path: str, run_key: str | None, result: RunRecord) -> None:
     if result.summary:
         print(result.summary)
-    kept = result.details.get("tables_kept")
-    # A run key older than the tables' keeps them: the summary above is then theirs, which the user must know.
-    also = f"; kept, as a later run key wrote them: {', '.join(kept)}" if kept else ""
-    print(f"swapvec: {args.command} done, run_id {result.run_id}, tables under {cfg.output.path}{also}")
+    # Tables kept from an earlier run: the summary above is then partly theirs, which the user must know.
+    by_run: dict[tuple[str, str], list[str]] = {}
+    for table, wrote in result.details.get("kept_from", {}).items():
+        by_run.setdefault((wrote["run_id"], wrote["run_key"]), []).append(table)
+    kept = "".join(
+        f"; kept {', '.join(tables)} as run {run_id} wrote them "
+        + ("(this run key's earlier attempt, the same config)" if key == run_key else f"(the later run key {key})")
+        for (run_id, key), tables in by_run.items()
+    )
+    print(f"swapvec: {command} done, run_id {result.run_id}, tables under {mask(output_path)}{kept}")
     logging.shutdown()
-    return EXIT_OK
 
 
 class _Stop:
@@ -135,14 +150,23 @@ class _Stop:
     would read as a failure worth retrying, exit 1). Without a handler, SIGTERM ended the process with no row and no
     message."""
 
+    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
     def __init__(self) -> None:
         self.signal: int | None = None
+        #: Called by the handler before anything else while the session starts (:meth:`LocalDriver.abort_start`).
+        self.abort: Callable[[], None] | None = None
+        self._main = threading.current_thread() is threading.main_thread()
+        self._found = {s: signal.getsignal(s) for s in self._SIGNALS} if self._main else {}
+        self._hook = sys.unraisablehook
         note_stop(None)
 
-    def listen(self) -> None:
+    def listen(self, abort: Callable[[], None] | None = None) -> None:
         """Put the handler in front of SIGINT's current one, for SIGINT and SIGTERM (pyspark cancels the jobs on
-        SIGINT alone); nothing if it is in front already."""
-        if threading.current_thread() is not threading.main_thread():
+        SIGINT alone); nothing if it is in front already. ``abort``: called first by the handler from now on."""
+        if abort is not None:
+            self.abort = abort
+        if not self._main:
             return
         previous = signal.getsignal(signal.SIGINT)
         if getattr(previous, "swapvec_stop", None) is self:
@@ -154,6 +178,8 @@ class _Stop:
             # The run is stopping at the user's word: what the libraries log while their calls are cut short (py4j's
             # "KeyboardInterrupt while sending command" and its traceback) is noise, not news.
             logging.getLogger().setLevel(logging.CRITICAL + 1)
+            if self.abort is not None:
+                self.abort()
             if callable(previous):
                 previous(signal.SIGINT, frame)
             raise KeyboardInterrupt
@@ -174,6 +200,21 @@ class _Stop:
         hook.swapvec_stop = self  # type: ignore[attr-defined]
         return hook
 
+    def end(self, driver: LocalDriver | None) -> None:
+        """The command is over: a signal from now on is ignored (the exit code is set, and a KeyboardInterrupt would
+        cut short the JVM's stop, the one thing left to do); the JVM the command started is stopped; the handlers
+        found at the start are put back."""
+        if self._main:
+            for signum in self._SIGNALS:
+                signal.signal(signum, signal.SIG_IGN)
+        try:
+            if driver is not None:
+                driver.stop()
+        finally:
+            for signum, handler in self._found.items():
+                signal.signal(signum, handler)
+            sys.unraisablehook = self._hook
+
     def report(self) -> int:
         note_stop(None)  # stopped: what runs next in this process (a notebook's call, a test) is not
         name = "terminated" if self.signal == signal.SIGTERM else "interrupted"
@@ -188,7 +229,7 @@ def _package(args: argparse.Namespace) -> int:
     how = "reused (same versions)" if built.environment_reused else f"built in {built.seconds:.0f} s"
     print(f"swapvec: package done: {built.environment} ({built.environment_mb:.0f} MB, {how}) and {built.code}")
     print("Run the pipeline on the cluster with (output.path must be storage that the driver and executors share):")
-    print(format_command(submit_command(built, args.master, args.config)))
+    print(mask(format_command(submit_command(built, args.master, args.config))))
     return EXIT_OK
 
 

@@ -73,19 +73,20 @@ class Command:
             event(_log, outcome, stage=name, seconds=round(time.monotonic() - started, 2), **where)
 
     def kept(self, table: str) -> bool:
-        """True when ``table`` already holds this run key's output (or a later key's): read it, do not write it."""
+        """True when ``table`` already holds this run key's output made with this config, or a later key's: read it,
+        do not write it."""
         return table in self.resume.kept
 
     def read_kept(self, table: str) -> DataFrame:
-        self.record.details[f"{table}_of_run"] = self.resume.kept[table]
+        self.record.details[f"{table}_of_run"] = self.resume.kept[table].run_id
         return local_checkpoint(self.store.read(table).drop("run_id"))
 
     def write(self, df: DataFrame | None, table: str) -> None:
         """Write one of the command's tables, or note that it was kept (``df`` is None only for a kept table)."""
         if self.kept(table):
-            runs.keep(self.record, table)
+            runs.keep(self.record, table, self.resume.kept[table])
         else:
-            runs.write_output(self.store, df, table, self.record, self.cfg.run.key)
+            runs.write_output(self.store, df, table, self.record, self.cfg.run.key, self.resume.config)
 
     def write_all(self, tables: dict[str, DataFrame | None]) -> None:
         """:meth:`write` each table, all at once (:meth:`writing`)."""

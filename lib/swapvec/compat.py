@@ -13,7 +13,8 @@ the rest of swapvec gets where they are missing:
 * :func:`jvm_console_silenced`: discards what the driver JVM ``println``s on this thread, else does nothing (on
   Spark Connect the JVM is the server's).
 * :func:`session_jars`, :func:`quiet_spark_logs`, :func:`master`: for the local session swapvec builds itself,
-  which is always classic.
+  which is always classic; :func:`driver_process`, :func:`driver_connected`, :func:`before_driver_exit` and
+  :func:`forget_session`: its driver JVM, as pyspark holds it, for ``session.LocalDriver`` to stop.
 * :class:`HadoopFiles`: small files (a pointer, a lock) under a URI, through the JVM's Hadoop file system, for
   Parquet tables on object stores; None on Spark Connect, where no JVM is at hand (Parquet tables there stay on a
   shared local path).
@@ -32,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -346,6 +348,47 @@ class HadoopFiles:
 def hadoop_files(spark: SparkSession, uri: str) -> HadoopFiles | None:
     """:class:`HadoopFiles` for ``uri`` on classic Spark; None on Spark Connect."""
     return HadoopFiles(spark, uri) if is_classic(spark) else None
+
+
+# ------------------------------------------------------------------------------- the local driver JVM of pyspark
+def driver_process() -> subprocess.Popen | None:
+    """The driver JVM pyspark started in this process (its ``spark-submit``), once it has connected; None before,
+    and where this process started none (spark-submit's own driver, Spark Connect)."""
+    from pyspark import SparkContext
+
+    return getattr(SparkContext._gateway, "proc", None)
+
+
+def driver_connected() -> bool:
+    """True once this process holds a gateway to a driver JVM, its own or one spark-submit handed it."""
+    from pyspark import SparkContext
+
+    return SparkContext._gateway is not None
+
+
+def before_driver_exit() -> None:
+    """Stop what pyspark serves the driver JVM from this process, as ``SparkContext.stop`` does but with no call to
+    the JVM: the server of the JVM's accumulator updates, whose connection the JVM's exit would end mid-read (it
+    printed the EOFError)."""
+    from pyspark import SparkContext
+
+    context = SparkContext._active_spark_context
+    server = getattr(context, "_accumulatorServer", None)
+    if server is not None:
+        with contextlib.suppress(Exception):
+            server.shutdown()
+        context._accumulatorServer = None
+
+
+def forget_session() -> None:
+    """Forget the session and gateway of a driver JVM that is gone, so that a later session in this process (a
+    test's, a notebook's) starts a JVM of its own rather than calling a dead one."""
+    from pyspark import SparkContext
+
+    SparkSession._instantiatedSession = None
+    SparkSession._activeSession = None
+    SparkContext._active_spark_context = None
+    SparkContext._gateway = SparkContext._jvm = None
 
 
 # ------------------------------------------------------------------------------------------------ shipping arrays

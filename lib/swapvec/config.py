@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from swapvec.errors import BadInput, one_line
-from swapvec.log import redact
+from swapvec.log import mask, redact
 from swapvec.settings import Invalid, Section, setting
 
 #: Letters, combining marks and digits, with inner apostrophes kept (``don't``, ``l’homme``). Java regex syntax:
@@ -346,13 +346,23 @@ class EvaluateConfig(Section):
 
 
 #: Spark's master URLs (a local session's ``spark.master``); anything else makes the JVM exit at start with a Java
-#: stack and no hint of which setting was wrong.
-_MASTER = re.compile(r"local(\[(\*|\d+)(,\d+)?\])?|local-cluster\[\d+,\d+,\d+\]|(spark|k8s|mesos)://\S+|yarn")
+#: stack and no hint of which setting was wrong. A standalone master is ``spark://HOST:PORT``, several for high
+#: availability, with no user information (Spark refuses it: a password there would only be printed).
+_MASTER = re.compile(
+    r"local(\[(\*|\d+)(,\d+)?\])?|local-cluster\[\d+,\d+,\d+\]|yarn"
+    r"|spark://([\w.-]+|\[[0-9A-Fa-f:.]+\]):\d+(,([\w.-]+|\[[0-9A-Fa-f:.]+\]):\d+)*|(k8s|mesos)://\S+"
+)
 #: Spark conf keys that take a size, and Spark's way of writing one (no fraction: ``1.5g`` is refused by Spark).
 _SIZE_KEY = re.compile(
     r"spark\.(driver|executor)\.(memory|memoryOverhead)|spark\.driver\.maxResultSize|.*\.offHeap\.size"
 )
 _SIZE = re.compile(r"\d+([kmgtp]b?|b)?", re.IGNORECASE)
+#: ``spark.driver.memory`` of a local session becomes the driver JVM's ``-Xmx`` as written, and Java takes less than
+#: Spark: one unit letter (``-Xmx4gb`` is refused at start, with no word of which setting), and a plain number is
+#: bytes to Java but MiB to Spark. So a unit is needed, and at least 512m: Spark refuses a heap under 450 MiB.
+_HEAP = re.compile(r"(?P<number>\d+)(?P<unit>[kmgt])", re.IGNORECASE)
+_HEAP_UNITS = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+_MIN_HEAP = 512 * 2**20
 
 
 def _master_url(value: str) -> str:
@@ -369,7 +379,16 @@ def _stringified(value: Any) -> Any:
 
 def _sizes(value: dict[str, str]) -> dict[str, str]:
     for key, size in value.items():
-        if _SIZE_KEY.fullmatch(key) and not _SIZE.fullmatch(size.strip()):
+        if key == "spark.driver.memory":
+            heap = _HEAP.fullmatch(size)
+            if heap is None:
+                raise ValueError(
+                    f"{key}: {size!r} is not a size the driver's JVM takes as -Xmx: a whole number and one of "
+                    "k, m, g, t (4g, 4096m)"
+                )
+            if int(heap["number"]) * _HEAP_UNITS[heap["unit"].lower()] < _MIN_HEAP:
+                raise ValueError(f"{key}: {size!r} is below 512m, the least heap a Spark driver starts with")
+        elif _SIZE_KEY.fullmatch(key) and not _SIZE.fullmatch(size.strip()):
             raise ValueError(f"{key}: {size!r} is not a size as Spark writes one (512m, 4g)")
     return value
 
@@ -525,7 +544,7 @@ def _describe(error: Invalid) -> str:
     shown = ""
     if given is not _MISSING and not isinstance(given, dict | list) and error.loc[:2] != ("spark", "conf"):
         shown = f" (got {redact(given, '.'.join(error.loc))!r})"
-    return f"config: {where}{error.message}{shown}"
+    return mask(f"config: {where}{error.message}{shown}")
 
 
 _MISSING = Invalid((), "").given

@@ -184,6 +184,34 @@ def build_code(dist: Path) -> Path:
     return partial.replace(target)
 
 
+#: What spark-submit carries in ``--archives PATH#environment`` and ``--py-files PATH``: it splits the list at ',',
+#: and reads each entry as a URI (java.net.URI), falling back to a file name only when that fails. So a path holds
+#: only ASCII characters a URI's path takes as they are: no space, '[ ]', '%', '?', '#' or ','. Others made the
+#: whole entry, '#environment' included, one file name that does not exist (a space, '[1]'), or another file (a
+#: '%20' decoded, a '?' cut off).
+_CARRIED = re.compile(r"[A-Za-z0-9._~!$&'()*+;=:@/-]+")
+
+
+def check_dist(dist: str) -> None:
+    """Refuse, before anything is built, a dist folder whose files spark-submit could not be given.
+
+    Raises
+    ------
+    BadInput
+        The folder's name holds a character spark-submit reads otherwise (:data:`_CARRIED`), or starts with a name
+        and ':' (read as a URI scheme).
+    """
+    if not dist.strip():
+        raise BadInput(f"--dist {dist!r}: an empty folder name")
+    odd = sorted({c for c in dist if not _CARRIED.fullmatch(c)})
+    if odd or re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", dist):
+        shown = " ".join(repr(c) for c in odd) if odd else "a name and ':' first, read as a URI scheme"
+        raise BadInput(
+            f"--dist {dist!r}: spark-submit cannot carry files from a folder named with {shown}; "
+            "use letters, digits and . _ - / only"
+        )
+
+
 def build(dist: str | os.PathLike[str] = "dist", python_prefix: str | None = None, force: bool = False) -> Package:
     """Build what spark-submit ships to the executors.
 
@@ -204,16 +232,14 @@ def build(dist: str | os.PathLike[str] = "dist", python_prefix: str | None = Non
     Raises
     ------
     BadInput
-        The folder cannot be written or is named with ',' or '#', ``python_prefix`` is not absolute, or venv-pack is
-        missing.
+        The folder cannot be written or spark-submit could not carry files from it (:func:`check_dist`),
+        ``python_prefix`` is not absolute, or venv-pack is missing.
     SwapvecError
         pip or venv-pack failed (a registry out of reach, say); worth retrying.
     """
     if python_prefix is not None and not os.path.isabs(python_prefix):
         raise BadInput(f"--python-prefix must be an absolute path, not {python_prefix!r}")
-    if not str(dist).strip() or set(str(dist)) & set(",#"):
-        # spark-submit splits --archives and --py-files at commas and reads '#' as the start of a link's name.
-        raise BadInput(f"--dist {str(dist)!r}: a folder name without ',' or '#' (spark-submit reads them), not empty")
+    check_dist(str(dist))
     folder = _writable_folder(Path(dist))
     started = time.monotonic()
     spec = environment_spec(python_prefix)

@@ -25,7 +25,7 @@ from swapvec.augment import affected_sentences, augment_corpus, count_words
 from swapvec.command import Command
 from swapvec.compat import local_checkpoint
 from swapvec.config import Config
-from swapvec.errors import BadInput
+from swapvec.errors import BadInput, stop_point, stopped_by
 from swapvec.groups import check_groups_file
 from swapvec.lexicon import check_lexicon_file
 from swapvec.log import event, get_logger
@@ -48,6 +48,7 @@ from swapvec.steps import (
 )
 from swapvec.store import Store, check_input
 from swapvec.store.parquet import WriterBusy
+from swapvec.store.paths import check_location
 
 _log = get_logger("pipeline")
 
@@ -206,6 +207,13 @@ def preflight(cfg: Config, command: str) -> None:
     """
     if command not in _COMMANDS:
         raise BadInput(f"unknown command {command!r}; one of {', '.join(COMMANDS)}")
+    for key, path in (
+        ("output.path", cfg.output.path),
+        ("train.staging_path", cfg.train.staging_path),
+        ("train.init_from", cfg.train.init_from),
+    ):
+        if path:
+            check_location(path, key)
     store = Store(cfg.output)
     store.check()
     if command in ("run", "tokenize"):
@@ -255,19 +263,25 @@ def execute(spark: SparkSession, cfg: Config, command: str = "run", run_id: str 
     """
     preflight(cfg, command)
     store = Store(cfg.output, spark)
-    # Before any work, and before the runs row: data swapvec did not write is never written over (nor vacuumed).
-    store.check_owned((*OUTPUTS[command], "runs"))
     record = RunRecord(run_id=run_id or runs.new_run_id(), command=command)
-    event(_log, "run.start", run_id=record.run_id, command=command, config=json.loads(cfg.to_json()))
     with contextlib.ExitStack() as held:
         try:
+            stop_point()  # a stop that came while the session started, its KeyboardInterrupt lost in a finaliser
+            # Before any work, and before the runs row: data swapvec did not write is never written over (nor
+            # vacuumed).
+            store.check_owned((*OUTPUTS[command], "runs"))
+            event(_log, "run.start", run_id=record.run_id, command=command, config=json.loads(cfg.to_json()))
             # Parquet: one writer at a time on an output path, from before the first write to the runs row.
             held.enter_context(store.writer(record.run_id))
+            plan = runs.resume(store, command, cfg, OUTPUTS[command])
         except WriterBusy as exc:
             record.failed(exc)
             runs.append(store, cfg, record)
             raise
-        plan = runs.resume(store, command, cfg.run.key, OUTPUTS[command])
+        except BaseException as exc:
+            if stopped_by(exc):  # a stop before the run began (SIGTERM as the session came up) is recorded too
+                _record_stop(store, cfg, record, exc)
+            raise
         if plan.same_as is not None:
             record.status = "skipped"
             record.details["same_as"] = plan.same_as
@@ -290,6 +304,18 @@ def execute(spark: SparkSession, cfg: Config, command: str = "run", run_id: str 
             tracking.log_run(cfg, record)
     event(_log, "run.done", run_id=record.run_id, command=command, metrics=record.metrics)
     return record
+
+
+def _record_stop(store: Store, cfg: Config, record: RunRecord, exc: BaseException) -> None:
+    """Append the ``failed`` row of a run stopped before it began, unless ``runs`` is not swapvec's to write."""
+    record.failed(exc)
+    try:
+        foreign = store.foreign("runs")
+    except Exception:  # the session is going too: nothing can be recorded
+        return
+    if not foreign:
+        runs.append(store, cfg, record)
+        tracking.log_run(cfg, record)
 
 
 def run(spark: SparkSession, cfg: Config) -> RunRecord:

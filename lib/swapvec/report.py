@@ -18,6 +18,7 @@ Memory on the driver: the ``evaluate.max_vocab`` most frequent words' vectors, a
 
 from __future__ import annotations
 
+import fcntl
 import html
 import math
 import os
@@ -188,10 +189,10 @@ def build_report(
     return folder / "report.md"
 
 
-def made_by_swapvec(folder: Path) -> bool:
+def made_by_swapvec(folder: Path, unfinished: bool = False) -> bool:
     """True when a rerun may replace ``folder``: it holds only the files a report is made of, and swapvec's marker or
-    the pages of a report from before the marker. An empty folder holds nothing to lose; a link or a file is never
-    swapvec's."""
+    the pages of a report from before the marker (``unfinished``: pages a killed run left half drawn, unmarked). An
+    empty folder holds nothing to lose; a link or a file is never swapvec's."""
     if folder.is_symlink() or not folder.is_dir():
         return False
     entries = list(folder.iterdir())
@@ -199,7 +200,7 @@ def made_by_swapvec(folder: Path) -> bool:
         return True
     if any(e.is_symlink() or not e.is_file() or not _REPORT_FILE.fullmatch(e.name) for e in entries):
         return False
-    return (folder / MARKER).is_file() or _earlier_report(folder)
+    return unfinished or (folder / MARKER).is_file() or _earlier_report(folder)
 
 
 def _earlier_report(folder: Path) -> bool:
@@ -231,6 +232,38 @@ def check_report_folder(output_path: str) -> None:
         raise BadInput(foreign_table_message(str(folder), made="a report folder"))
 
 
+#: The folders :func:`write_report` makes beside ``report``: the pages being drawn, and the last report set aside.
+_STAGING = re.compile(r"\.report-(old-)?[0-9a-f]{8}")
+
+
+def remove_stale_staging(base_dir: Path, before: float) -> None:
+    """Remove what killed runs left beside the report (a SIGKILL during the writes leaves a run's
+    ``.report-XXXXXXXX``): only folders named so, holding nothing but a report's files (half drawn, maybe), changed
+    before ``before`` (the finding run's start, in epoch seconds), and locked by no live :func:`write_report`."""
+    for folder in sorted(base_dir.glob(".report-*")):
+        try:
+            if _STAGING.fullmatch(folder.name) and made_by_swapvec(folder, True) and folder.lstat().st_mtime < before:
+                handle = _locked(folder, wait=False)
+                shutil.rmtree(folder)
+                os.close(handle)
+                event(_log, "report.staging_removed", folder=folder.name)
+        except (BlockingIOError, FileNotFoundError):  # a live run's (or a lock no one can tell), or gone meanwhile
+            continue
+
+
+def _locked(folder: Path, wait: bool = True) -> int:
+    """A handle of ``folder`` holding its ``flock``, which the system drops when its holder dies, however. Without
+    ``wait``, BlockingIOError when it is held, or when the file system takes no such lock (a writer goes on)."""
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if not wait:
+            os.close(handle)
+            raise BlockingIOError(str(exc)) from None
+    return handle
+
+
 def _swap_in(staging: Path, final: Path) -> None:
     """Rename ``staging`` to ``final``; a report already there is renamed aside first and checked where it now lies, so
     that a file someone put in it during the run is seen: it is then put back and refused, never deleted."""
@@ -253,6 +286,7 @@ def write_report(
     baseline_vectors: DataFrame | None = None,
     baseline: Evaluation | None = None,
     ready: Callable[[], None] | None = None,
+    started: float | None = None,
 ) -> Path | None:
     """Write the report under ``<output.path>/report``; returns report.md's path (None for a URI output path).
 
@@ -269,6 +303,8 @@ def write_report(
     ready
         Called once the pages are drawn, before they replace the folder's: what must succeed first (the run's
         writes); when it raises, the pages are dropped and the earlier report stays.
+    started
+        When the run began (epoch seconds; None: now): what killed runs left before it goes (remove_stale_staging).
 
     Raises
     ------
@@ -290,14 +326,15 @@ def write_report(
 
     after_kv = collected(evaluation, vectors)
     before_kv = collected(baseline, baseline_vectors) if baseline_vectors is not None else None
+    remove_stale_staging(base_dir, time.time() if started is None else started)
     staging = base_dir / f".report-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     final = base_dir / "report"
-    started = time.monotonic()
+    drawing, lock = time.monotonic(), _locked(staging)  # no run takes a live run's folder for a dead one's
     try:
         build_report(staging, cfg, run_id, groups, evaluation, after_kv, before_kv, baseline)
         # The report stage's time includes waiting for the writes (``ready``); this is the drawing's own.
-        event(_log, "report.drawn", seconds=round(time.monotonic() - started, 2))
+        event(_log, "report.drawn", seconds=round(time.monotonic() - drawing, 2))
         (staging / MARKER).write_text(
             "Written by swapvec, which replaces this folder at each report; files added here stop that.\n",
             encoding="utf-8",
@@ -307,5 +344,6 @@ def write_report(
         _swap_in(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        os.close(lock)
     event(_log, "report.written", path=str(final / "report.md"))
     return final / "report.md"

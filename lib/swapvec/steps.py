@@ -214,6 +214,14 @@ def reported(
     with c.stage("report"):
         groups = c.constraints.groups
         report = write_report(
-            c.cfg, c.record.run_id, vectors, groups, evaluation, baseline_vectors, baseline, ready=written
+            c.cfg,
+            c.record.run_id,
+            vectors,
+            groups,
+            evaluation,
+            baseline_vectors,
+            baseline,
+            ready=written,
+            started=c.record.started_at.timestamp(),
         )
         c.record.report_dir = report.parent if report else None

@@ -8,7 +8,7 @@ from pyspark.sql import types as T
 
 from swapvec.config import InputConfig
 from swapvec.errors import BadInput, one_line
-from swapvec.store.paths import absolute, is_uri, local_path
+from swapvec.store.paths import absolute, check_location, is_uri, local_path
 
 #: ``input.path: sample:NAME``: real text that ships with gensim, for demos and tests.
 SAMPLES = {"lee": "lee_background.cor"}
@@ -58,11 +58,13 @@ def check_input(path: str | None) -> str:
     Raises
     ------
     BadInput
-        No path, an unknown sample, or a local path that does not exist or holds file-pattern characters.
+        No path, an unknown sample, a path that is neither a URI nor a local path (``paths.check_location``), or a
+        local path that does not exist or holds file-pattern characters.
     """
     if not path:
         raise BadInput("config: input.path: is required (a text file or folder, a Parquet or Delta path)")
     resolved = resolve_input_path(path)
+    check_location(resolved, "input.path")
     if not is_uri(resolved):
         if not local_path(resolved).exists():
             raise BadInput(f"input.path does not exist: {path}")
