@@ -90,11 +90,12 @@ def workdir(tmp_path):
         ),
         # The JVM refused -Xmx4gb at start, with a message that named no key (exit 1).
         (["run", "--set", "spark.conf.spark.driver.memory=4gb"], "spark.driver.memory: '4gb' is not a size the"),
-        # Hadoop knows the class of s3a:// but this Spark lacks its jar: ClassNotFoundException, exit 1, where a
-        # scheme Hadoop does not know at all gave exit 2. Its credentials are not printed.
+        # Hadoop knows the class of abfss:// but this Spark lacks its jar: ClassNotFoundException, exit 1, where a
+        # scheme Hadoop does not know at all gave exit 2 (a local session adds s3a://'s connector itself). Its
+        # credentials are not printed.
         (
-            ["run", "--set", "input.path=corpus.txt", "--set", "output.path=s3a://AKIA:SECRET-1@bucket/out"],
-            "the connector for s3a:// is missing: org.apache.hadoop.fs.s3a.S3AFileSystem is not on Spark's classpath",
+            ["run", "--set", "input.path=corpus.txt", "--set", "output.path=abfss://AKIA:SECRET-1@box/out"],
+            "the connector for abfss:// is missing: org.apache.hadoop.fs.azurebfs.SecureAzureBlobFileSystem is not on",
         ),
     ],
 )

@@ -151,7 +151,7 @@ def test_a_lexicon_line_that_cannot_be_honoured_is_refused_with_its_line(tmp_pat
 def test_a_lexicon_is_refused_with_a_method_that_cannot_use_it_and_across_the_groups_file(spark, tmp_path):
     chosen = ("augment.lexicon_path=lex.txt", "augment.specialize_outside=true", "augment.specialize_regularization=1")
     for key in chosen:
-        with pytest.raises(BadInput, match=f"config: augment: {key.split('.')[1].split('=')[0]} needs augment.method"):
+        with pytest.raises(BadInput, match=f"config: augment.{key.split('.')[1].split('=')[0]} needs augment.method"):
             load_config(None, [key, "augment.method=retrofit"])
     (tmp_path / "groups.txt").write_text("entertainment: movies films\n")
     (tmp_path / "lex.txt").write_text("cheap inexpensive\nentertainment != Movies\n")

@@ -74,9 +74,9 @@ def test_a_run_continues_from_an_earlier_runs_model_and_one_that_cannot_is_refus
         spark, load_config(None, [*nowhere, "train.init_optional=true", f"output.path={tmp_path / 'd'}"])
     )
     assert first_day.status == "succeeded" and first_day.metrics["train_init_words"] == 0
-    with pytest.raises(BadInput, match="config: train: train.init_from needs train.backend gensim"):
+    with pytest.raises(BadInput, match="config: train.init_from needs train.backend gensim"):
         load_config(None, [f"train.init_from={tmp_path / 'a'}", "train.backend=mllib"])
-    with pytest.raises(BadInput, match="config: train: train.init_from needs train.hs 0"):
+    with pytest.raises(BadInput, match="config: train.init_from needs train.hs 0"):
         load_config(None, [f"train.init_from={tmp_path / 'a'}", "train.hs=1", "train.negative=0"])
 
 

@@ -195,7 +195,12 @@ class Store:
         else:
             written = self.parquet.write(df, table, mode, self.output.retention_hours, txn)
         if written is None:
-            event(_log, "table.kept", table=table, reason="it holds this run key's output or a later one's")
+            event(
+                _log,
+                "table.kept",
+                table=table,
+                reason="it holds this run key's output of this config, or a later key's",
+            )
             return None
         event(
             _log,
