@@ -53,10 +53,11 @@ _REAL = np.float32
 #: (``train.threads``), not more shards (bench/RESULTS.md, issue 12).
 MAX_SHARDS = 8
 #: Most threads a shard trains with when ``train.threads`` is ``auto``: what one gensim process gains from threads.
-#: gensim's kernels train with the GIL released, but each batch's words are looked up and subsampled under it, so
-#: the threads of one process share a serial part, and they share the rows of the frequent words in memory. Taken
-#: as 8 (an assumption beyond the 2 threads measurable on a 2-core machine): gensim's own threads, fed from Python
-#: as these are, stop gaining at about 8 to 12, the reason gensim reads a corpus file in C instead.
+#: gensim's kernels train with the GIL released, but each batch's words are looked up and drawn for subsampling
+#: under it, as the batches are cut: about 6% of a word's work, measured on 2 cores. By Amdahl's law 8 threads then
+#: train at most 5.6x one thread's words a second, and each thread past 8 adds under half a thread's. Beyond 2
+#: threads that is an assumption: the threads also share the frequent words' rows and the memory bandwidth, which
+#: costs more as they grow, and gensim's own threads, fed from Python as these are, stop gaining at about 8 to 12.
 MAX_THREADS = 8
 #: Words trained a epoch from which a run of up to 4 shards trains the full rounds of :func:`default_sync_rounds`;
 #: fewer words, proportionally fewer rounds, down to half.

@@ -92,7 +92,8 @@ def training_cores(spark: SparkSession, shards: int, threads: int | Literal["aut
     offered = executor_cores(spark)
     session = task_cpus(spark)
     if threads == "auto":
-        wanted = threads_for(shards, offered) if offered else session + 1  # unknown cores: only the reason is used
+        # Cores unknown: no profile can be sized; one CPU above the session's asks only for the reason there is none.
+        wanted = threads_for(shards, offered) if offered else session + 1
         profile, reason = task_cpus_profile(spark, max(wanted, session))
         chosen = wanted if profile is not None else min(session, MAX_THREADS)
     else:
