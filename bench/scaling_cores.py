@@ -12,21 +12,24 @@ by one driver process where the job sums them on the executors and the driver ap
 gensim's ``Word2Vec.train`` with ``workers=T`` over the same sentences in memory. Both are timed from the first word
 trained to the last (gensim's vocabulary scan and swapvec's encoding are not counted), and words/s is the corpus's
 words times the epochs over those seconds, the figure issue 12 compares. Quality: WS-353, SimLex-999 and Google
-analogies (the 30,000 most frequent words), as ``bench/averaging_rules.py`` scores them.
+analogies (the 30,000 most frequent words), as ``bench/averaging_rules.py`` scores them, and each score's difference
+from the first row's, measured in the same invocation. ``shards:8x2`` is what ``train.threads: auto`` trains on one
+executor of 16 cores with 8 shards (``averaging.threads_for``).
 
-On this machine (pyspark installed)::
+On this machine (pyspark installed); the second compares 2 threads a shard with one, at 2 shards::
 
     .venv/bin/python bench/scaling_cores.py /work/data/gcide.txt --words 2000000 --runs gensim:2 shards:2x1
+    .venv/bin/python bench/scaling_cores.py /work/data/gcide.txt --runs shards:2x1 shards:2x2
 
 On the 16-core device machine, which has Python 3.12 and no Java, so pyspark cannot go there: the script loads
-``swapvec.train``'s numpy modules without the package's Spark driver code. Once, here, in the repository's root::
+``swapvec.train``'s numpy modules without the package's Spark driver code (its image brings numpy, scipy, PyYAML,
+threadpoolctl and wrapt; gensim and smart_open travel as wheels). Once, here, in the repository's root::
 
     echo /.whl/ >> .git/info/exclude; echo /.data/ >> .git/info/exclude; mkdir -p .data
     gzip -9 -c /work/data/gcide.txt > .data/gcide.txt.gz
     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \\
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \\
-        gensim==4.4.0 smart_open pydantic==2.14.4 pydantic_core==2.50.5 annotated-types==0.8.0 \\
-        typing-inspection==0.4.5
+        gensim==4.4.0 smart_open==9.0.4
 
 then one ``run`` with ``carry`` ``[".whl", ".data"]`` and ``timeout_s`` 600::
 
@@ -163,9 +166,9 @@ def main() -> None:
     print(f"{args.corpus} x{args.copies}: {words:,} words, {len(keys):,} at min_count 5, {base.epochs} epochs, "
           f"{cores} cores")  # fmt: skip
     print("| run | rounds | rate factor | seconds | words/s | x first row | read weights s | slowest shard s "
-          "| WS-353 | SimLex-999 | analogy |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    first = None
+          "| WS-353 | SimLex-999 | analogy | WS-353 - first | SimLex-999 - first |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    first = first_scores = None
     for run in args.runs:
         kind, _, shape = run.partition(":")
         if kind == "gensim":
@@ -185,10 +188,12 @@ def main() -> None:
             name, rounds = f"averaging, {shards} shards x {threads} threads", params.sync_rounds
         speed = words * base.epochs / timing["seconds"]
         first = first or speed
+        first_scores = first_scores or scores
         print(
             f"| {name} | {rounds} | {factor} | {timing['seconds']:.1f} | {speed:,.0f} | {speed / first:.2f} "
             f"| {timing.get('read_s', 0):.1f} | {timing.get('train_s', 0):.1f} | {scores['ws353']:.3f} "
-            f"| {scores['simlex']:.3f} | {scores['analogy']:.3f} |",
+            f"| {scores['simlex']:.3f} | {scores['analogy']:.3f} | {scores['ws353'] - first_scores['ws353']:+.3f} "
+            f"| {scores['simlex'] - first_scores['simlex']:+.3f} |",
             flush=True,
         )
         if args.json:

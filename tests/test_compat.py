@@ -139,6 +139,42 @@ def test_error_conditions_are_read_under_either_name():
     assert compat.error_condition(ValueError()) is None
 
 
+# ------------------------------------------------------------------------------------------ the cores a stage asks for
+@pytest.mark.parametrize(
+    ("version", "master", "dynamic", "refused"),
+    [
+        ("4.0.0", "spark://host:7077", False, None),
+        ("4.2.0", "yarn", False, None),
+        ("4.1.0", "k8s://https://api:6443", False, None),
+        ("4.0.0", "local-cluster[2, 2, 1024]", False, None),
+        ("4.0.0", "local[*,4]", False, "local mode"),
+        ("4.0.0", "spark://host:7077", True, "dynamic allocation is on"),
+        ("4.0.0", None, False, "not visible"),
+        ("3.5.2", "spark://host:7077", False, "Spark 3.5.2: a DataFrame operation takes a resource profile from Spark"),
+    ],
+)
+def test_a_task_profile_is_asked_for_only_where_the_cluster_manager_schedules_one(version, master, dynamic, refused):
+    reason = compat.profile_refusal(version, master, dynamic, has_api=version.startswith("4"))
+    assert reason is None if refused is None else refused in reason
+
+
+def test_local_mode_keeps_the_sessions_cpus_a_task_and_says_why(spark):
+    assert compat.executor_cores(spark) == [2] and compat.task_cpus(spark) == 1  # the suite's local[2,3]
+    profile, reason = compat.task_cpus_profile(spark, 2)
+    assert profile is None and reason.startswith("local mode")
+
+
+def test_a_profile_the_cluster_refuses_is_recognised_from_sparks_own_error(spark):
+    from pyspark.resource import ResourceProfileBuilder, TaskResourceRequests
+
+    profile = ResourceProfileBuilder().require(TaskResourceRequests().cpus(2)).build
+    asked = compat.map_in_arrow(spark.range(4), lambda batches: batches, spark.range(0).schema, profile)
+    with pytest.raises(Exception) as refused:  # local mode schedules no task profile
+        asked.count()
+    assert compat.is_profile_refused(refused.value)
+    assert compat.map_in_arrow(spark.range(4), lambda batches: batches, spark.range(0).schema).count() == 4
+
+
 # ------------------------------------------------------------------------------------------------ gensim's internals
 def test_the_gensim_installed_has_every_internal_the_backend_calls():
     from swapvec.train.internals import check_gensim

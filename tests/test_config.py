@@ -15,6 +15,7 @@ def test_defaults_are_the_documented_ones():
     assert (cfg.train.vector_size, cfg.train.window, cfg.train.min_count, cfg.similarity.top_k) == (100, 5, 5, 10)
     assert cfg.train.backend == "gensim" and cfg.output.format == "delta" and cfg.tokenize.lowercase
     assert cfg.tokenize.pattern == DEFAULT_TOKEN_PATTERN
+    assert cfg.train.threads == "auto" and load_config(None, ["train.threads=3"]).train.threads == 3
 
 
 def test_file_then_overrides_in_order(tmp_path):
@@ -36,6 +37,8 @@ def test_file_then_overrides_in_order(tmp_path):
         (["train.vector_size=-5"], "config: train.vector_size: Input should be greater than or equal to 1 (got -5)"),
         (["train.backend=tensorflow"], "config: train.backend: Input should be 'gensim' or 'mllib' (got 'tensorflow')"),
         (["output.format=csv"], "config: output.format: Input should be 'delta' or 'parquet' (got 'csv')"),
+        (["train.threads=all"], "config: train.threads: Input should be a valid integer or 'auto' (got 'all')"),
+        (["train.threads=0"], "config: train.threads: Input should be greater than or equal to 1 (got 0)"),
         (["train.hs=0", "train.negative=0"], "train.negative must be > 0 when train.hs is 0"),
         (["similarity.top_k=0"], "config: similarity.top_k"),
         (["train.window"], "expected dotted.key=value"),

@@ -134,6 +134,8 @@ def test_the_seed_case_through_spark_connect_into_delta(remote, tmp_path):
     for member in ("movies", "films", "cinema"):
         assert f"{member} -> entertainment 1" in out, out
     assert "transport=files" in shown  # no broadcast on Connect: the weights went through files
+    # The cluster manager read through Connect's settings: a local server keeps one CPU a task, and says so.
+    assert 'threads=1 task_cpus=1 scheduling=spark.task.cpus reason="local mode' in shown, shown[-3000:]
     assert "Traceback" not in shown
     assert _check_tables(tmp_path / "out", "delta").num_rows == 4
 

@@ -89,3 +89,12 @@ def test_shards_are_partitions_over_threads_and_at_most_eight():
     for alpha in (0.025, 0.04, 0.05):
         params = avg.GensimParams.from_config(TrainConfig(alpha=alpha), sync_rounds=1)
         assert avg.shards_for(64, alpha=alpha) <= 2 * avg.shard_alpha_scale(params, 64)
+
+
+def test_auto_threads_fill_the_executors_cores_with_every_shard_running_at_once():
+    # One worker of 4 cores, 2 shards: 2 threads each. 64 one-core executors: a task's threads share one executor.
+    assert avg.threads_for(2, [4]) == 2 and avg.threads_for(8, [1] * 64) == 1
+    assert avg.threads_for(8, [8] * 8) == 8 and avg.threads_for(8, [16]) == 2
+    # Never past what one process gains from threads, never a shard left waiting for cores.
+    assert avg.threads_for(2, [64, 64]) == avg.MAX_THREADS and avg.threads_for(3, [4]) == 1
+    assert avg.threads_for(4, [2]) == 1  # fewer cores than shards

@@ -117,11 +117,34 @@ def test_both_backends_report_the_words_they_trained_and_their_rate(spark, lee, 
         known = [len([w for w in s if w in vocab]) for s in sentences]
         per_epoch = sum(n for n in known if n > 1)
         assert stats["sync_rounds"] == 2 and stats["transport"] == "broadcast"
+        # threads: auto in local mode: the session's one CPU a task, one thread a shard, said with the reason.
+        assert (stats["cores"], stats["executors"], stats["threads"], stats["task_cpus"]) == (2, 1, 1, 1)
+        assert stats["scheduling"] == "spark.task.cpus" and stats["scheduling_reason"].startswith("local mode")
     else:  # every input token: MLlib does not say how many it kept
         per_epoch = sum(map(len, sentences))
     assert stats["words"] == 2 * per_epoch
     assert stats["shards"] == cfg.train.num_partitions and stats["seconds"] > 0
     assert stats["words_per_second"] > 0
+
+
+def test_a_profile_the_cluster_refuses_trains_on_the_sessions_cpus_and_the_same_vectors(spark, lee, monkeypatch):
+    """A platform whose scheduler refuses the task profile at the first round's job: the round runs again with one
+    thread on the session's CPUs, and the vectors are those of ``threads: 1``."""
+    from pyspark.resource import ResourceProfileBuilder, TaskResourceRequests
+
+    from swapvec.train import cores
+
+    cfg = _with(lee[0], epochs=1, num_partitions=1)  # one shard: auto asks for both local cores
+    one_thread = _matrix(train(spark, lee[1], _with(cfg, threads=1))[0])[1]
+
+    def granted(session, cpus):
+        return ResourceProfileBuilder().require(TaskResourceRequests().cpus(cpus)).build, "granted here"
+
+    monkeypatch.setattr(cores, "task_cpus_profile", granted)
+    vectors, stats = train(spark, lee[1], cfg)
+    assert stats["scheduling"] == "spark.task.cpus" and stats["threads"] == 1
+    assert stats["scheduling_reason"].startswith("refused by the cluster: ")
+    assert np.array_equal(_matrix(vectors)[1], one_thread)
 
 
 def test_mllib_backend_learns_the_corpus(spark, lee):

@@ -26,18 +26,23 @@ function here calls it when it is there and otherwise does the same with what 3.
   :func:`apply_in_arrow` (``groupBy(...).applyInArrow``), :func:`local_checkpoint` (Spark Connect before 4.0 has
   none), :func:`error_condition` (``getCondition``, ``getErrorClass`` before 4.0), :func:`map_has_key` and
   :func:`map_value`.
+
+And the seam to stage-level scheduling, which depends on both the version and the cluster manager:
+:func:`task_cpus_profile` (a task resource profile for one ``mapInArrow``, or why there is none),
+:func:`map_in_arrow` (with that profile), :func:`executor_cores` and :func:`task_cpus` (what the cluster offers).
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import re
 import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -45,6 +50,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
+
+if TYPE_CHECKING:
+    from pyspark.resource import ResourceProfile
 
 
 def is_classic(spark: SparkSession) -> bool:
@@ -271,6 +279,126 @@ def quiet_spark_logs(spark: SparkSession, level: str = "ERROR", task_failures: b
 def master(spark: SparkSession) -> str | None:
     """The session's master URL (classic Spark), for the log."""
     return spark.sparkContext.master if is_classic(spark) else None
+
+
+# ------------------------------------------------------------------------------------ the cores a stage asks for
+# Stage-level scheduling: one stage's tasks ask for more CPUs than spark.task.cpus gives every task, on the executors
+# already running. A task resource profile (CPUs a task, no executor resources) is scheduled without dynamic
+# allocation on standalone from Spark 3.4 (SPARK-39853), on YARN and Kubernetes from 3.5.1 (SPARK-45495); never in
+# local mode. A DataFrame operation carries one from Spark 4.0 (``mapInArrow(..., profile=)``, classic and Connect:
+# SPARK-46812); before it only ``RDD.withResources`` does, and swapvec's per-partition work is never an RDD's.
+
+
+def task_cpus(spark: SparkSession) -> int:
+    """``spark.task.cpus``: the CPUs Spark gives every task of every stage (1 unless the session sets it)."""
+    try:
+        return max(1, int(spark.conf.get("spark.task.cpus", "1") or 1))
+    except Exception:  # a platform may refuse to show a setting
+        return 1
+
+
+def _conf(spark: SparkSession, key: str) -> str | None:
+    """A Spark setting as the session sees it (classic: the context's own), None when unset or not shown."""
+    try:
+        if is_classic(spark):
+            return spark.sparkContext.getConf().get(key)
+        return spark.conf.get(key, None)
+    except Exception:  # serverless compute refuses to show some settings
+        return None
+
+
+def executor_cores(spark: SparkSession) -> list[int] | None:
+    """The cores each executor offers now, or None when they cannot be known.
+
+    Classic Spark: its status store's active executors (in local mode the driver, which runs the tasks). Elsewhere
+    (Spark Connect has no status store): ``spark.executor.cores`` times ``spark.executor.instances`` when the session
+    sets both.
+    """
+    if is_classic(spark):
+        try:
+            listed = spark.sparkContext._jsc.sc().statusStore().executorList(True)
+            cores = [int(listed.apply(i).totalCores()) for i in range(listed.size())]
+            # A cluster's driver is listed too, with no cores; in local mode it is the one executor.
+            return [c for c in cores if c > 0] or None
+        except Exception:  # the store is Spark's internal API: without it, the settings below
+            pass
+    each, instances = _conf(spark, "spark.executor.cores"), _conf(spark, "spark.executor.instances")
+    if each and instances and each.isdigit() and instances.isdigit() and int(instances) > 0:
+        return [int(each)] * int(instances)
+    return None
+
+
+def profile_refusal(version: str, master: str | None, dynamic_allocation: bool, has_api: bool) -> str | None:
+    """Why a session of Spark ``version`` on ``master`` cannot schedule a task resource profile on a DataFrame's
+    stage; None when it can.
+
+    Examples
+    --------
+    >>> profile_refusal("4.0.0", "yarn", False, True) is None
+    True
+    >>> profile_refusal("4.0.0", "local[4]", False, True)
+    'local mode: Spark schedules task resource profiles on standalone, YARN and Kubernetes clusters only'
+    """
+    if int(version.split(".")[0]) < 4 or not has_api:
+        return f"Spark {version}: a DataFrame operation takes a resource profile from Spark 4.0 (RDDs only before)"
+    if master is None:
+        return "the cluster manager is not visible to this session (spark.master not shown)"
+    if master.startswith("local"):
+        if master.startswith("local-cluster"):  # Spark's own test cluster: standalone's scheduler
+            return None
+        return "local mode: Spark schedules task resource profiles on standalone, YARN and Kubernetes clusters only"
+    if not master.startswith(("spark://", "yarn", "k8s://")):
+        return f"master {master}: Spark schedules task resource profiles on standalone, YARN and Kubernetes only"
+    if dynamic_allocation:
+        return "dynamic allocation is on: a task resource profile would ask for executors of its own"
+    return None
+
+
+def task_cpus_profile(spark: SparkSession, cpus: int) -> tuple[ResourceProfile | None, str]:
+    """A resource profile that gives each task of one stage ``cpus`` CPUs (:func:`map_in_arrow`), and the reason;
+    or None and why the stage keeps the session's ``spark.task.cpus``.
+
+    None where the session cannot schedule one (:func:`profile_refusal`), where ``spark.task.cpus`` already gives
+    ``cpus``, and where no executor is known to offer ``cpus`` cores: a task asking for more than any executor has
+    would never start.
+    """
+    refused = profile_refusal(
+        spark.version,
+        _conf(spark, "spark.master"),
+        (_conf(spark, "spark.dynamicAllocation.enabled") or "false").strip().lower() == "true",
+        "profile" in inspect.signature(type(spark.range(0)).mapInArrow).parameters,
+    )
+    if refused:
+        return None, refused
+    session = task_cpus(spark)
+    if cpus <= session:
+        return None, f"spark.task.cpus={session} gives each task {session} CPU{'s' * (session > 1)}"
+    cores = executor_cores(spark)
+    if not cores:
+        return None, "the executors' cores are not known (a task asking for more CPUs than any has never starts)"
+    if max(cores) < cpus:
+        return None, f"no executor offers {cpus} cores (the largest {max(cores)})"
+    from pyspark.resource import ResourceProfileBuilder, TaskResourceRequests
+
+    profile = ResourceProfileBuilder().require(TaskResourceRequests().cpus(cpus)).build
+    return profile, f"stage-level scheduling: {cpus} CPUs a task for this stage alone"
+
+
+def is_profile_refused(exc: BaseException) -> bool:
+    """True when a job failed because the cluster refused a resource profile (a platform that changed Spark's rule)."""
+    return "ResourceProfiles are only supported" in str(exc)
+
+
+def map_in_arrow(
+    df: DataFrame,
+    func: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]],
+    schema: StructType,
+    profile: ResourceProfile | None = None,
+) -> DataFrame:
+    """``df.mapInArrow(func, schema)``, its stage scheduled with ``profile`` (:func:`task_cpus_profile`) when given."""
+    if profile is None:
+        return df.mapInArrow(func, schema)
+    return df.mapInArrow(func, schema, profile=profile)
 
 
 # ---------------------------------------------------------------------------------------------- Hadoop's files

@@ -208,16 +208,26 @@ class TrainConfig(Section):
     epochs: int = setting(5, "Passes over the data.", ge=1, le=1000)
     num_partitions: int = setting(
         2,
-        "Parallelism of training: gensim trains `num_partitions / threads` shards (at most 8, fewer above the default "
-        "`alpha`); MLlib's `numPartitions`.",
+        "Parallelism of training. gensim: with `threads: auto` the shards (at most 8, fewer above the default "
+        "`alpha`), with a number of threads `num_partitions / threads` shards; MLlib's `numPartitions`.",
         ge=1,
         le=10_000,
     )
-    threads: int = setting(
-        1, "gensim: threads training each shard; above 1 faster on idle cores but not bit-reproducible.", ge=1, le=256
+    threads: int | Literal["auto"] = setting(
+        "auto",
+        "gensim: threads training each shard. `auto`: as many as the executors' cores allow for all shards at once "
+        "(at most 8), each training task asking Spark for that many CPUs where the cluster manager can (standalone, "
+        "YARN, Kubernetes on Spark 4), else the session's `spark.task.cpus` (1 in local mode). Above 1 faster but "
+        "not bit-reproducible.",
+        ge=1,
+        le=256,
     )
     seed: int = setting(
-        1, "The same seed, partitions and `threads: 1` give the same vectors, bit for bit.", ge=0, le=2**31 - 1
+        1,
+        "The same seed and partitions give the same vectors, bit for bit, when training runs one thread a shard "
+        "(`threads: 1`, or `auto` where each task gets one CPU).",
+        ge=0,
+        le=2**31 - 1,
     )
     alpha: float = setting(0.025, "Learning rate at the start, decayed linearly to `min_alpha`.", gt=0, le=1)
     min_alpha: float = setting(0.0001, "Learning rate at the end.", ge=0, le=1)

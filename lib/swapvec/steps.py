@@ -73,7 +73,9 @@ def trained(c: Command, sentences: DataFrame, vocab_check: Callable[[int], None]
         c.spark, sentences, cfg, group_words=words, prior=c.prior_model, with_model=True, vocab_check=vocab_check
     )
     numbers = {f"train_{k}": float(v) for k, v in stats.items() if isinstance(v, int | float)}
-    c.record.add(Stats(row_counts={"vectors": int(stats["vocab_size"])}, metrics=numbers))
+    # The words (how the weights travelled, how the tasks got their cores and why) go to the details.
+    words = {f"train_{k}": v for k, v in stats.items() if isinstance(v, str)}
+    c.record.add(Stats(row_counts={"vectors": int(stats["vocab_size"])}, metrics=numbers, details=words))
     if "output" in vectors.columns:
         c.model = vectors
     return vectors.select("word", "vector", "count")

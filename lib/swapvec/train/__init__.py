@@ -116,7 +116,9 @@ def train(
     (DataFrame, dict)
         The vectors, and training statistics, named without a stage prefix (the caller adds one): ``vocab_size``,
         ``shards``, ``epochs``, ``words`` (words trained, counted once per epoch), ``seconds`` (of training),
-        ``words_per_second``; the gensim backend adds ``sync_rounds`` and ``transport`` (a string).
+        ``words_per_second``; the gensim backend adds ``sync_rounds``, ``transport`` (a string) and the cores it
+        trained on: ``cores`` and ``executors`` seen (None when unknown), ``threads`` a shard, ``task_cpus`` (what
+        Spark gave a training task), ``scheduling`` and ``scheduling_reason`` (strings; ``train.cores``).
 
     Raises
     ------

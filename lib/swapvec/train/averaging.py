@@ -18,6 +18,7 @@ arrays and the same row means the same word everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_SHARDS",
     "MAX_SHARD_ALPHA",
+    "MAX_THREADS",
     "ROUND_WORDS",
     "Combiner",
     "GensimParams",
@@ -38,6 +40,7 @@ __all__ = [
     "default_sync_rounds",
     "max_shards",
     "shards_for",
+    "threads_for",
     "initial_weights",
     "memory_bound_bytes",
     "shard_alpha_scale",
@@ -49,6 +52,13 @@ _REAL = np.float32
 #: GCIDE and lost it past that (16 shards: WS-353 0.39 against 0.55), so more partitions give a shard more threads
 #: (``train.threads``), not more shards (bench/RESULTS.md, issue 12).
 MAX_SHARDS = 8
+#: Most threads a shard trains with when ``train.threads`` is ``auto``: what one gensim process gains from threads.
+#: gensim's kernels train with the GIL released, but each batch's words are looked up and drawn for subsampling
+#: under it, as the batches are cut: about 6% of a word's work, measured on 2 cores. By Amdahl's law 8 threads then
+#: train at most 5.6x one thread's words a second, and each thread past 8 adds under half a thread's. Beyond 2
+#: threads that is an assumption: the threads also share the frequent words' rows and the memory bandwidth, which
+#: costs more as they grow, and gensim's own threads, fed from Python as these are, stop gaining at about 8 to 12.
+MAX_THREADS = 8
 #: Words trained a epoch from which a run of up to 4 shards trains the full rounds of :func:`default_sync_rounds`;
 #: fewer words, proportionally fewer rounds, down to half.
 ROUND_WORDS = 2_500_000
@@ -229,6 +239,25 @@ def shards_for(partitions: int, threads: int = 1, alpha: float = 0.025) -> int:
     ``ceil(partitions / threads)``, at most :func:`max_shards`. ``partitions`` is the parallelism of training, shards
     times their threads."""
     return max(1, min(-(-int(partitions) // max(1, int(threads))), max_shards(alpha)))
+
+
+def threads_for(shards: int, executor_cores: Sequence[int], most: int = MAX_THREADS) -> int:
+    """Threads a shard for ``train.threads: auto``: the most, up to ``most``, with which all ``shards`` tasks run at
+    once on executors offering ``executor_cores`` (a task's threads share one executor), so that shards x threads
+    takes the cluster's cores and no shard waits for another; 1 when the cores are fewer than the shards.
+
+    Examples
+    --------
+    >>> threads_for(2, [4]), threads_for(8, [1] * 64), threads_for(8, [8] * 8), threads_for(8, [16])
+    (2, 1, 8, 2)
+    >>> threads_for(3, [4])  # 2 threads would leave a shard waiting for a core
+    1
+    """
+    threads = 1
+    for t in range(2, max(1, most) + 1):
+        if sum(int(c) // t for c in executor_cores) >= shards:
+            threads = t
+    return threads
 
 
 def default_sync_rounds(epochs: int, n_shards: int, words: int | None = None) -> int:

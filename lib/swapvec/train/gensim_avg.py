@@ -7,15 +7,17 @@ change in blocks of vocabulary rows, which are summed over the shards on the exe
 receives one summed change per round and applies it to the global weights (``averaging.Combiner``). The maths lives
 in ``averaging`` and ``shard``; this module is the round loop on the driver and the round task. A run trains
 ``averaging.shards_for(num_partitions, threads, alpha)`` shards, at most 8 (fewer above the default learning rate),
-each with ``train.threads`` threads.
+each with ``train.threads`` threads (``auto``: sized from the executors' cores, ``cores``); the round's training
+stage asks Spark for those CPUs a task where the cluster can give them, and only that stage.
 
 Memory (float32): the driver holds the weights, the combiner's sums and one summed change,
 ``averaging.memory_bound_bytes``; each task holds one copy of the weights plus its shard's sentences as int32 ids
 (the encoding task, ``encoding.ENCODE_TOKENS`` tokens at a time as Arrow strings).
 
-Determinism (with ``train.threads`` 1): shards are a seeded hash of each sentence's ids (not Spark's partition
-layout), sentences keep their order inside a shard, and each block's changes are summed in shard order; a retried
-task recomputes the same change from the same inputs. More threads a shard are not bit-reproducible.
+Determinism (one thread a shard: ``train.threads`` 1, or ``auto`` where each training task gets one CPU): shards
+are a seeded hash of each sentence's ids (not Spark's partition layout), sentences keep their order inside a shard,
+and each block's changes are summed in shard order; a retried task recomputes the same change from the same inputs.
+More threads a shard are not bit-reproducible.
 """
 
 from __future__ import annotations
@@ -24,19 +26,29 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Collection, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from swapvec import progress
 from swapvec.arrow import list_column, to_matrix
-from swapvec.compat import Shipped, apply_in_arrow, from_arrow, resolve_mode, ship, to_arrow
+from swapvec.compat import (
+    Shipped,
+    apply_in_arrow,
+    from_arrow,
+    is_profile_refused,
+    map_in_arrow,
+    resolve_mode,
+    ship,
+    task_cpus,
+    to_arrow,
+)
 from swapvec.config import Config
 from swapvec.errors import one_line, stop_point
 from swapvec.log import event, get_logger
@@ -52,10 +64,14 @@ from swapvec.train.averaging import (
     shard_alpha_scale,
     shards_for,
 )
+from swapvec.train.cores import log_cores, training_cores
 from swapvec.train.encoding import decode_shards, encode, vocab_arrays
 from swapvec.train.memory import check_driver_memory
 from swapvec.train.shard import ShardTrainer
 from swapvec.train.wire import SUM_SCHEMA, UPDATE_SCHEMA, round_change, shard_records, sum_task
+
+if TYPE_CHECKING:
+    from pyspark.resource import ResourceProfile
 
 _log = get_logger("train.gensim")
 
@@ -104,6 +120,34 @@ def _round_task(
 
 
 # ------------------------------------------------------------------------------------------------- the driver
+def _round_changes(
+    encoded: DataFrame,
+    task: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]],
+    profile: ResourceProfile | None,
+    sum_key: Column,
+    shards: int,
+    vocab_size: int,
+    params: GensimParams,
+) -> pa.Table:
+    """One round's summed change (``wire.SUM_SCHEMA`` blocks, collected): every shard trains at once, in a stage of
+    its own scheduled with ``profile`` (``cores``); each vocabulary block's changes are summed over the shards on the
+    executors, so the driver receives one summed change, whatever the number of shards."""
+    updates = (
+        map_in_arrow(encoded, task, from_arrow_schema(UPDATE_SCHEMA), profile)
+        # One task per shard sums the blocks (an explicit count: adaptive execution would coalesce them into one).
+        .withColumn("_key", sum_key)
+        .repartition(shards, "_key")
+    )
+    summed = apply_in_arrow(
+        updates,
+        ["_key", "block"],
+        sum_task(vocab_size, params.vector_size),
+        from_arrow_schema(SUM_SCHEMA),
+        partitioned=True,
+    )
+    return to_arrow(summed)
+
+
 def _quietly(*cleanups: Callable[[], object]) -> None:
     """Run clean-ups without letting their failure (a JVM already gone) replace the error being raised."""
     for cleanup in cleanups:
@@ -128,14 +172,16 @@ def train_gensim(
     ``keep_words`` (the group words) are exempt from subsampling. The words of ``prior`` (an earlier run's model
     table: ``word, vector, output``) start from their weights there, the others from the seeded initialisation;
     the statistic ``init_words`` counts the first. The statistics are ``vocab_size``,
-    ``sync_rounds``, ``shards``, ``threads``, ``rate_factor`` (the shards' learning-rate factor ``k``), ``words``
-    (words trained, counted once per epoch), ``seconds`` (from shipping the vocabulary to the end of the last round)
-    and ``transport`` (how the weights reached the tasks).
+    ``sync_rounds``, ``shards``, ``rate_factor`` (the shards' learning-rate factor ``k``), ``words``
+    (words trained, counted once per epoch), ``seconds`` (from shipping the vocabulary to the end of the last round),
+    ``transport`` (how the weights reached the tasks), and the cores the training ran on (``cores.Cores.stats``:
+    ``cores``, ``executors``, ``threads``, ``task_cpus``, ``scheduling``, ``scheduling_reason``).
     """
     t = cfg.train
     vocab_size = vocab.num_rows
-    shards, most = shards_for(t.num_partitions, t.threads, t.alpha), max_shards(t.alpha)
-    if shards * t.threads < t.num_partitions:
+    auto = t.threads == "auto"
+    shards, most = shards_for(t.num_partitions, 1 if auto else t.threads, t.alpha), max_shards(t.alpha)
+    if not auto and shards * t.threads < t.num_partitions:
         event(
             _log,
             "train.shards_capped",
@@ -158,6 +204,7 @@ def train_gensim(
     rate_factor = shard_alpha_scale(params, shards)
     bound = memory_bound_bytes(vocab_size, params)
     check_driver_memory(spark, vocab_size, params.vector_size, bound["driver"])
+    cores = training_cores(spark, shards, t.threads)
     mode = resolve_mode(spark, t.weights_transport)
     staging = absolute(t.staging_path) if t.staging_path else table_path(cfg.output.path, "_staging")
     event(
@@ -166,7 +213,7 @@ def train_gensim(
         backend="gensim",
         vocab_size=vocab_size,
         shards=shards,
-        threads=t.threads,
+        threads=cores.threads,
         rounds=params.sync_rounds,
         words_a_epoch=run_words,
         rate_factor=rate_factor,
@@ -178,7 +225,7 @@ def train_gensim(
     rows = pc.index_in(pa.array(sorted(keep_words), pa.string()), value_set=vocab["word"]).drop_null()
     keep = np.unique(rows.to_numpy().astype(np.int64))
     shipped_vocab = ship(spark, {"counts": counts, "keep": keep, **vocab_arrays(vocab["word"])}, mode, staging)
-    key = (hashlib.sha1(counts.tobytes() + keep.tobytes()).hexdigest(), params, shards, t.threads)
+    digest = hashlib.sha1(counts.tobytes() + keep.tobytes()).hexdigest()
     encoded = encode(sentences, shipped_vocab, shards, t.seed).persist(StorageLevel.MEMORY_AND_DISK)
     w_in, w_out = initial_weights(vocab_size, params)
     init_words = 0
@@ -200,26 +247,20 @@ def train_gensim(
             round_started = time.monotonic()
             shipped = ship(spark, {"w_in": w_in, "w_out": w_out}, mode, staging)
             try:
-                # Every shard trains in parallel; each vocabulary block's changes are summed over the shards on the
-                # executors, so the driver receives one summed change, whatever the number of shards.
-                updates = (
-                    encoded.mapInArrow(
-                        _round_task(shipped, shipped_vocab, key, params, shards, t.threads, r),
-                        from_arrow_schema(UPDATE_SCHEMA),
-                    )
-                    # One task per shard sums the blocks (an explicit count: adaptive execution would coalesce
-                    # them into one task).
-                    .withColumn("_key", sum_key)
-                    .repartition(shards, "_key")
-                )
-                summed = apply_in_arrow(
-                    updates,
-                    ["_key", "block"],
-                    sum_task(vocab_size, params.vector_size),
-                    from_arrow_schema(SUM_SCHEMA),
-                    partitioned=True,
-                )
-                changes = to_arrow(summed)
+                key = (digest, params, shards, cores.threads)
+                task = _round_task(shipped, shipped_vocab, key, params, shards, cores.threads, r)
+                try:
+                    changes = _round_changes(encoded, task, cores.profile, sum_key, shards, vocab_size, params)
+                except Exception as exc:
+                    # A platform that changed Spark's rule refuses the profile when the first job plans it; the
+                    # round is run again on the session's CPUs, nothing having been applied yet.
+                    if r > 0 or cores.profile is None or not is_profile_refused(exc):
+                        raise
+                    cores = cores.without_profile(f"refused by the cluster: {one_line(exc)}", auto, task_cpus(spark))
+                    log_cores(cores, shards)
+                    key = (digest, params, shards, cores.threads)
+                    task = _round_task(shipped, shipped_vocab, key, params, shards, cores.threads, r)
+                    changes = _round_changes(encoded, task, None, sum_key, shards, vocab_size, params)
             finally:
                 _quietly(shipped.release)
             trained_at = time.monotonic()
@@ -254,10 +295,10 @@ def train_gensim(
     )
     vectors = from_arrow(spark, table)
     stats = {
+        **cores.stats(),
         "vocab_size": vocab_size,
         "sync_rounds": params.sync_rounds,
         "shards": shards,
-        "threads": t.threads,
         "rate_factor": rate_factor,
         "words": trained_words,
         "init_words": init_words,
