@@ -1,0 +1,211 @@
+"""One run's results read together: its ``runs`` row, and its tables at the versions that row recorded.
+
+A run writes its tables one after the other, and later runs overwrite them. The ``runs`` row of each run names the
+versions it wrote (``details.table_versions``: a Delta version, or the name of a Parquet version folder
+``_versions/<table>/<name>``); read at those versions, one run's tables belong together, whatever ran since.
+
+Two readers, one rule for which run is meant (:func:`find_run`):
+
+* Spark (:func:`spark_rows`, :func:`spark_table`): DataFrames, for any ``output.path`` Spark reaches.
+* Arrow, without a JVM (:func:`arrow_rows`, :func:`arrow_table`): a local ``output.path``, read with pyarrow (Parquet)
+  or deltalake (Delta, ``pip install 'swapvec[export]'``). Nothing here imports pyspark, so a machine that only loads
+  vectors needs no Spark.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from swapvec.errors import BadInput
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
+    from pyspark.sql import DataFrame, SparkSession
+
+#: The columns of ``runs`` a reader needs, present in every swapvec's ``runs`` table.
+_RUN_COLUMNS = ["run_id", "command", "status", "ended_at", "metrics", "row_counts", "details"]
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One row of ``runs``, its details parsed."""
+
+    run_id: str
+    command: str
+    status: str
+    ended_at: dt.datetime | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    row_counts: dict[str, int] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def versions(self) -> dict[str, int | str]:
+        """Table -> the version this run wrote (``details.table_versions``)."""
+        return self.details.get("table_versions") or {}
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> RunRow:
+        """From a row as a reader returns it (maps as dicts or as lists of pairs, details as JSON text)."""
+        return cls(
+            run_id=row["run_id"],
+            command=row["command"],
+            status=row["status"],
+            ended_at=row.get("ended_at"),
+            metrics=dict(row.get("metrics") or {}),
+            row_counts=dict(row.get("row_counts") or {}),
+            details=json.loads(row["details"]) if row.get("details") else {},
+        )
+
+
+def find_run(rows: Iterable[RunRow], where: str, run_id: str | None = None, table: str = "vectors") -> RunRow:
+    """The run whose ``table`` to read: ``run_id``'s, or the newest succeeded run that wrote ``table``.
+
+    A skipped run (its run key had succeeded already) stands for the run it names (``details.same_as``).
+
+    Parameters
+    ----------
+    rows
+        The ``runs`` table's rows.
+    where
+        The output path, for the messages.
+    run_id
+        A run's id; None for the newest succeeded run that wrote ``table``.
+    table
+        The table the caller reads.
+
+    Raises
+    ------
+    BadInput
+        No such run, a run that failed, or one whose row names no version of ``table``.
+    """
+    by_id = {row.run_id: row for row in rows}
+    if run_id is None:
+        wrote = [row for row in by_id.values() if row.status == "succeeded" and table in row.versions]
+        if not wrote:
+            raise BadInput(f"no succeeded run under {where} wrote {table} (run `swapvec run` first)")
+        return max(wrote, key=lambda row: (row.ended_at or dt.datetime.min, row.run_id))
+    row = by_id.get(run_id)
+    if row is None:
+        raise BadInput(f"no run {run_id} under {where}")
+    if row.status == "skipped" and row.details.get("same_as") in by_id:
+        row = by_id[row.details["same_as"]]
+    if row.status != "succeeded":
+        raise BadInput(f"run {row.run_id} under {where} {row.status}: its tables are not a complete set")
+    if table not in row.versions:
+        raise BadInput(f"run {row.run_id} under {where} ({row.command}) wrote no {table}")
+    return row
+
+
+def output_format(path: str | Path) -> str | None:
+    """The format of the tables at a local ``output.path``, from its ``runs`` table; None when there is none."""
+    runs = Path(path) / "runs"
+    if (runs / "_delta_log").is_dir():
+        return "delta"
+    if runs.is_symlink() and runs.exists():
+        return "parquet"
+    return None
+
+
+def check_format(path: str | Path, fmt: str, where: str | None = None) -> None:
+    """Refuse a local ``output.path`` whose ``runs`` table is missing, or is of the other format than ``fmt``.
+    ``where``: the path as the user gave it, for the message.
+
+    Raises
+    ------
+    BadInput
+        With the setting to change when the tables are the other format's.
+    """
+    found, where = output_format(path), where or str(path)
+    if found is None and not Path(path).is_dir():
+        raise BadInput(f"no tables at {where}: there is no such folder (run `swapvec run` first)")
+    if found is None:
+        raise BadInput(f"no {fmt} runs table under {where} (run `swapvec run` first)")
+    if found != fmt:
+        raise BadInput(f"{where} holds {found} tables and output.format is {fmt}: set output.format={found}")
+
+
+def has_arrow_reader(fmt: str) -> bool:
+    """True when tables of ``fmt`` can be read without Spark here (Delta needs the deltalake package)."""
+    if fmt == "parquet":
+        return True
+    try:
+        import deltalake  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------------------------------ without a JVM (Arrow)
+def arrow_rows(path: str | Path, fmt: str) -> list[RunRow]:
+    """The ``runs`` rows of a local ``output.path``, read without Spark."""
+    runs = Path(path) / "runs"
+    if fmt == "delta":
+        from deltalake import DeltaTable
+
+        table = DeltaTable(str(runs)).to_pyarrow_table(columns=_RUN_COLUMNS)
+    else:
+        import pyarrow.dataset as pads
+
+        # The log folder the link points at (files of several schemas: only columns every one holds are read).
+        table = pads.dataset(str(runs.resolve()), format="parquet").to_table(columns=_RUN_COLUMNS)
+    return [RunRow.of(row) for row in table.to_pylist()]
+
+
+def arrow_table(path: str | Path, fmt: str, table: str, version: int | str) -> ds.Dataset:
+    """``table`` under a local ``output.path`` at ``version`` (a run's ``table_versions`` entry), as a pyarrow
+    dataset: read in batches, it is never held whole.
+
+    Raises
+    ------
+    BadInput
+        That version is no longer kept (``output.retention_hours`` passed, and later runs wrote the table).
+    """
+    import pyarrow.dataset as pads
+
+    if fmt == "delta":
+        from deltalake import DeltaTable
+
+        try:
+            return DeltaTable(str(Path(path) / table), version=int(version)).to_pyarrow_dataset()
+        except Exception as exc:  # deltalake's errors have no common base; the log of that version is gone
+            raise BadInput(f"version {version} of {Path(path) / table} cannot be read: {exc}".splitlines()[0]) from exc
+    return pads.dataset(str(version_folder(Path(path), table, version)), format="parquet")
+
+
+def version_folder(base: Path, table: str, version: int | str) -> Path:
+    """Where a Parquet table's version lives, ``<output.path>/_versions/<table>/<version>`` (``base``: the local
+    ``output.path``; Parquet is written to local or mounted paths only).
+
+    Raises
+    ------
+    BadInput
+        The folder is gone: a version is kept until ``output.retention_hours`` pass after later runs wrote the table.
+    """
+    folder = base.absolute() / "_versions" / table / str(version)
+    if not folder.is_dir():
+        raise BadInput(f"{folder} is gone: a Parquet version is kept until output.retention_hours pass")
+    return folder
+
+
+# ------------------------------------------------------------------------------------------------------------ Spark
+def spark_rows(spark: SparkSession, path: str, fmt: str) -> list[RunRow]:
+    """The ``runs`` rows under ``output.path``, read with Spark (the number of runs: small)."""
+    from swapvec.config import OutputConfig
+    from swapvec.store import Store
+
+    runs = Store(OutputConfig(path=path, format=fmt), spark).read("runs", needed_by="reading a run's tables")
+    return [RunRow.of(row.asDict(recursive=True)) for row in runs.select(*_RUN_COLUMNS).collect()]
+
+
+def spark_table(spark: SparkSession, path: str, fmt: str, table: str, version: int | str) -> DataFrame:
+    """``table`` under ``output.path`` at ``version`` (a run's ``table_versions`` entry), read with Spark."""
+    from swapvec.store.paths import local_path, table_path
+
+    if fmt == "delta":
+        return spark.read.format("delta").option("versionAsOf", int(version)).load(table_path(path, table))
+    return spark.read.parquet(str(version_folder(local_path(path), table, version)))
