@@ -60,8 +60,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, text in _HELP.items():
         sub.add_parser(name, parents=[common], help=text, description=text)
+    _add_export_parser(sub, common)
     _add_package_parser(sub)
     return parser
+
+
+def _add_export_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from swapvec.export import FORMATS
+
+    text = "write one run's vectors to a file that gensim, fastText and spaCy read"
+    export = sub.add_parser("export", parents=[common], help=text, description=text)
+    export.add_argument("--to", required=True, metavar="PATH", help="the file to write (in a folder that exists)")
+    export.add_argument(
+        "--format", required=True, metavar="FORMAT", help=f"{', '.join(FORMATS)} (the first is the binary format)"
+    )
+    export.add_argument("--run-id", help="the run whose vectors to write (default: the newest that wrote vectors)")
+    export.add_argument("--force", action="store_true", help="replace a file already at PATH")
 
 
 def _add_package_parser(sub: argparse._SubParsersAction) -> None:
@@ -99,6 +113,8 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
 
         cfg = load_config(config_path(args.config), args.overrides)
         setup_logging(cfg.log.format, cfg.log.level)
+        if args.command == "export":
+            return _export(args, cfg)
         from swapvec.pipeline import execute, preflight
         from swapvec.session import get_spark
 
@@ -189,6 +205,30 @@ class _Stop:
         name = "terminated" if self.signal == signal.SIGTERM else "interrupted"
         print(f"swapvec: {name}", file=sys.stderr)
         return 128 + (self.signal or signal.SIGINT)
+
+
+def _export(args: argparse.Namespace, cfg) -> int:
+    from swapvec.export import export_vectors
+
+    def spark():  # only for tables that cannot be read without it (a URI; Delta without the deltalake package)
+        from swapvec.session import get_spark
+
+        return get_spark(cfg.spark)
+
+    # output.format as set; when it was left to its default, the format of the tables found there.
+    fmt = cfg.output.format if "format" in cfg.output.model_fields_set else None
+    done = export_vectors(
+        cfg.output.path, args.to, args.format, args.run_id, output_format=fmt, force=args.force, spark=spark
+    )
+    print(
+        f"swapvec: export done: {done.words:,} words x {done.vector_size} dimensions of run {done.run_id} to "
+        f"{done.path} ({done.format}, {_size(done.size_bytes)}, {done.seconds:.1f} s)"
+    )
+    return EXIT_OK
+
+
+def _size(size: int) -> str:
+    return f"{size / 2**20:,.1f} MB" if size >= 2**20 else f"{size / 2**10:.1f} kB"
 
 
 def _package(args: argparse.Namespace) -> int:
