@@ -215,6 +215,13 @@ def test_export_and_load_read_the_run_asked_for_with_or_without_spark(delta_runs
     assert with_spark.get_vecattr("entertainment", "count") == 200
 
 
+def test_the_help_names_every_export_format():
+    from swapvec.cli import _EXPORT_FORMATS
+    from swapvec.export import FORMATS
+
+    assert all(f"{fmt} " in _EXPORT_FORMATS + " " for fmt in FORMATS)
+
+
 def test_bad_export_input_is_one_line_exit_2_and_leaves_the_users_files(spark, delta_runs, parquet_run, tmp_path):
     out, first, _, _ = delta_runs
     (tmp_path / "mine.bin").write_bytes(b"the user's own file")

@@ -16,6 +16,7 @@ import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from swapvec.errors import (
     EXIT_BAD_INPUT,
@@ -28,6 +29,9 @@ from swapvec.errors import (
     one_line,
     stop_point,
 )
+
+if TYPE_CHECKING:
+    from swapvec.config import Config
 
 DEFAULT_CONFIG = "conf/local.yaml"
 
@@ -65,16 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_export_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from swapvec.export import FORMATS
+#: ``swapvec export --format``'s help; ``export.FORMATS`` decides (not imported here: numpy and pyarrow would load
+#: at every command's start).
+_EXPORT_FORMATS = "word2vec (the binary format), word2vec-text or keyedvectors (gensim's own)"
 
+
+def _add_export_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     text = "write one run's vectors to a file that gensim, fastText and spaCy read"
     export = sub.add_parser("export", parents=[common], help=text, description=text)
     export.add_argument("--to", required=True, metavar="PATH", help="the file to write (in a folder that exists)")
+    export.add_argument("--format", required=True, metavar="FORMAT", help=_EXPORT_FORMATS)
     export.add_argument(
-        "--format", required=True, metavar="FORMAT", help=f"{', '.join(FORMATS)} (the first is the binary format)"
+        "--run-id", metavar="ID", help="the run whose vectors to write (default: the newest that wrote vectors)"
     )
-    export.add_argument("--run-id", help="the run whose vectors to write (default: the newest that wrote vectors)")
     export.add_argument("--force", action="store_true", help="replace a file already at PATH")
 
 
@@ -207,7 +214,7 @@ class _Stop:
         return 128 + (self.signal or signal.SIGINT)
 
 
-def _export(args: argparse.Namespace, cfg) -> int:
+def _export(args: argparse.Namespace, cfg: Config) -> int:
     from swapvec.export import export_vectors
 
     def spark():  # only for tables that cannot be read without it (a URI; Delta without the deltalake package)
