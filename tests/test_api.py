@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -141,6 +142,32 @@ def test_bad_input_raises_bad_input_and_writes_nothing(spark, tmp_path, monkeypa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_run_meant_is_the_newest_that_wrote_the_table_a_skipped_one_stands_for_its_earlier_run(tmp_path):
+    import datetime as dt
+
+    from swapvec.results import RunRow, find_run, version_folder
+
+    def row(run_id: str, hour: int, status: str = "succeeded", command: str = "run", **details) -> RunRow:
+        return RunRow(run_id, command, status, dt.datetime(2026, 1, 1, hour), details=details)
+
+    rows = [
+        row("a", 1, table_versions={"vectors": 0}),
+        row("b", 2, table_versions={"vectors": 1}),
+        row("c", 3, command="evaluate"),
+        row("d", 4, "failed", table_versions={"vectors": 2}),
+        row("e", 5, "skipped", same_as="a"),
+    ]
+    assert find_run(rows, "out").run_id == "b"  # not the later evaluate, nor the failed run
+    assert find_run(rows, "out", "a").versions == {"vectors": 0} and find_run(rows, "out", "e").run_id == "a"
+    for run_id, message in (("c", "run c under out (evaluate) wrote no vectors"), ("d", "run d under out failed")):
+        with pytest.raises(swapvec.BadInput, match=re.escape(message)):
+            find_run(rows, "out", run_id)
+    with pytest.raises(swapvec.BadInput, match="no succeeded run under out wrote vectors"):
+        find_run(rows[2:4], "out")
+    with pytest.raises(swapvec.BadInput, match="is gone: a Parquet version is kept until output.retention_hours"):
+        version_folder(tmp_path, "vectors", "20260101T000000.000000-abcdef12")
+
+
 # -------------------------------------------------------------------------------------------------------- export
 @pytest.fixture(params=["delta", "parquet"])
 def exported(request, tmp_path):
@@ -213,6 +240,14 @@ def test_export_and_load_read_the_run_asked_for_with_or_without_spark(delta_runs
     with_spark = first.keyedvectors()
     assert with_spark.index_to_key == old.index_to_key and np.array_equal(with_spark.vectors, old.vectors)
     assert with_spark.get_vecattr("entertainment", "count") == 200
+
+
+def test_the_export_job_behaves_as_the_console_script(tmp_path):
+    job = Path(__file__).resolve().parents[1] / "jobs" / "export_job.py"
+    proc = subprocess.run(
+        [sys.executable, str(job), "--to", "x.bin", "--format", "nope"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert_one_line_error(proc, "unknown format 'nope': one of word2vec, word2vec-text, keyedvectors")
 
 
 def test_the_help_names_every_export_format():

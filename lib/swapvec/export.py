@@ -39,19 +39,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from swapvec import results
 from swapvec.arrow import to_matrix
 from swapvec.errors import BadInput, SwapvecError
 
 if TYPE_CHECKING:
-    import pyarrow.dataset as ds
     from gensim.models import KeyedVectors
     from pyspark.sql import DataFrame, SparkSession
 
 FORMATS = ("word2vec", "word2vec-text", "keyedvectors")
-#: Rows read and written at a time: at 100 dimensions, 26 MB of float32 (and its Arrow form).
-BATCH_ROWS = 65_536
+#: Rows read and written at a time: at 100 dimensions, 6.5 MB of float32 (and its Arrow form; the text format's
+#: lines of a batch take about 10 times that while they are printed).
+BATCH_ROWS = 16_384
 #: With Spark, the vectors reach the driver in slices of about this many bytes (one Spark job each).
 SLICE_BYTES = 64 * 2**20
 
@@ -72,15 +73,18 @@ class Exported:
 # --------------------------------------------------------------------------------------------------- the sources
 @dataclass
 class _Arrow:
-    """A table version read without Spark."""
+    """A table version read without Spark: its Parquet files in turn, a batch at a time. Not a pyarrow dataset's scan,
+    which decodes a row group whole and reads files ahead: hundreds of MB for a million vectors."""
 
-    dataset: ds.Dataset
+    files: list[str]
 
     def words(self) -> pa.Table:
-        return self.dataset.to_table(columns=["word", "count"])
+        return pa.concat_tables(pq.read_table(file, columns=["word", "count"]) for file in self.files)
 
     def vectors(self, words: int) -> Iterator[pa.RecordBatch]:
-        yield from self.dataset.to_batches(columns=["word", "vector"], batch_size=BATCH_ROWS)
+        for file in self.files:  # the order of words(): the rows come in the table's order
+            parquet = pq.ParquetFile(file, pre_buffer=False)
+            yield from parquet.iter_batches(BATCH_ROWS, columns=["word", "vector"], use_threads=False)
 
 
 @dataclass
@@ -103,7 +107,7 @@ class _Spark:
         slices = max(1, math.ceil(words * (first["size"] if first else 0) * 4 / SLICE_BYTES))
         for i in range(slices):
             part = self.df.where(F.pmod(F.xxhash64("word"), F.lit(slices)) == i).select("word", "vector")
-            yield from to_arrow(part).to_batches(max_chunksize=BATCH_ROWS)
+            yield from to_arrow(part).combine_chunks().to_batches()  # one batch a slice: one lookup of its words
 
 
 def _source(path: str, fmt: str | None, run_id: str | None, spark: Any) -> tuple[_Arrow | _Spark, results.RunRow]:
@@ -115,7 +119,9 @@ def _source(path: str, fmt: str | None, run_id: str | None, spark: Any) -> tuple
         results.check_format(local, fmt, path)
         if results.has_arrow_reader(fmt):
             row = results.find_run(results.arrow_rows(local, fmt), path, run_id)
-            return _Arrow(results.arrow_table(local, fmt, "vectors", row.versions["vectors"])), row
+            files = results.arrow_files(local, fmt, "vectors", row.versions["vectors"])
+            if files is not None:
+                return _Arrow(files), row
     try:
         from swapvec.store.paths import is_uri, local_path
     except ImportError:  # no pyspark: Spark cannot read it either
@@ -168,14 +174,19 @@ class _Vocabulary:
     def places(self, source: _Arrow | _Spark) -> Iterator[tuple[np.ndarray, list[str], np.ndarray]]:
         """The vectors in batches, each with its rows' places in the file and their words."""
         seen = np.zeros(len(self.words), bool)
-        dim = None
+        dim, start = None, 0  # start: where the batch begins, while the batches come in the order of ``words``
         for batch in source.vectors(len(self.words)):
             if batch.num_rows == 0:
                 continue
-            rows = pc.index_in(batch.column("word"), value_set=self.words)
-            if rows.null_count:
-                raise SwapvecError("the vectors table changed while it was read")
-            places = self.rank[rows.to_numpy()]
+            words, end = batch.column("word"), start + batch.num_rows
+            if start >= 0 and end <= len(self.words) and words.equals(self.words.slice(start, batch.num_rows)):
+                rows, start = np.arange(start, end), end
+            else:  # in another order: each word looked up (a hash of the vocabulary, built at each call)
+                found, start = pc.index_in(words, value_set=self.words), -1
+                if found.null_count:
+                    raise SwapvecError("the vectors table changed while it was read")
+                rows = found.to_numpy()
+            places = self.rank[rows]
             matrix = to_matrix(batch.column("vector"), dim)
             dim = matrix.shape[1]
             if seen[places].any():

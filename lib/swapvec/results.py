@@ -7,9 +7,9 @@ versions it wrote (``details.table_versions``: a Delta version, or the name of a
 Two readers, one rule for which run is meant (:func:`find_run`):
 
 * Spark (:func:`spark_rows`, :func:`spark_table`): DataFrames, for any ``output.path`` Spark reaches.
-* Arrow, without a JVM (:func:`arrow_rows`, :func:`arrow_table`): a local ``output.path``, read with pyarrow (Parquet)
-  or deltalake (Delta, ``pip install 'swapvec[export]'``). Nothing here imports pyspark, so a machine that only loads
-  vectors needs no Spark.
+* Arrow, without a JVM (:func:`arrow_rows`, :func:`arrow_files`): a local ``output.path``, read with pyarrow
+  (Parquet) or deltalake (Delta, ``pip install 'swapvec[export]'``). Nothing here imports pyspark, so a machine that
+  only loads vectors needs no Spark.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from swapvec.errors import BadInput
+from swapvec.errors import BadInput, one_line
 
 if TYPE_CHECKING:
-    import pyarrow.dataset as ds
     from pyspark.sql import DataFrame, SparkSession
 
 #: The columns of ``runs`` a reader needs, present in every swapvec's ``runs`` table.
@@ -156,25 +155,36 @@ def arrow_rows(path: str | Path, fmt: str) -> list[RunRow]:
     return [RunRow.of(row) for row in table.to_pylist()]
 
 
-def arrow_table(path: str | Path, fmt: str, table: str, version: int | str) -> ds.Dataset:
-    """``table`` under a local ``output.path`` at ``version`` (a run's ``table_versions`` entry), as a pyarrow
-    dataset: read in batches, it is never held whole.
+def arrow_files(path: str | Path, fmt: str, table: str, version: int | str) -> list[str] | None:
+    """The Parquet files of ``table`` under a local ``output.path`` at ``version`` (a run's ``table_versions``
+    entry), to be read one batch at a time; None for a Delta table whose files alone are not the table (a reader
+    feature such as deletion vectors or column mapping): Spark reads that one.
 
     Raises
     ------
     BadInput
         That version is no longer kept (``output.retention_hours`` passed, and later runs wrote the table).
     """
-    import pyarrow.dataset as pads
-
     if fmt == "delta":
         from deltalake import DeltaTable
+        from deltalake.exceptions import DeltaError, DeltaProtocolError
 
+        where = Path(path) / table
         try:
-            return DeltaTable(str(Path(path) / table), version=int(version)).to_pyarrow_dataset()
-        except Exception as exc:  # deltalake's errors have no common base; the log of that version is gone
-            raise BadInput(f"version {version} of {Path(path) / table} cannot be read: {exc}".splitlines()[0]) from exc
-    return pads.dataset(str(version_folder(Path(path), table, version)), format="parquet")
+            delta = DeltaTable(str(where), version=int(version))
+            if delta.protocol().min_reader_version > 1:
+                return None
+            files = delta.file_uris()
+        except DeltaProtocolError:  # a feature deltalake does not read
+            return None
+        except DeltaError as exc:  # its log is gone, or the table
+            raise BadInput(f"version {version} of {where} cannot be read: {one_line(exc)}") from None
+        if not all(Path(file).is_file() for file in files):
+            raise BadInput(f"the files of version {version} of {where} are gone (output.retention_hours passed)")
+        return files
+    folder = version_folder(Path(path), table, version)
+    # As Spark reads a folder: files whose names start with "_" or "." are not data (_SUCCESS, .crc).
+    return sorted(str(f) for f in folder.iterdir() if f.is_file() and not f.name.startswith(("_", ".")))
 
 
 def version_folder(base: Path, table: str, version: int | str) -> Path:
