@@ -236,7 +236,7 @@ def test_export_and_load_read_the_run_asked_for_with_or_without_spark(delta_runs
     # A skipped run stands for the run it names.
     assert np.array_equal(swapvec.load_keyedvectors(str(out), skipped.run_id).vectors, newest.vectors)
     # With Spark (a result's vectors), in several slices of the table: the same vectors, order and counts.
-    monkeypatch.setattr("swapvec.export.SLICE_BYTES", 600)
+    monkeypatch.setattr("swapvec.results.SLICE_BYTES", 600)
     with_spark = first.keyedvectors()
     assert with_spark.index_to_key == old.index_to_key and np.array_equal(with_spark.vectors, old.vectors)
     assert with_spark.get_vecattr("entertainment", "count") == 200

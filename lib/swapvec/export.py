@@ -12,12 +12,11 @@ wrote vectors), most frequent word first: count descending, then word, as gensim
   (``kv.get_vecattr(word, "count")``); a matrix of 10M values or more goes beside it as ``PATH.vectors.npy``, as
   gensim saves it.
 
-Where the tables are a local folder they are read without a JVM: pyarrow for Parquet, deltalake for Delta
-(``pip install 'swapvec[export]'``); anywhere else, or without deltalake, with Spark. Two passes: the words and
-counts (the order), then the vectors in batches, each written at its place in the file. The driver holds the
-vocabulary (about 60 bytes a word: words, counts, offsets) and one batch, whatever ``vector_size``; ``keyedvectors``
-and :func:`load_keyedvectors` also hold the matrix, which is what gensim loads. ``word2vec-text`` stages the float32
-matrix in file order beside the target first (vocabulary x vector_size x 4 bytes of disk, removed after).
+The table is read without a JVM where it can be (:func:`swapvec.results.vectors_of`), in two passes: the words and
+counts (the order), then the vectors in batches, each written at its place in the file. So memory holds the
+vocabulary (words, counts, offsets) and a batch, whatever ``vector_size``; ``keyedvectors`` and
+:func:`load_keyedvectors` also hold the matrix, as gensim does. ``word2vec-text`` stages the float32 matrix in file
+order beside the target (vocabulary x vector_size x 4 bytes of disk, removed after).
 
 A file is written beside the target under a temporary name, then renamed: a reader sees no file or the whole file.
 An existing file is replaced only with ``force``.
@@ -26,7 +25,6 @@ An existing file is replaced only with ``force``.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import shutil
 import time
@@ -34,12 +32,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from swapvec import results
 from swapvec.arrow import to_matrix
@@ -50,11 +47,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 FORMATS = ("word2vec", "word2vec-text", "keyedvectors")
-#: Rows read and written at a time: at 100 dimensions, 6.5 MB of float32 (and its Arrow form; the text format's
-#: lines of a batch take about 10 times that while they are printed).
+#: Rows printed at a time in the text format: at 100 dimensions, about 20 MB of text while a batch is printed.
 BATCH_ROWS = 16_384
-#: With Spark, the vectors reach the driver in slices of about this many bytes (one Spark job each).
-SLICE_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -68,83 +62,6 @@ class Exported:
     vector_size: int
     size_bytes: int
     seconds: float
-
-
-# --------------------------------------------------------------------------------------------------- the sources
-@dataclass
-class _Arrow:
-    """A table version read without Spark: its Parquet files in turn, a batch at a time. Not a pyarrow dataset's scan,
-    which decodes a row group whole and reads files ahead: hundreds of MB for a million vectors."""
-
-    files: list[str]
-
-    def words(self) -> pa.Table:
-        return pa.concat_tables(pq.read_table(file, columns=["word", "count"]) for file in self.files)
-
-    def vectors(self, words: int) -> Iterator[pa.RecordBatch]:
-        for file in self.files:  # the order of words(): the rows come in the table's order
-            parquet = pq.ParquetFile(file, pre_buffer=False)
-            yield from parquet.iter_batches(BATCH_ROWS, columns=["word", "vector"], use_threads=False)
-
-
-@dataclass
-class _Spark:
-    """A table version read with Spark: the vectors reach the driver in slices of a hash of the word, as Arrow."""
-
-    df: DataFrame
-
-    def words(self) -> pa.Table:
-        from swapvec.compat import to_arrow
-
-        return to_arrow(self.df.select("word", "count"))  # the vocabulary: words and counts only
-
-    def vectors(self, words: int) -> Iterator[pa.RecordBatch]:
-        from pyspark.sql import functions as F
-
-        from swapvec.compat import to_arrow
-
-        first = self.df.select(F.size("vector").alias("size")).first()
-        slices = max(1, math.ceil(words * (first["size"] if first else 0) * 4 / SLICE_BYTES))
-        for i in range(slices):
-            part = self.df.where(F.pmod(F.xxhash64("word"), F.lit(slices)) == i).select("word", "vector")
-            yield from to_arrow(part).combine_chunks().to_batches()  # one batch a slice: one lookup of its words
-
-
-def _source(path: str, fmt: str | None, run_id: str | None, spark: Any) -> tuple[_Arrow | _Spark, results.RunRow]:
-    """The ``vectors`` table of the run meant (:func:`swapvec.results.find_run`), and that run's row. ``fmt`` None:
-    the format found at a local ``path`` (Delta for a URI)."""
-    local = Path(path)
-    if local.is_dir():
-        fmt = fmt or results.output_format(local) or "delta"
-        results.check_format(local, fmt, path)
-        if results.has_arrow_reader(fmt):
-            row = results.find_run(results.arrow_rows(local, fmt), path, run_id)
-            files = results.arrow_files(local, fmt, "vectors", row.versions["vectors"])
-            if files is not None:
-                return _Arrow(files), row
-    try:
-        from swapvec.store.paths import is_uri, local_path
-    except ImportError:  # no pyspark: Spark cannot read it either
-        raise BadInput(f"no swapvec tables at {path} that this machine can read without Spark") from None
-    if not is_uri(path):
-        results.check_format(local_path(path), fmt or "delta", path)  # before a JVM starts
-    session = _session(spark, path)
-    fmt = fmt or "delta"  # swapvec writes Parquet to local or mounted paths only
-    row = results.find_run(results.spark_rows(session, path, fmt), path, run_id)
-    return _Spark(results.spark_table(session, path, fmt, "vectors", row.versions["vectors"])), row
-
-
-def _session(spark: Any, path: str) -> SparkSession:
-    if callable(spark):
-        return spark()
-    if spark is not None:
-        return spark
-    from pyspark.sql import SparkSession
-
-    active = SparkSession.getActiveSession()
-    if active is None:
-        raise BadInput(f"reading {path} needs Spark here: pass spark=, or pip install 'swapvec[export]' for Delta")
-    return active
 
 
 # ---------------------------------------------------------------------------------------------- order and places
@@ -162,7 +79,7 @@ class _Vocabulary:
         if table.num_rows == 0:
             raise BadInput(f"the vectors table of {where} is empty")
         table = table.combine_chunks()
-        words = table.column("word").chunk(0) if table.column("word").num_chunks else pa.array([], pa.string())
+        words = table.column("word").chunk(0)  # one chunk, as the table has rows
         if pc.count_distinct(words).as_py() != len(words):
             raise SwapvecError(f"the vectors table of {where} holds a word twice")
         order = pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")])
@@ -171,7 +88,7 @@ class _Vocabulary:
         counts = pc.take(table.column("count"), order).to_numpy()
         return cls(words, rank, pc.take(words, order), counts)
 
-    def places(self, source: _Arrow | _Spark) -> Iterator[tuple[np.ndarray, list[str], np.ndarray]]:
+    def places(self, source: results.Vectors) -> Iterator[tuple[np.ndarray, list[str], np.ndarray]]:
         """The vectors in batches, each with its rows' places in the file and their words."""
         seen = np.zeros(len(self.words), bool)
         dim, start = None, 0  # start: where the batch begins, while the batches come in the order of ``words``
@@ -182,17 +99,14 @@ class _Vocabulary:
             if start >= 0 and end <= len(self.words) and words.equals(self.words.slice(start, batch.num_rows)):
                 rows, start = np.arange(start, end), end
             else:  # in another order: each word looked up (a hash of the vocabulary, built at each call)
-                found, start = pc.index_in(words, value_set=self.words), -1
-                if found.null_count:
-                    raise SwapvecError("the vectors table changed while it was read")
-                rows = found.to_numpy()
+                rows, start = pc.fill_null(pc.index_in(words, value_set=self.words), -1).to_numpy(), -1
             places = self.rank[rows]
-            matrix = to_matrix(batch.column("vector"), dim)
-            dim = matrix.shape[1]
-            if seen[places].any():
+            if (rows < 0).any() or seen[places].any():  # a word not in the first pass, or seen twice
                 raise SwapvecError("the vectors table changed while it was read")
             seen[places] = True
-            yield places, batch.column("word").to_pylist(), matrix
+            matrix = to_matrix(batch.column("vector"), dim)
+            dim = matrix.shape[1]
+            yield places, words.to_pylist(), matrix
         if not seen.all():
             raise SwapvecError("the vectors table changed while it was read")
 
@@ -207,7 +121,7 @@ class _Vocabulary:
 
 
 # -------------------------------------------------------------------------------------------------------- writers
-def _binary(file: Path, vocab: _Vocabulary, source: _Arrow | _Spark) -> int:
+def _binary(file: Path, vocab: _Vocabulary, source: results.Vectors) -> int:
     """The word2vec binary format: ``"<words> <dim>\\n"``, then per word its UTF-8 bytes, a space and its float32
     values (gensim writes no line end after them), each record written at its offset."""
     lengths = pc.binary_length(vocab.ordered).to_numpy().astype(np.int64) + 1
@@ -226,7 +140,7 @@ def _binary(file: Path, vocab: _Vocabulary, source: _Arrow | _Spark) -> int:
     return dim
 
 
-def _text(file: Path, vocab: _Vocabulary, source: _Arrow | _Spark) -> int:
+def _text(file: Path, vocab: _Vocabulary, source: results.Vectors) -> int:
     """The word2vec text format: ``"<words> <dim>"``, then a line per word: the word and its values, spaced. The
     float32 rows are staged in file order beside the target, then printed a batch at a time."""
     staging = file.with_name(f"{file.name}.rows")
@@ -245,16 +159,14 @@ def _text(file: Path, vocab: _Vocabulary, source: _Arrow | _Spark) -> int:
                 # Arrow prints a float32 with the fewest digits that read back as the same float32.
                 values = pc.cast(pa.array(matrix), pa.string())
                 offsets = pa.array(np.arange(0, (len(words) + 1) * dim, dim, dtype=np.int64))
-                lines = pc.binary_join_element_wise(
-                    words, pc.binary_join(pa.LargeListArray.from_arrays(offsets, values), " "), " "
-                )
-                out.write(("\n".join(lines.to_pylist()) + "\n").encode())
+                rows_text = pc.binary_join(pa.LargeListArray.from_arrays(offsets, values), " ")
+                out.write(("\n".join(pc.binary_join_element_wise(words, rows_text, " ").to_pylist()) + "\n").encode())
     finally:
         staging.unlink(missing_ok=True)
     return dim
 
 
-def _keyedvectors(vocab: _Vocabulary, source: _Arrow | _Spark) -> KeyedVectors:
+def _keyedvectors(vocab: _Vocabulary, source: results.Vectors) -> KeyedVectors:
     """gensim's KeyedVectors, in file order, with the counts (``get_vecattr(word, "count")``)."""
     from gensim.models import KeyedVectors
 
@@ -263,7 +175,6 @@ def _keyedvectors(vocab: _Vocabulary, source: _Arrow | _Spark) -> KeyedVectors:
         if matrix is None:  # the matrix gensim holds: vocabulary x vector_size float32
             matrix = np.empty((len(vocab.words), rows.shape[1]), np.float32)
         matrix[places] = rows
-    assert matrix is not None  # the vocabulary is not empty
     kv = KeyedVectors(vector_size=matrix.shape[1], count=0)
     kv.index_to_key = vocab.ordered.to_pylist()
     kv.key_to_index = {word: i for i, word in enumerate(kv.index_to_key)}
@@ -344,7 +255,7 @@ def export_vectors(
     """
     started = time.monotonic()
     target = check_target(to, fmt, force)
-    source, row = _source(path, output_format, run_id, spark)
+    source, row = results.vectors_of(path, output_format, run_id, spark)
     vocab = _Vocabulary.of(source.words(), f"run {row.run_id}")
     if fmt != "keyedvectors":
         vocab.check_words()
@@ -372,10 +283,8 @@ def _publish(staging: Path, target: Path, fmt: str, force: bool) -> None:
     then left as it is."""
     placed: list[Path] = []
     try:
-        for final in reversed(_files(target, fmt)):
+        for final in [f for f in reversed(_files(target, fmt)) if (staging / f.name).exists()]:
             made = staging / final.name
-            if not made.exists():
-                continue
             if force:
                 os.replace(made, final)
                 continue
@@ -430,11 +339,11 @@ def load_keyedvectors(
     >>> kv.most_similar("movies")[0][0]  # doctest: +SKIP
     'entertainment'
     """
-    source, row = _source(str(output_path), None, run_id, spark)
+    source, row = results.vectors_of(str(output_path), None, run_id, spark)
     return _keyedvectors(_Vocabulary.of(source.words(), f"run {row.run_id}"), source)
 
 
 def keyedvectors_of(vectors: DataFrame) -> KeyedVectors:
     """A ``word, vector, count`` DataFrame as gensim KeyedVectors on the driver, most frequent word first."""
-    source = _Spark(vectors)
+    source = results.SparkVectors(vectors)
     return _keyedvectors(_Vocabulary.of(source.words(), "these vectors"), source)

@@ -10,16 +10,23 @@ Two readers, one rule for which run is meant (:func:`find_run`):
 * Arrow, without a JVM (:func:`arrow_rows`, :func:`arrow_files`): a local ``output.path``, read with pyarrow
   (Parquet) or deltalake (Delta, ``pip install 'swapvec[export]'``). Nothing here imports pyspark, so a machine that
   only loads vectors needs no Spark.
+
+:func:`vectors_of` chooses between them for a run's ``vectors`` table, and gives its words and counts whole (the
+vocabulary) and its vectors in batches (never the whole matrix).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from swapvec.errors import BadInput, one_line
 
@@ -28,6 +35,10 @@ if TYPE_CHECKING:
 
 #: The columns of ``runs`` a reader needs, present in every swapvec's ``runs`` table.
 _RUN_COLUMNS = ["run_id", "command", "status", "ended_at", "metrics", "row_counts", "details"]
+#: Rows of a vectors table read at a time without Spark: at 100 dimensions, 6.5 MB of float32 and its Arrow form.
+BATCH_ROWS = 16_384
+#: With Spark, the vectors reach the driver in slices of about this many bytes (one Spark job each).
+SLICE_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -219,3 +230,102 @@ def spark_table(spark: SparkSession, path: str, fmt: str, table: str, version: i
     if fmt == "delta":
         return spark.read.format("delta").option("versionAsOf", int(version)).load(table_path(path, table))
     return spark.read.parquet(str(version_folder(local_path(path), table, version)))
+
+
+# --------------------------------------------------------------------------------------------------- a run's vectors
+@dataclass
+class ArrowVectors:
+    """A vectors table's version read without Spark: its Parquet files in turn, a batch at a time. Not a pyarrow
+    dataset's scan, which decodes a row group whole and reads files ahead: hundreds of MB for a million vectors."""
+
+    files: list[str]
+
+    def words(self) -> pa.Table:
+        return pa.concat_tables(pq.read_table(file, columns=["word", "count"]) for file in self.files)
+
+    def vectors(self, words: int) -> Iterator[pa.RecordBatch]:
+        for file in self.files:  # the order of words(): the rows come in the table's order
+            parquet = pq.ParquetFile(file, pre_buffer=False)
+            yield from parquet.iter_batches(BATCH_ROWS, columns=["word", "vector"], use_threads=False)
+
+
+@dataclass
+class SparkVectors:
+    """A vectors table's version read with Spark: the vectors reach the driver in slices of a hash of the word, as
+    Arrow, each about ``SLICE_BYTES``."""
+
+    df: DataFrame
+
+    def words(self) -> pa.Table:
+        from swapvec.compat import to_arrow
+
+        return to_arrow(self.df.select("word", "count"))  # the vocabulary: words and counts only
+
+    def vectors(self, words: int) -> Iterator[pa.RecordBatch]:
+        from pyspark.sql import functions as F
+
+        from swapvec.compat import to_arrow
+
+        first = self.df.select(F.size("vector").alias("size")).first()
+        slices = max(1, math.ceil(words * (first["size"] if first else 0) * 4 / SLICE_BYTES))
+        for i in range(slices):
+            part = self.df.where(F.pmod(F.xxhash64("word"), F.lit(slices)) == i).select("word", "vector")
+            yield from to_arrow(part).combine_chunks().to_batches()  # one batch a slice: one lookup of its words
+
+
+#: A run's vectors table, as :func:`vectors_of` opens it.
+Vectors = ArrowVectors | SparkVectors
+
+
+def vectors_of(path: str, fmt: str | None, run_id: str | None, spark: Any) -> tuple[Vectors, RunRow]:
+    """The ``vectors`` table of the run meant (:func:`find_run`), read without a JVM where it can be (a local folder;
+    Parquet, or Delta with deltalake installed) and with Spark otherwise; and that run's row.
+
+    Parameters
+    ----------
+    path
+        The ``output.path``.
+    fmt
+        ``delta`` or ``parquet``; None: the format found at a local ``path`` (Delta for a URI).
+    run_id
+        The run meant; None for the newest succeeded run that wrote vectors.
+    spark
+        A session, a function that starts one (called only when Spark must read), or None: the active session.
+
+    Raises
+    ------
+    BadInput
+        No tables at ``path``, tables of the other format than ``fmt``, or no such run (:func:`find_run`).
+    """
+    local = Path(path)
+    if local.is_dir():
+        fmt = fmt or output_format(local) or "delta"
+        check_format(local, fmt, path)
+        if has_arrow_reader(fmt):
+            row = find_run(arrow_rows(local, fmt), path, run_id)
+            files = arrow_files(local, fmt, "vectors", row.versions["vectors"])
+            if files is not None:
+                return ArrowVectors(files), row
+    try:
+        from swapvec.store.paths import is_uri, local_path
+    except ImportError:  # no pyspark: Spark cannot read it either
+        raise BadInput(f"no swapvec tables at {path} that this machine can read without Spark") from None
+    if not is_uri(path):
+        check_format(local_path(path), fmt or "delta", path)  # before a JVM starts
+    session = _session(spark, path)
+    fmt = fmt or "delta"  # swapvec writes Parquet to local or mounted paths only
+    row = find_run(spark_rows(session, path, fmt), path, run_id)
+    return SparkVectors(spark_table(session, path, fmt, "vectors", row.versions["vectors"])), row
+
+
+def _session(spark: Any, path: str) -> SparkSession:
+    if callable(spark):
+        return spark()
+    if spark is not None:
+        return spark
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is None:
+        raise BadInput(f"reading {path} needs Spark here: pass spark=, or pip install 'swapvec[export]' for Delta")
+    return active
