@@ -9,16 +9,15 @@
 # MAGIC swapvec must be installed on the cluster: the bundle's job installs its wheel (`notebooks/README.md`); in an
 # MAGIC interactive notebook, `%pip install` the wheel the bundle uploaded, or attach it as a cluster library.
 # MAGIC Paths are read by the driver and the executors: use Unity Catalog volumes (`/Volumes/...`) or cloud URIs.
-# MAGIC `explore` shows the neighbours of chosen words and the report afterwards.
+# MAGIC `explore` shows the neighbours of chosen words and the report afterwards;
+# MAGIC `swapvec.load_keyedvectors(output_path)` gives the vectors as gensim KeyedVectors.
 
 # COMMAND ----------
 
-# spark and dbutils are the notebook's globals on Databricks.
+# spark, dbutils and display are the notebook's globals on Databricks.
 # ruff: noqa: F821
-import json
-
-from swapvec.config import load_config
-from swapvec.pipeline import execute
+import swapvec
+from swapvec.config import parse_override
 
 dbutils.widgets.text("config", "", "Config file (YAML; empty: defaults)")
 dbutils.widgets.text("input_path", "", "input.path")
@@ -37,17 +36,18 @@ widgets = {
     "train.backend": "backend",
     "run.key": "run_key",
 }
-# A widget's value is taken literally (JSON-quoted: a date or a number stays text); `more` is read as YAML.
-given = {key: dbutils.widgets.get(name).strip() for key, name in widgets.items()}
-overrides = [f"{key}={json.dumps(value)}" for key, value in given.items() if value]
-overrides += [part.strip() for part in dbutils.widgets.get("more").split(";") if part.strip()]
-cfg = load_config(dbutils.widgets.get("config").strip() or None, overrides)
+# A widget's text is taken as it is (a date or a number stays text); `more` is read as YAML, as --set reads it.
+overrides = {key: dbutils.widgets.get(name).strip() for key, name in widgets.items()}
+overrides = {key: value for key, value in overrides.items() if value}
+overrides.update(parse_override(part) for part in dbutils.widgets.get("more").split(";") if part.strip())
+config = dbutils.widgets.get("config").strip() or None
 
 # COMMAND ----------
 
-result = execute(spark, cfg, "run")
+result = swapvec.run(spark, config, overrides)
 
 # COMMAND ----------
 
-print(f"run {result.run_id}: tables under {cfg.output.path}\n")
+print(f"run {result.run_id} ({result.status}): tables under {result.config.output.path}\n")
 print(result.summary)
+display(result.similarities)

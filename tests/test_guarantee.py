@@ -79,6 +79,22 @@ def test_twin_members_end_with_the_hub_first_and_plain_mates_in_the_top_10():
     assert np.array_equal(after[unmoved], matrix[unmoved])
     for word, vector in placement.vectors.items():
         assert np.linalg.norm(vector) == pytest.approx(np.linalg.norm(matrix[words.index(word)]))
+    # Neither promise held after training; each group says which words moved and how far the farthest went.
+    entries = {e["line"]: e for e in stats.details["guarantee"]}
+    assert stats.metrics["guarantee_groups_kept_by_training"] == 0.0
+    for group in (HUB, PLAIN):
+        entry = entries[group.line]
+        assert not entry["kept_by_training"] and entry["met"]
+        moved = group.members if group.hub else group.words
+        assert entry["moved"] == list(moved)
+        cosines = [_cosine(after[words.index(w)], matrix[words.index(w)]) for w in moved]
+        assert entry["least_cosine"] == pytest.approx(min(cosines), abs=1e-4) and entry["least_cosine"] < 1.0
+    least = min(e["least_cosine"] for e in entries.values())
+    assert stats.metrics["guarantee_least_cosine"] == pytest.approx(least, abs=1e-4)
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
 def test_a_group_that_already_holds_is_left_as_trained():
@@ -88,6 +104,10 @@ def test_a_group_that_already_holds_is_left_as_trained():
     placement, stats, after = _placed(words, matrix, [near, PLAIN])
     assert "w3" not in placement.vectors and placement.levels[3] == 0
     assert stats.details["guarantee_levels"]["2"] > 0
+    entries = {e["line"]: e for e in stats.details["guarantee"]}
+    assert entries[3] == {"line": 3, "kept_by_training": True, "moved": [], "least_cosine": 1.0, "met": True}
+    assert not entries[2]["kept_by_training"] and entries[2]["moved"] == ["w10", "w11", "w12"]
+    assert stats.metrics["guarantee_groups_kept_by_training"] == 1.0
 
 
 def test_nearest_over_a_table_matches_brute_force(spark):

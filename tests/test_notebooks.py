@@ -103,7 +103,8 @@ def test_notebooks_are_databricks_source_with_python_cells():
 
 def test_pipeline_notebook_writes_the_tables(seed_run):
     namespace, out = seed_run
-    result, cfg = namespace["result"], namespace["cfg"]
+    result = namespace["result"]
+    cfg = result.config
     assert cfg.train.backend == "mllib" and cfg.train.min_count == 1 and cfg.output.path == str(out)
     vectors = DeltaTable(str(out / "vectors")).to_pyarrow_table().to_pylist()
     assert sorted(r["word"] for r in vectors) == ["cinema", "entertainment", "films", "movies"]
@@ -113,6 +114,9 @@ def test_pipeline_notebook_writes_the_tables(seed_run):
     assert [(r["run_id"], r["command"], r["status"]) for r in runs] == [(result.run_id, "run", "succeeded")]
     assert (out / "report" / "report.html").is_file()
     assert "group-mate ranks" in result.summary
+    # The notebook shows the run's similarities: the rows of this run's version of the table.
+    [shown] = namespace["_shown"]
+    assert {r.run_id for r in shown.collect()} == {result.run_id} and shown.count() == sims.num_rows
 
 
 def test_explore_notebook_shows_neighbours_and_the_report(spark, seed_run, capsys):
@@ -140,6 +144,10 @@ def test_explore_notebook_without_a_run_names_the_missing_table(spark, tmp_path)
         run_notebook(spark, "explore.py", {"output_path": str(tmp_path / "empty")})
 
 
-def test_pipeline_notebook_takes_the_run_key_as_text(spark, tmp_path):
-    namespace = run_notebook(spark, "pipeline.py", {"run_key": "2024-05-01", "output_path": str(tmp_path)}, until="cfg")
-    assert namespace["cfg"].run.key == "2024-05-01"
+def test_pipeline_notebook_takes_a_widgets_text_as_it_is(spark, tmp_path):
+    from swapvec.config import load_config
+
+    widgets = {"run_key": "2024-05-01", "input_path": "2024", "output_path": str(tmp_path), "more": "train.epochs=2"}
+    namespace = run_notebook(spark, "pipeline.py", widgets, until="config")
+    cfg = load_config(namespace["config"], namespace["overrides"])
+    assert cfg.run.key == "2024-05-01" and cfg.input.path == "2024" and cfg.train.epochs == 2

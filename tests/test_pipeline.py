@@ -66,6 +66,13 @@ def test_seed_case_hub_is_every_members_nearest_word(spark, seed_case, backend, 
             written = pq.read_table(f"{out}/_versions/{table}/{versions[table]}")
         assert set(written.column("run_id").to_pylist()) == {result.run_id}
     assert dict(run["row_counts"])["sentences"] == 200
+    # The guarantee step says what it did: on the seed's corpus training alone puts the hub first (gensim).
+    [moves] = json.loads(run["details"])["guarantee"]
+    assert moves["line"] == 2 and moves["met"] and metrics["guarantee_groups"] == 1.0
+    if backend == "gensim":
+        assert moves == {"line": 2, "kept_by_training": True, "moved": [], "least_cosine": 1.0, "met": True}
+        assert "promises kept by training alone: 1 of 1 group; the guarantee moved no word" in result.summary
+        assert "  line 2: entertainment: movies films cinema\n    kept by training alone: not moved\n" in result.summary
 
 
 def test_stage_commands_meet_in_tables_and_similarity_recomputes_alone(spark, seed_case):
@@ -121,6 +128,23 @@ def test_the_sample_run_keeps_every_groups_promise_on_the_corpus_vocabulary(spar
     )
     assert all(rank <= 10 for line, group in ranks.items() for r in group.values() for rank in r.values())
     assert result.metrics["guarantee_groups_met"] == result.metrics["guarantee_groups"] == 5.0
+    # Copying alone leaves the hub behind its members: the summary says which groups were moved after training, and
+    # how far, and the report's table says it too.
+    moves = {e["line"]: e for e in result.details["guarantee"]}
+    assert not moves[hub_line]["kept_by_training"] and moves[hub_line]["moved"]
+    assert 0.0 < moves[hub_line]["least_cosine"] < 1.0
+    kept = sum(e["kept_by_training"] for e in moves.values())
+    assert result.metrics["guarantee_groups_kept_by_training"] == kept < 5
+    lines = result.summary.splitlines()
+    [headline] = [line for line in lines if line.startswith("promises kept by training alone: ")]
+    assert headline.startswith(f"promises kept by training alone: {kept} of 5 groups; moved by the guarantee: ")
+    least = min(e["least_cosine"] for e in moves.values())
+    assert headline.endswith(f"least cosine {least:.3f}")
+    [title] = [i for i, line in enumerate(lines) if line.startswith(f"  line {hub_line}: military: ")]
+    assert lines[title + 1].startswith("    moved by the guarantee: troops, soldiers, army, forces (least cosine ")
+    report = (Path(cfg.output.path) / "report" / "report.md").read_text()
+    assert "## The guarantee step" in report
+    assert f"| {hub_line} | military: troops soldiers army forces | no | troops, soldiers, army, forces |" in report
     vectors = pq.read_table(f"{cfg.output.path}/vectors")
     sentences = tokenize(read_corpus(spark, cfg.input), cfg.tokenize).withColumn("copy", F.lit(0))
     expected = {r.word: r["count"] for r in vocabulary(sentences, cfg.train.min_count).collect()}

@@ -141,6 +141,31 @@ def test_the_columns_name_what_the_baseline_is(tmp_path):
     assert "| rank before specialisation |" in md and "without groups" not in md
 
 
+def test_the_summary_and_the_report_say_which_groups_the_guarantee_moved_and_how_far(tmp_path):
+    rng = np.random.default_rng(4)
+    words = [f"w{i}" for i in range(40)] + ["hub", "a", "b", "x", "y"]
+    kv = KeyedVectors(vector_size=6)
+    kv.add_vectors(words, rng.normal(size=(len(words), 6)).astype(np.float32))
+    groups = [Group(members=("a", "b"), hub="hub", line=3), Group(members=("x", "y"), line=5)]
+    evaluation = group_closeness(kv, groups)
+    moves = [
+        {"line": 3, "kept_by_training": False, "moved": ["a", "b"], "least_cosine": 0.8123, "met": True},
+        {"line": 5, "kept_by_training": True, "moved": [], "least_cosine": 1.0, "met": True},
+    ]
+    lines = summary(evaluation, guarantee=moves).splitlines()
+    headline = (
+        "promises kept by training alone: 1 of 2 groups; moved by the guarantee: 1 group (2 words), least cosine 0.812"
+    )
+    assert headline in lines and lines.index(headline) < lines.index("group-mate ranks (member -> mate: rank)")
+    assert lines[lines.index("  line 3: hub: a b") + 1] == "    moved by the guarantee: a, b (least cosine 0.812)"
+    assert lines[lines.index("  line 5: x y") + 1] == "    kept by training alone: not moved"
+    assert not any("guarantee" in line for line in summary(evaluation).splitlines())  # the step did not run
+    cfg = load_config(None, ["augment.groups_path=g.txt", "augment.method=both"])
+    md = build_report(tmp_path, cfg, "r1", groups, evaluation, kv, moves=moves).read_text()
+    assert "## The guarantee step" in md and "Promises kept by training and retrofitting: 1 of 2 groups" in md
+    assert "| 3 | hub: a b | no | a, b | 0.812 | yes |" in md and "| 5 | x y | yes | - | - | yes |" in md
+
+
 def _evaluated_groups() -> tuple[list[Group], Evaluation]:
     """Two groups and their evaluation, carrying the vectors it drew from (so write_report reads no table)."""
     rng = np.random.default_rng(5)

@@ -30,6 +30,9 @@ from swapvec.errors import (
 from swapvec.log import mask
 
 if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from swapvec.config import Config
     from swapvec.runs import RunRecord
     from swapvec.session import LocalDriver
 
@@ -58,8 +61,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, text in _HELP.items():
         sub.add_parser(name, parents=[common], help=text, description=text)
+    _add_export_parser(sub, common)
     _add_package_parser(sub)
     return parser
+
+
+#: ``swapvec export --format``'s help; ``export.FORMATS`` decides (not imported here: numpy and pyarrow would load
+#: at every command's start).
+_EXPORT_FORMATS = "word2vec (the binary format), word2vec-text or keyedvectors (gensim's own)"
+
+
+def _add_export_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    text = "write one run's vectors to a file gensim loads (word2vec binary or text, or KeyedVectors)"
+    export = sub.add_parser("export", parents=[common], help=text, description=text)
+    export.add_argument("--to", required=True, metavar="PATH", help="the file to write (in a folder that exists)")
+    export.add_argument("--format", required=True, metavar="FORMAT", help=_EXPORT_FORMATS)
+    export.add_argument(
+        "--run-id", metavar="ID", help="the run whose vectors to write (default: the newest that wrote vectors)"
+    )
+    export.add_argument("--force", action="store_true", help="replace a file already at PATH")
 
 
 def _add_package_parser(sub: argparse._SubParsersAction) -> None:
@@ -90,6 +110,18 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
 
         cfg = load_config(args.config, args.overrides)
         setup_logging(cfg.log.format, cfg.log.level)
+        if args.command == "export":
+
+            def spark() -> SparkSession:  # only for tables that cannot be read without it; stopped as a run's is
+                nonlocal driver
+                from swapvec.session import LocalDriver, get_spark
+
+                driver = LocalDriver()
+                session = get_spark(cfg.spark, uris=[cfg.output.path])
+                driver.started()
+                return session
+
+            return _export(args, cfg, spark)
         from swapvec.pipeline import execute, preflight
         from swapvec.session import LocalDriver, get_spark
 
@@ -220,6 +252,25 @@ class _Stop:
         name = "terminated" if self.signal == signal.SIGTERM else "interrupted"
         print(f"swapvec: {name}", file=sys.stderr)
         return 128 + (self.signal or signal.SIGINT)
+
+
+def _export(args: argparse.Namespace, cfg: Config, spark: Callable[[], SparkSession]) -> int:
+    from swapvec.export import export_vectors
+
+    # output.format as set; when it was left to its default, the format of the tables found there.
+    fmt = cfg.output.format if "format" in cfg.output.given else None
+    done = export_vectors(
+        cfg.output.path, args.to, args.format, args.run_id, output_format=fmt, force=args.force, spark=spark
+    )
+    print(
+        f"swapvec: export done: {done.words:,} words x {done.vector_size} dimensions of run {done.run_id} to "
+        f"{done.path} ({done.format}, {_size(done.size_bytes)}, {done.seconds:.1f} s)"
+    )
+    return EXIT_OK
+
+
+def _size(size: int) -> str:
+    return f"{size / 2**20:,.1f} MB" if size >= 2**20 else f"{size / 2**10:.1f} kB"
 
 
 def _package(args: argparse.Namespace) -> int:

@@ -10,10 +10,12 @@ meaning; split, the defaults would live in several places again.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import os
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -560,10 +562,16 @@ def _describe(error: Invalid) -> str:
 _MISSING = Invalid((), "").given
 
 
-def read_tree(path: str | os.PathLike[str] | None = None, overrides: list[str] | tuple[str, ...] = ()) -> dict:
-    """The config as a plain mapping: the YAML file (if any), then ``dotted.key=value`` overrides in order."""
+def read_tree(
+    path: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    overrides: Iterable[str] | Mapping[str, Any] = (),
+) -> dict[str, Any]:
+    """The config as a plain mapping of sections: the YAML file or the mapping given (if any), then the overrides in
+    order (``load_config`` says how each is read)."""
     tree: dict[str, Any] = {}
-    if path is not None:
+    if isinstance(path, Mapping):
+        tree = _tree_of(path)
+    elif path is not None:
         file = Path(path)
         if not file.is_file():
             raise BadInput(f"config file not found: {file}")
@@ -577,20 +585,26 @@ def read_tree(path: str | os.PathLike[str] | None = None, overrides: list[str] |
         if loaded is not None and not isinstance(loaded, dict):
             raise BadInput(f"config file {file} must hold a mapping of sections, not {type(loaded).__name__}")
         tree = loaded or {}
-    for text in overrides:
-        _set_dotted(tree, *parse_override(text))
+    pairs = overrides.items() if isinstance(overrides, Mapping) else (parse_override(text) for text in overrides)
+    for key, value in pairs:
+        _set_dotted(tree, _key(key), value)
     return tree
 
 
-def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read a YAML config, apply ``dotted.key=value`` overrides and validate.
+def load_config(
+    path: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    overrides: Iterable[str] | Mapping[str, Any] = (),
+) -> Config:
+    """Read a YAML config (or take one as a mapping), apply overrides and validate.
 
     Parameters
     ----------
     path
-        YAML file. None means built-in defaults only.
+        YAML file, or the config itself as a mapping: sections (``{"train": {"epochs": 3}}``), dotted keys
+        (``{"train.epochs": 3}``) or both. None means built-in defaults only.
     overrides
-        ``dotted.key=value`` strings, applied in order after the file.
+        ``dotted.key=value`` strings (the value read as YAML, as ``--set`` reads it), or a mapping of dotted keys to
+        values taken as they are (``{"run.key": "2024-05-01"}``); applied in order after ``path``.
 
     Returns
     -------
@@ -616,3 +630,22 @@ def parse_config(tree: dict[str, Any]) -> Config:
         return Config.parse(tree)
     except Invalid as exc:
         raise BadInput(_describe(exc)) from None
+
+
+def _key(key: Any) -> str:
+    if not isinstance(key, str):
+        raise BadInput(f"config: {key!r} is not a key: keys are text, like train.window")
+    return key
+
+
+def _tree_of(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A config given as a mapping, as the tree a YAML file gives: sections first, then the dotted keys over them (a
+    copy: the caller's mapping is never changed)."""
+    tree: dict[str, Any] = {}
+    for key, value in settings.items():
+        if "." not in _key(key):
+            tree[key] = copy.deepcopy(dict(value) if isinstance(value, Mapping) else value)
+    for key, value in settings.items():
+        if "." in key:
+            _set_dotted(tree, key, copy.deepcopy(value))
+    return tree

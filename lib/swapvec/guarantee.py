@@ -19,6 +19,9 @@ The search runs on the driver over a candidate set: the ``CANDIDATES`` nearest w
 group word and centre (one Spark job, :func:`nearest`). The result is then checked against the whole vocabulary
 (the same job at the new positions); a word the candidates missed joins them and the search runs again. So only
 group words' vectors and a few hundred candidates reach the driver, whatever the vocabulary.
+
+This module is long because the promise, the levels that keep it and the checks that they do are one idea: split,
+the geometry and the proof that it holds over the vocabulary would be read apart.
 """
 
 from __future__ import annotations
@@ -279,9 +282,12 @@ def place(groups: list[Group], vectors: dict[str, np.ndarray], nearest_outside: 
     solver = _Solver(groups, trained, norms)
     unmet: list[_Frame] = []
     rounds = 0
+    held: set[int] = set()  # the lines whose promise the trained vectors kept, before anything moved
     if solver.frames:
         queries = [trained[w] for w in sorted(trained)] + [f.center for f in solver.frames]
         solver.add_candidates(nearest_outside(np.array(queries), CANDIDATES))
+        # Exact over the vocabulary: a word nearer than a mate is among the member's CANDIDATES nearest outside words.
+        held = {f.group.line for f in solver.frames if solver._met(f)}
         while rounds < ROUNDS:
             rounds += 1
             unmet = solver.solve()
@@ -297,16 +303,26 @@ def place(groups: list[Group], vectors: dict[str, np.ndarray], nearest_outside: 
         levels=dict(solver.levels),
         unmet=[f.group for f in unmet],
     )
+    missed, per_group = {f.group.line for f in unmet}, []
+    for f in solver.frames:  # what the summary and the report say of each group
+        line, words = f.group.line, list(f.members) if solver.levels[f.group.line] else []
+        least = min((float(moved[w] @ trained[w]) for w in words), default=1.0)
+        entry = {"line": line, "kept_by_training": line in held, "moved": words, "least_cosine": round(least, 4)}
+        per_group.append({**entry, "met": line not in missed})
     stats = Stats(
         metrics={
             "guarantee_groups": float(len(solver.frames)),
+            "guarantee_groups_kept_by_training": float(len(held)),
             "guarantee_groups_met": float(len(solver.frames) - len(unmet)),
             "guarantee_words_moved": float(len(moved)),
             "guarantee_rounds": float(rounds),
             # How far the farthest moved word went: the cosine between its trained and its new vector.
             "guarantee_least_cosine": min((float(v @ trained[w]) for w, v in moved.items()), default=1.0),
         },
-        details={"guarantee_levels": {str(line): level for line, level in solver.levels.items()}},
+        details={
+            "guarantee_levels": {str(line): level for line, level in solver.levels.items()},
+            "guarantee": per_group,
+        },
     )
     return placement, stats
 
@@ -325,9 +341,12 @@ def guarantee(vectors: DataFrame, groups: list[Group]) -> tuple[DataFrame, Stats
     -------
     (DataFrame, Stats)
         The same rows and columns, only moved group words' ``vector`` differs; stats ``guarantee_groups`` (groups
-        with something to promise), ``guarantee_groups_met``, ``guarantee_words_moved``, ``guarantee_rounds``
-        (whole-vocabulary checks), ``guarantee_least_cosine`` (between a moved word's trained and new vector, the
-        farthest move), and ``details["guarantee_levels"]`` (each group's level by line, 0: unmoved).
+        with something to promise), ``guarantee_groups_kept_by_training`` (those whose promise held before anything
+        moved), ``guarantee_groups_met``, ``guarantee_words_moved``, ``guarantee_rounds`` (whole-vocabulary checks),
+        ``guarantee_least_cosine`` (between a moved word's trained and new vector, the farthest move),
+        ``details["guarantee_levels"]`` (each group's level by line, 0: unmoved) and ``details["guarantee"]``, one
+        entry a group: ``line``, ``kept_by_training``, ``moved`` (its words the step moved), ``least_cosine`` (the
+        farthest of them, 1.0 when none moved) and ``met`` (the promise holds after the step).
     """
     wanted = group_words(groups)
     # The group words' rows only (bounded by the number of group words).

@@ -41,7 +41,16 @@ from swapvec.log import event, get_logger
 from swapvec.phrases import readable, readable_all
 from swapvec.store.delta import foreign_table_message
 from swapvec.store.paths import is_uri, local_path
-from swapvec.summary import compared, group_title, repel_table, scope, score_cell, scores
+from swapvec.summary import (
+    compared,
+    group_title,
+    guarantee_headline,
+    kept_by,
+    repel_table,
+    scope,
+    score_cell,
+    scores,
+)
 
 _log = get_logger("report")
 
@@ -86,8 +95,10 @@ def build_report(
     after_kv,
     before_kv=None,
     baseline: Evaluation | None = None,
+    moves: list[dict[str, Any]] | None = None,
 ) -> Path:
-    """Write report.md, report.html and the PNGs into ``folder`` (which must exist); returns report.md's path."""
+    """Write report.md, report.html and the plots into ``folder`` (which must exist); returns report.md's path.
+    ``moves``: what the guarantee step did to each group (``runs.details["guarantee"]``), when it ran."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -123,6 +134,8 @@ def build_report(
         rows = [[row[0], score_cell(evaluation.metrics, row[1], row[2], row[4])] for row in scores(evaluation)]
         parts.append(("p", "No run without groups to compare with: set evaluate.baseline (swapvec run) for one."))
     parts.append(("table", (header, rows)))
+    if moves:
+        parts += _guarantee_parts(moves, groups, cfg)
     after_pairs = _pairs(evaluation)
     before_pairs = _pairs(baseline) if baseline is not None else {}
     if after_pairs:
@@ -187,6 +200,27 @@ def build_report(
     page = f"<!doctype html><meta charset='utf-8'><title>swapvec report {html.escape(run_id)}</title>"
     (folder / "report.html").write_text(page + f"<style>{style}</style>" + "\n".join(body) + "\n", encoding="utf-8")
     return folder / "report.md"
+
+
+def _guarantee_parts(moves: list[dict[str, Any]], groups: list[Group], cfg: Config) -> list[tuple[str, Any]]:
+    """The report's section on the guarantee step: its headline, and for each group whether the trained vectors kept
+    its promise, the words the step moved and the least cosine between a moved word's trained and final vector."""
+    joiner, by, titles = cfg.tokenize.phrase_joiner, kept_by(cfg), {g.line: g for g in groups}
+    rows = []
+    for entry in moves:
+        group = titles.get(entry["line"])
+        moved = ", ".join(readable(w, joiner) for w in entry["moved"]) or "-"
+        least = f"{entry['least_cosine']:.3f}" if entry["moved"] else "-"
+        kept = "yes" if entry["kept_by_training"] else "no"
+        title = group_title(group, joiner) if group else ""
+        rows.append([str(entry["line"]), title, kept, moved, least, "yes" if entry["met"] else "no"])
+    header = ["line", "group", f"kept by {by}", "moved by the guarantee", "least cosine", "kept after it"]
+    text = (
+        f"{guarantee_headline(moves, by)}. After training, the guarantee step moves the words of a group whose "
+        "promise does not hold, only as far as it needs; the least cosine is between a moved word's trained and "
+        "final vector (1 is no move)."
+    )
+    return [("h2", "The guarantee step"), ("p", text[0].upper() + text[1:]), ("table", (header, rows))]
 
 
 def made_by_swapvec(folder: Path, unfinished: bool = False) -> bool:
@@ -287,6 +321,7 @@ def write_report(
     baseline: Evaluation | None = None,
     ready: Callable[[], None] | None = None,
     started: float | None = None,
+    moves: list[dict[str, Any]] | None = None,
 ) -> Path | None:
     """Write the report under ``<output.path>/report``; returns report.md's path (None for a URI output path).
 
@@ -305,6 +340,8 @@ def write_report(
         writes); when it raises, the pages are dropped and the earlier report stays.
     started
         When the run began (epoch seconds; None: now): what killed runs left before it goes (remove_stale_staging).
+    moves
+        What the guarantee step did to each group (``runs.details["guarantee"]``); None when it did not run.
 
     Raises
     ------
@@ -332,7 +369,7 @@ def write_report(
     final = base_dir / "report"
     drawing, lock = time.monotonic(), _locked(staging)  # no run takes a live run's folder for a dead one's
     try:
-        build_report(staging, cfg, run_id, groups, evaluation, after_kv, before_kv, baseline)
+        build_report(staging, cfg, run_id, groups, evaluation, after_kv, before_kv, baseline, moves)
         # The report stage's time includes waiting for the writes (``ready``); this is the drawing's own.
         event(_log, "report.drawn", seconds=round(time.monotonic() - drawing, 2))
         (staging / MARKER).write_text(

@@ -152,12 +152,14 @@ class Section:
         section.__init__(**values)  # type: ignore[misc]
         return section
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values (JSON's types), sections as nested mappings."""
+    def to_dict(self, given_only: bool = False) -> dict[str, Any]:
+        """Plain values (JSON's types), sections as nested mappings; ``given_only``: the keys set explicitly alone
+        (what parsing them again needs to give the same section, defaults left to be defaults)."""
         return {
-            f.name: (v.to_dict() if isinstance(v, Section) else _plain(v))
+            f.name: (v.to_dict(given_only) if isinstance(v, Section) else _plain(v))
             for f in dataclasses.fields(self)
             for v in [getattr(self, f.name)]
+            if not given_only or isinstance(v, Section) or f.name in self.given
         }
 
 

@@ -30,7 +30,7 @@ from swapvec.similarity import similarities
 from swapvec.specialize import SpecializeParams, specialize
 from swapvec.stats import Stats
 from swapvec.store import read_corpus
-from swapvec.summary import compared, summary
+from swapvec.summary import compared, kept_by, summary
 from swapvec.tokenize import check_pattern, check_spaced, chunked, token_rows
 from swapvec.train import train
 
@@ -198,7 +198,8 @@ def evaluated(
             baseline = evaluate(baseline_vectors, constraints, max_vocab)
         evaluation: Evaluation = evaluate(vectors, constraints, max_vocab)
         c.record.add(evaluation.stats(baseline))
-        c.record.summary = summary(evaluation, baseline, c.cfg.tokenize.phrase_joiner, compared(c.cfg))
+        moves, joiner = c.record.details.get("guarantee"), c.cfg.tokenize.phrase_joiner
+        c.record.summary = summary(evaluation, baseline, joiner, compared(c.cfg), moves, kept_by(c.cfg))
     return evaluation, baseline
 
 
@@ -215,6 +216,7 @@ def reported(
     evaluation, baseline = evaluations
     with c.stage("report"):
         groups = c.constraints.groups
+        moves = c.record.details.get("guarantee")
         report = write_report(
             c.cfg,
             c.record.run_id,
@@ -225,5 +227,6 @@ def reported(
             baseline,
             ready=written,
             started=c.record.started_at.timestamp(),
+            moves=moves,
         )
         c.record.report_dir = report.parent if report else None

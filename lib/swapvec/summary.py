@@ -89,11 +89,73 @@ def compared(cfg: Config) -> tuple[str, str]:
     return WITHOUT_WITH
 
 
+def kept_by(cfg: Config) -> str:
+    """What a promise kept before the guarantee step was kept by: training alone, or training and the step after it
+    (retrofitting, specialisation)."""
+    step = cfg.augment.after_training
+    if not step:
+        return "training alone"
+    return "training and " + ("retrofitting" if step == "retrofit" else "specialisation")
+
+
+def guarantee_headline(entries: list[dict[str, Any]], by: str = "training alone") -> str:
+    """The guarantee step in one line, from ``runs.details["guarantee"]``: how many groups' promises held before it,
+    and how many groups it moved and how far (the least cosine between a moved word's trained and final vector).
+
+    Examples
+    --------
+    >>> entries = [
+    ...     {"line": 1, "kept_by_training": True, "moved": [], "least_cosine": 1.0, "met": True},
+    ...     {"line": 2, "kept_by_training": False, "moved": ["a", "b"], "least_cosine": 0.75, "met": True},
+    ... ]
+    >>> guarantee_headline(entries)
+    'promises kept by training alone: 1 of 2 groups; moved by the guarantee: 1 group (2 words), least cosine 0.750'
+    """
+    kept, moved = sum(e["kept_by_training"] for e in entries), [e for e in entries if e["moved"]]
+    text = f"promises kept by {by}: {kept} of {_count(len(entries), 'group')}"
+    if moved:
+        words, least = sum(len(e["moved"]) for e in moved), min(e["least_cosine"] for e in moved)
+        text += f"; moved by the guarantee: {_count(len(moved), 'group')} ({_count(words, 'word')}), "
+        text += f"least cosine {least:.3f}"
+    else:
+        text += "; the guarantee moved no word"
+    missed = [str(e["line"]) for e in entries if not e["met"]]
+    if missed:
+        text += f"; still missed after it: line{'s' * (len(missed) > 1)} {', '.join(missed)}"
+    return text
+
+
+def guarantee_note(entry: dict[str, Any], joiner: str = "_", by: str = "training alone") -> str:
+    """One group's line of the guarantee step: the words it moved and how far, or that the promise held without it.
+
+    Examples
+    --------
+    >>> guarantee_note({"line": 2, "kept_by_training": False, "moved": ["a", "b"], "least_cosine": 0.75, "met": True})
+    'moved by the guarantee: a, b (least cosine 0.750)'
+    """
+    if entry["moved"]:
+        words = ", ".join(readable(w, joiner) for w in entry["moved"])
+        text = f"moved by the guarantee: {words} (least cosine {entry['least_cosine']:.3f})"
+    else:
+        text = f"kept by {by}: not moved" if entry["kept_by_training"] else "not moved"
+    return text if entry["met"] else f"{text}; the promise still misses"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
 def summary(
-    result: Evaluation, baseline: Evaluation | None = None, joiner: str = "_", heads: tuple[str, str] = WITHOUT_WITH
+    result: Evaluation,
+    baseline: Evaluation | None = None,
+    joiner: str = "_",
+    heads: tuple[str, str] = WITHOUT_WITH,
+    guarantee: list[dict[str, Any]] | None = None,
+    by: str = "training alone",
 ) -> str:
-    """A readable report: the metrics (``heads``: before and after, when a baseline is given) and each group's ranks;
-    a phrase (its words joined by ``joiner``) in double quotes."""
+    """A readable report: the metrics (``heads``: before and after, when a baseline is given), what the guarantee
+    step did (``guarantee``: ``runs.details["guarantee"]``; ``by``: what kept a promise before it, :func:`kept_by`)
+    and each group's ranks; a phrase (its words joined by ``joiner``) in double quotes."""
     lines = []
     if baseline is not None:
         lines.append(f"{'':42} {heads[0]:>22} {heads[1]:>22}")
@@ -106,12 +168,17 @@ def summary(
     lines.append(
         f"(n%): the benchmark's pairs or questions in the vocabulary; under {MIN_COVERAGE:.0%} a score is not measured"
     )
+    if guarantee:
+        lines.append(guarantee_headline(guarantee, by))
+    moves = {e["line"]: e for e in guarantee or ()}
     before_ranks = {g["line"]: g for g in baseline.groups} if baseline else {}
     if result.groups:
         lines.append("")
         lines.append("group-mate ranks (member -> mate: rank" + (", was rank)" if baseline else ")"))
         for group in result.groups:
             lines.append(f"  line {group['line']}: {group_title(group, joiner)}")
+            if group["line"] in moves:
+                lines.append(f"    {guarantee_note(moves[group['line']], joiner, by)}")
             old = before_ranks.get(group["line"], {}).get("ranks", {})
             for member, mates in group["ranks"].items():
                 cells = []
