@@ -102,7 +102,7 @@ class Command:
 
         A write waits mostly on the driver (the commit, the log), so three tables together take 0.6x their time one
         after another in a warm session, 0.9x in a fresh JVM, whose first Delta write warms up alone; the driver's
-        Python is free meanwhile, for the report (bench/RESULTS.md). Each write is its own commit.
+        Python is free meanwhile, for the report. Each write is its own commit.
         """
         pool = ThreadPoolExecutor(max_workers=max(1, len(tables)), thread_name_prefix="swapvec-write")
         futures = [pool.submit(self.write, df, table) for table, df in tables.items()]

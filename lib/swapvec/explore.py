@@ -70,7 +70,7 @@ def neighbours(spark: SparkSession, output: OutputConfig, words: str | Iterable[
     )
 
 
-#: The media types of the plots a report links (SVG; PNG in reports written before session 20).
+#: The media types of the plots a report links (SVG; PNG in older reports).
 _IMAGE_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
 
 

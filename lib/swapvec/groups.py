@@ -47,7 +47,7 @@ from swapvec.tokenize import python_tokens, tokenize_words
 REPEL_METHODS = ("specialize", "swap+specialize")
 
 #: The most word pairs one file may give, counted as written (repeats included): about 600 MB on the driver, room
-#: for a thesaurus (WordNet's relations give 94,000; bench/RESULTS.md measures 300,000).
+#: for a thesaurus many times WordNet's (whose relations give 94,000).
 MAX_PAIRS = 2_000_000
 #: The nearest words a group's promise counts (a member's mates, a hub member's hub), the evaluation's and the
 #: guarantee's; a plain group's mates must fit in each member's ``TOP``.

@@ -1,10 +1,10 @@
 """The ``replay`` table, and the earlier sentences a continuation trains again (``train.replay_share``).
 
 A continuation (``train.init_from``) that trains its new sentences alone pulls the model toward their contexts: GCIDE
-trained in 5 parts in line order, each part continued from the last, ended WS-353 0.040 and SimLex-999 0.023 below
-one run over the whole corpus. A continuation now also trains a fifth as many sentences as its own, drawn uniformly
-from the sentences its model was trained on before (experience replay): within 0.01 of the one run on both scores,
-on two seeds, for 1.02x to 1.27x of a fifth of its training (bench/RESULTS.md, issue 16: "replay").
+trained in 5 parts, each continued from the last, ends about 0.04 of WS-353 below one run over the whole corpus. So a
+continuation also trains a fifth as many sentences as its own, drawn uniformly from the sentences its model was
+trained on before (experience replay), which keeps WS-353 and SimLex-999 within 0.01 of the one run for a fifth to
+a quarter more training time.
 
 Every gensim run writes ``replay`` (``key bigint, tokens array<string>``): a uniform sample of all the sentences its
 model has been trained on, the earlier runs' included. It holds the ``train.replay_keep`` sentences of smallest

@@ -59,7 +59,7 @@ MAX_GROUPS_PLOTTED = 100
 
 #: The file that marks a report folder as swapvec's, so that a rerun may replace it.
 MARKER = ".swapvec-report"
-#: The names swapvec writes in a report folder (PNG plots before session 20); a folder with any other entry holds
+#: The names swapvec writes in a report folder (older reports have PNG plots); a folder with any other entry holds
 #: someone's data.
 _REPORT_FILE = re.compile(r"report\.md|report\.html|(ranks|group-\d+)\.(svg|png)|" + re.escape(MARKER))
 

@@ -17,13 +17,12 @@ ends more similar to each other than to any candidate by ``attract_margin``; a r
 other than each is, on average, to its farthest candidates.
 
 *Why the mean.* The repel term's gradient pulls each word toward ``t``. The one farthest candidate is mostly a rare
-word, another at each batch, so a repelled word was dragged in a direction the batches' order drew, and the words
-related to it with it: on GCIDE with WordNet's relations, WS-353 fell 0.004 to 0.055 below the trained vectors on
-one set of vectors, by the seed alone (``network``/``hardware`` 0.61 -> 0.06). The mean of the 100 farthest (about
-half the candidates) is a steadier direction: over four trainings and six seeds each, WS-353 fell 0.004 on average
-and 0.031 at worst (the one farthest: 0.028 and 0.055), SimLex-999 rose (0.521 against 0.515), and WordNet's direct
-antonyms went further apart (mean cosine -0.041 against -0.024; the mean of 30 takes them to -0.084 and costs 0.009
-more of WS-353; bench/RESULTS.md, session 19).
+word, another at each batch, so a repelled word would be dragged in a direction the batches' order draws, and the
+words related to it with it: how much WS-353 falls below the trained vectors would then depend on the seed (up to
+0.055 on GCIDE with WordNet's relations; ``network``/``hardware`` 0.61 -> 0.06). The mean of the 100 farthest (about
+half the candidates) is a steadier direction: WS-353 falls 0.031 at worst, SimLex-999 ends a little higher, and
+WordNet's direct antonyms end further apart. A mean of fewer (30) parts the antonyms further still but costs about
+0.01 more of WS-353.
 
 The candidates are the batch's other words, as in the paper, and :attr:`SpecializeParams.negatives` words drawn
 from the rest of the vocabulary by a seeded hash (their vectors are read, never moved), so that a file of a few
@@ -35,9 +34,9 @@ The moved vectors are scaled back to their trained lengths.
 *Outside the constraints* (``augment.specialize_outside``): the words no pair names do not move under Attract-Repel.
 Post-specialisation (Vulic et al., NAACL 2018) learns the change from the constrained words and applies it to every
 other word; swapvec learns it as one linear map (:func:`carry_map`: least squares from the trained to the specialised
-directions) and applies it in the tasks, each vector kept at its length. On GCIDE with every constraint that names a
-benchmark word removed, it raised SimLex-999 from 0.333 to 0.360 and WS-353 from 0.540 to 0.553
-(bench/RESULTS.md).
+directions) and applies it in the tasks, each vector kept at its length. It raises both SimLex-999 and WS-353 on
+words no constraint names (on GCIDE with every constraint that names a benchmark word removed: 0.333 -> 0.360 and
+0.540 -> 0.553).
 
 Memory: the driver holds the constrained words' vectors three times in float64 (current, trained, AdaGrad's sums:
 24 bytes x words x vector_size; 240 MB for 100,000 words of 100 dimensions) and the negatives' once; words outside
@@ -71,9 +70,9 @@ class SpecializeParams:
     With the paper's (regularization 1e-9, repel margin 0), WordNet's 33,000 synonym and 1,500 antonym pairs on
     GCIDE's vectors cost 0.11 of WS-353 and most of the analogies; a pull of 0.5 toward the trained vectors keeps
     WS-353 within 0.02, and a repel margin of 0.3 still takes the antonyms' mean cosine below 0. With WordNet's
-    similar-to pairs and indirect antonyms too (94,000 pairs), 0.45 is the pull nearest to SimLex-999 0.50, WS-353
-    within 0.03 and the antonyms below cosine 0 together (measured with the paper's repel step, which held all three
-    at one product seed of four; with the mean of the 100 farthest candidates, at all four: bench/RESULTS.md).
+    similar-to pairs and indirect antonyms too (94,000 pairs), 0.45 is the pull that holds SimLex-999 near 0.50,
+    WS-353 within 0.03 and the antonyms below cosine 0 together, at each of four seeds, with the repel step's mean
+    of the 100 farthest candidates (``repel_farthest``).
     """
 
     epochs: int = 5

@@ -10,7 +10,7 @@ summed changes are divided by ``k``. For a word a shard sees rarely this is the 
 learning rate (the linear-scaling rule of large-batch SGD); for a word every shard sees often, each shard's change
 already reaches the word's local equilibrium and the division averages the ``P`` estimates instead of adding them.
 Because the rule is linear in the changes, shards may be summed before they reach the driver. Plain sums, means and
-the other rules it was chosen against live in bench/ (bench/RESULTS.md).
+the other rules it is compared with live in bench/, not here.
 
 Vocabulary keys are the ints ``0..V-1`` with ``counts`` sorted descending (index == key), so sentences are int
 arrays and the same row means the same word everywhere.
@@ -48,9 +48,9 @@ __all__ = [
 
 _REAL = np.float32
 
-#: Most shards a run trains, whatever ``train.num_partitions``: the combine rule held quality from 1 to 8 shards on
-#: GCIDE and lost it past that (16 shards: WS-353 0.39 against 0.55), so more partitions give a shard more threads
-#: (``train.threads``), not more shards (bench/RESULTS.md, issue 12).
+#: Most shards a run trains, whatever ``train.num_partitions``: the combine rule holds quality from 1 to 8 shards and
+#: loses it past that (16 shards on GCIDE: WS-353 0.39 against 0.55), so more partitions give a shard more threads
+#: (``train.threads``), not more shards.
 MAX_SHARDS = 8
 #: Most threads a shard trains with when ``train.threads`` is ``auto``: what one gensim process gains from threads.
 #: gensim's kernels train with the GIL released, but each batch's words are looked up and drawn for subsampling
@@ -106,9 +106,9 @@ class GensimParams:
         gensim's ``shrink_windows``.
     max_shard_alpha : float
         Cap of the shard learning rate: the factor is ``min(P, max(1, max_shard_alpha / alpha))``, at most 4 at
-        alpha 0.025. Uncapped (``k = 8`` at 8 shards) analogies fell on GCIDE four times over, 0.244 -> 0.123; a
-        factor below ``P / 2`` lets the words every shard moves overshoot, which is why no run trains more than
-        :data:`MAX_SHARDS` shards (bench/RESULTS.md, issue 12).
+        alpha 0.025. Uncapped (``k = 8`` at 8 shards) the analogies halve on four copies of GCIDE (0.244 -> 0.123);
+        a factor below ``P / 2`` lets the words every shard moves overshoot, which is why no run trains more than
+        :data:`MAX_SHARDS` shards.
     """
 
     vector_size: int
@@ -229,8 +229,8 @@ def initial_weights(vocab_size: int, params: GensimParams) -> tuple[np.ndarray, 
 def max_shards(alpha: float) -> int:
     """Most shards a run at learning rate ``alpha`` trains: :data:`MAX_SHARDS`, and never more than twice the shards'
     rate factor (``max_shard_alpha / alpha``, :func:`shard_alpha_scale`), past which the words every shard moves
-    overshoot. 8 at the default 0.025; 4 at 0.05, where 8 shards scored WS-353 0.405 and SimLex-999 0.090 on GCIDE
-    against 0.641 and 0.359 for 2 (bench/RESULTS.md, issue 12)."""
+    overshoot. 8 at the default 0.025; 4 at 0.05, where 8 shards lose much of WS-353 and most of SimLex-999 (on
+    GCIDE 0.405 and 0.090, against 0.641 and 0.359 at 2 shards)."""
     return max(1, min(MAX_SHARDS, int(2 * max(1.0, MAX_SHARD_ALPHA / alpha) + 1e-9)))
 
 
@@ -264,14 +264,13 @@ def default_sync_rounds(epochs: int, n_shards: int, words: int | None = None) ->
     """Rounds when the user sets none: ``epochs`` times the rounds a epoch, one round for one shard.
 
     Shards drift apart between synchronisations the more of them there are, and every round costs a fixed overhead
-    (a Spark job, shipping the weights). On GCIDE (5.1M words trained a epoch) 8 shards need ``min(P, 5)`` rounds a
-    epoch, 25 over 5 epochs, and 2 shards do as well with 10 (bench/RESULTS.md, issue 12). On a small corpus a shard
-    trains few words between synchronisations: up to 4 shards, below :data:`ROUND_WORDS` words trained a epoch
-    (``words``: what this run trains, the vocabulary's summed ``run_count``) the rounds a epoch are ``min(P, 5)``
-    scaled by ``words / ROUND_WORDS``, never below half of it. On two cuts of a million words half the rounds cost 2
-    and 4 shards 0.01 of WS-353 or less on average and no SimLex-999; at 8 shards every fewer rounds tried lost
-    (WS-353 on a million words, analogies on 2.3M), so 5 shards and more keep the full rounds (bench/RESULTS.md,
-    issue 16: "rounds sized by the words"). ``words=None`` gives the full rounds, ``words=0`` the fewest (groups added).
+    (a Spark job, shipping the weights). With 5.1M words trained a epoch (GCIDE) 8 shards need ``min(P, 5)`` rounds
+    a epoch, 25 over 5 epochs, and 2 shards do as well with 10. On a small corpus a shard trains few words between
+    synchronisations: up to 4 shards, below :data:`ROUND_WORDS` words trained a epoch (``words``: what this run
+    trains, the vocabulary's summed ``run_count``) the rounds a epoch are ``min(P, 5)`` scaled by
+    ``words / ROUND_WORDS``, never below half of it; on a million words half the rounds cost 2 and 4 shards 0.01 of
+    WS-353 or less on average. At 8 shards every smaller count measured loses quality, so 5 shards and more keep the
+    full rounds. ``words=None`` gives the full rounds, ``words=0`` the fewest (groups added).
     """
     if n_shards <= 1:
         return 1

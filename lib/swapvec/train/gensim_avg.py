@@ -198,7 +198,7 @@ def train_gensim(
     # sentences it replays (a quarter more at most; half the rounds held at 2 and 4 shards up to 2.5M words a epoch).
     run_words = int(vocab["run_count"].to_numpy().sum())
     # Groups added (affected_only): a pass over sentences the model trained already moves its words little, so the
-    # shards drift little; the fewest rounds the rule gives (1 at 2 shards scored as 2, 1 s less; bench/RESULTS.md).
+    # shards drift little; the fewest rounds the rule gives (at 2 shards, one round a epoch scores as well as two).
     rule_words = 0 if cfg.augment.affected_only else run_words
     params = GensimParams.from_config(t, t.sync_rounds or default_sync_rounds(t.epochs, shards, rule_words))
     rate_factor = shard_alpha_scale(params, shards)
