@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup dev run test matrix lint jars clean
+.PHONY: setup dev run test test-fast matrix lint jars clean
 
 # What `make run` needs: swapvec with local Spark and Delta.
 setup: $(VENV)/.installed
@@ -31,6 +31,11 @@ lint: dev
 
 test: lint
 	$(BIN)/pytest -q -n 2 --dist worksteal --durations=15
+
+# A developer's inner loop: the tests that start no Spark and take under a few seconds each (pytest markers in
+# pyproject.toml name the rest).
+test-fast: dev
+	$(BIN)/pytest -q -n 2 -m "not spark and not slow"
 
 # The compatibility matrix (.ci/matrix.py): swapvec installed into stand-ins for each platform (Spark 3.5 to the newest,
 # Python 3.11 to 3.13, each Databricks LTS runtime's own packages) and run on the seed's case and the Lee sample.

@@ -34,9 +34,39 @@ def pytest_configure(config):
     """Before any JVM: the class-data archive (made once, by the controller when tests run in workers), then the
     options every short-lived driver the suite runs as ``swapvec`` starts with (spark-submit reads
     ``SPARK_SUBMIT_OPTS``; users' runs are untouched)."""
+    if _no_spark(config):
+        return
     if not hasattr(config, "workerinput"):
         ensure_archive(REPO)
     os.environ.setdefault("SPARK_SUBMIT_OPTS", short_jvm_opts())
+
+
+def _no_spark(config) -> bool:
+    """True when the tests selected start no Spark (``make test-fast``: ``-m "not spark"``)."""
+    return "not spark" in (config.getoption("markexpr", "") or "")
+
+
+#: Modules whose tests start Spark in processes of their own (``swapvec`` as a user runs it, a cluster, a Connect
+#: server), not through the ``spark`` fixture; with the marker that names what they start.
+_STARTS_SPARK = {
+    "test_cluster": "cluster",
+    "test_cluster_cores": "cluster",
+    "test_connect": "connect",
+    "test_objectstore": None,
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Markers from what a test uses: ``spark`` for every test that starts Spark (the ``spark`` fixture, directly or
+    through another fixture, or a process of its own), ``cluster`` and ``connect`` for the modules that start those."""
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        if module in _STARTS_SPARK:
+            item.add_marker(pytest.mark.spark)
+            if _STARTS_SPARK[module]:
+                item.add_marker(getattr(pytest.mark, _STARTS_SPARK[module]))
+        if "spark" in item.fixturenames:
+            item.add_marker(pytest.mark.spark)
 
 
 @pytest.fixture(scope="session")

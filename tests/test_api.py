@@ -190,6 +190,7 @@ def exported(request, tmp_path):
     return request.param, out, result, files
 
 
+@pytest.mark.spark
 def test_exported_vectors_are_the_tables_float32_in_gensims_order_and_the_hub_comes_first(exported):
     fmt, out, result, files = exported
     table = _vectors_of(out, fmt, result)

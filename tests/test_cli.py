@@ -61,14 +61,19 @@ def workdir(tmp_path):
         (["run", "--set", "spark.master=nonsense"], "config: spark.master: not a Spark master URL"),
         (["run", "--set", "spark.conf.spark.driver.memory=abc"], "spark.driver.memory: 'abc' is not a size"),
         # Java's reason, not Py4J's "An error occurred while calling o44.sql." (exit 1, a retry's code).
-        (
+        pytest.param(
             ["run", "--set", "input.path=corpus.txt", "--set", "output.path=nofs://bucket/out"],
             'No FileSystem for scheme "nofs"',
+            marks=pytest.mark.spark,
         ),
         # A failed task's Java stack was logged by the local executor (156 lines), and the cause was only there.
-        (["run", "--set", "input.path=garbage.parquet"], "could not be read as parquet: RuntimeException"),
+        pytest.param(
+            ["run", "--set", "input.path=garbage.parquet"],
+            "could not be read as parquet: RuntimeException",
+            marks=pytest.mark.spark,
+        ),
         # The groups file is tokenised before the corpus: the pattern is checked there too (was Java's stack).
-        (
+        pytest.param(
             [
                 "run",
                 "--set",
@@ -79,6 +84,7 @@ def workdir(tmp_path):
                 "tokenize.pattern=(",
             ],
             "config: tokenize.pattern: not a valid Java regex",
+            marks=pytest.mark.spark,
         ),
         (["run", "--config", "missing.yaml"], "config file not found: missing.yaml"),
         # Hadoop read it as a URI with a relative path: an 8.6 kB line with a Java stack, then exit 1.
@@ -93,9 +99,10 @@ def workdir(tmp_path):
         # Hadoop knows the class of abfss:// but this Spark lacks its jar: ClassNotFoundException, exit 1, where a
         # scheme Hadoop does not know at all gave exit 2 (a local session adds s3a://'s connector itself). Its
         # credentials are not printed.
-        (
+        pytest.param(
             ["run", "--set", "input.path=corpus.txt", "--set", "output.path=abfss://AKIA:SECRET-1@box/out"],
             "the connector for abfss:// is missing: org.apache.hadoop.fs.azurebfs.SecureAzureBlobFileSystem is not on",
+            marks=pytest.mark.spark,
         ),
     ],
 )
@@ -125,6 +132,7 @@ def test_the_job_files_behave_as_the_console_script(workdir):
     assert_one_line_error(proc, 2, "config: train.windw: unknown key")
 
 
+@pytest.mark.spark
 def test_a_run_from_the_console_prints_group_closeness_and_exits_0(workdir):
     proc = swapvec(
         "run",

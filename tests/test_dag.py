@@ -21,6 +21,9 @@ import pytest
 from swapvec.cli import build_parser
 from swapvec.config import load_config
 
+#: Importing Airflow and building its tasks takes seconds a test.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = textwrap.dedent(

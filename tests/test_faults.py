@@ -466,6 +466,7 @@ def test_a_stop_to_swapvec_alone_leaves_no_jvm_at_any_moment(spark, seed_files, 
         (signal.SIGTERM, 143, "terminated", False),  # a scheduler stopping the job
     ],
 )
+@pytest.mark.spark
 def test_a_run_stopped_in_training_exits_128_plus_the_signal_in_one_line(seed_files, signum, code, word, group):
     """Ctrl-C reaches the whole process group; pyspark cancels the jobs, and a round blocked on its job's result
     raised the cancellation (exit 1, "failed: Py4JJavaError", a retry's code) instead of the interrupt, and `runs`

@@ -49,6 +49,7 @@ def test_a_groups_neighbourhood_is_its_words_nearest_others_in_a_stable_sorts_or
     assert expected[5:8] == ["w20", "w40", "w60"]  # the ties by index
 
 
+@pytest.mark.slow
 def test_report_without_baseline_draws_after_only(tmp_path):
     rng = np.random.default_rng(4)
     words = [f"w{i}" for i in range(40)] + ["hub", "a", "b", "x", "y"]
@@ -85,6 +86,7 @@ def test_scores_over_a_sliver_of_a_benchmark_are_not_measured(tmp_path):
     assert "evaluated among all 106 words of the vocabulary" in md and "| not measured (0%) |" in md
 
 
+@pytest.mark.slow
 def test_analogies_are_scored_as_gensim_scores_them(tmp_path):
     from gensim.test.utils import datapath
 
@@ -207,6 +209,7 @@ def test_a_report_folder_swapvec_did_not_write_is_refused_before_any_work_and_le
     assert sorted(p.name for p in out.iterdir()) == ["report"]  # nothing staged or set aside is left
 
 
+@pytest.mark.slow
 def test_a_report_swapvec_wrote_is_replaced_also_one_written_before_the_marker(tmp_path):
     cfg = load_config(None, ["augment.groups_path=g.txt", f"output.path={tmp_path / 'out'}"])
     folder = tmp_path / "out" / "report"
@@ -298,6 +301,7 @@ def test_run_with_retrofit_reports_before_and_after(spark, seed_case, monkeypatc
     assert table == "similarities" and "commit failed" in error
 
 
+@pytest.mark.slow
 def test_a_report_replaces_the_last_only_once_what_it_waits_for_succeeds(tmp_path):
     cfg = load_config(None, ["augment.groups_path=g.txt", f"output.path={tmp_path / 'out'}"])
     groups, evaluation = _evaluated_groups()

@@ -66,6 +66,7 @@ def _train(planted, partitions: int, rounds: int, threads: int = 1) -> float:
     return _cluster_share(w_in, label)
 
 
+@pytest.mark.slow
 def test_quality_at_16_partitions_does_not_fall_from_2_partitions_with_long_rounds(planted):
     two = _train(planted, 2, rounds=5)
     sixteen = _train(planted, 16, rounds=5)
@@ -74,6 +75,7 @@ def test_quality_at_16_partitions_does_not_fall_from_2_partitions_with_long_roun
     assert sixteen >= two - 0.05, f"16 partitions: {sixteen:.3f}, 2 partitions: {two:.3f}"
 
 
+@pytest.mark.slow
 def test_two_threads_on_one_shard_train_as_well_as_two_shards(planted):
     assert avg.shards_for(2, threads=2) == 1
     shards = _train(planted, 2, rounds=2)

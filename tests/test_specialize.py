@@ -66,6 +66,7 @@ def test_the_file_is_refused_at_the_line_that_takes_its_pairs_over_the_bound(mon
     parse_file(text.replace(" y", ""))
 
 
+@pytest.mark.slow
 def test_a_lexicons_line_that_would_give_billions_of_pairs_is_refused_at_once(tmp_path):
     file = tmp_path / "longline.txt"
     file.write_text("movies " + " ".join(f"w{i}" for i in range(200_000)) + "\n")
@@ -196,6 +197,7 @@ def test_repelled_pairs_leave_each_others_neighbourhood_and_attracted_pairs_ente
     assert np.linalg.norm(stiff - matrix[:40]) < 0.8 * np.linalg.norm(moved[:40] - matrix[:40])
 
 
+@pytest.mark.slow
 def test_repelled_words_end_nearer_their_trained_place_and_nearer_each_others_seeds_than_with_the_one_farthest():
     """The paper's repel step pulls each word toward its one farthest candidate, which the batch decides; the mean
     of the farthest candidates is a steadier direction. 100 repelled pairs of near copies, three seeds each way."""

@@ -2,7 +2,7 @@
 
 The pipeline is tokenise -> swap-augment -> train -> similarities -> evaluate, one module a stage. The commands in
 ``pipeline`` chain them (``pipeline.execute(spark, cfg, command)``), and the console script, the jobs, the notebooks
-and :func:`run` all call them. README.md, "Architecture", maps the layers.
+and :func:`run` all call them. docs/architecture.md maps the layers.
 
 The Python API:
 
