@@ -32,8 +32,8 @@ def s3(tmp_path_factory):
         yield server
 
 
-def _run(s3, cwd: Path, settings: list[str]) -> subprocess.CompletedProcess:
-    command = [str(BIN / "swapvec"), "run", *[a for s in [*settings, *s3.spark_settings()] for a in ("--set", s)]]
+def _run(s3, cwd: Path, settings: list[str], command: tuple[str, ...] = ("run",)) -> subprocess.CompletedProcess:
+    command = [str(BIN / "swapvec"), *command, *[a for s in [*settings, *s3.spark_settings()] for a in ("--set", s)]]
     return subprocess.run(
         command, cwd=cwd, env=spark_env(**s3.env()), capture_output=True, text=True, timeout=900, check=False
     )
@@ -84,6 +84,15 @@ def test_the_seed_case_from_and_to_s3(s3, tmp_path, fmt):
         assert not s3.keys(f"{out}/vectors")  # no links on an object store: the table's own prefix stays empty
         pointers = {t: s3.read_text(f"{out}/_versions/{t}/CURRENT") for t in ("vectors", "similarities")}
         assert all(json.loads(p)["version"] for p in pointers.values())
+
+    # The vectors leave the store as the file gensim loads; the format is found from the tables there.
+    export = ("export", "--to", "movies.bin", "--format", "word2vec")
+    exported = _run(s3, tmp_path, [f"output.path={s3.uri(out)}"], export)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    from gensim.models import KeyedVectors
+
+    wv = KeyedVectors.load_word2vec_format(str(tmp_path / "movies.bin"), binary=True)
+    assert wv.most_similar("movies")[0][0] == "entertainment"
 
 
 @pytest.mark.parametrize("fmt", ["delta", "parquet"])
