@@ -29,7 +29,7 @@ from specialize_bench import benchmark_pairs, load_vectors, wordnet_pairs
 
 import swapvec.specialize as core
 from swapvec.evaluate import benchmarks
-from swapvec.similarity.kernels import unit_rows
+from swapvec.similarity.nearest import unit_rows
 
 
 @dataclasses.dataclass(frozen=True)
