@@ -23,7 +23,7 @@ one set of vectors, by the seed alone (``network``/``hardware`` 0.61 -> 0.06). T
 half the candidates) is a steadier direction: over four trainings and six seeds each, WS-353 fell 0.004 on average
 and 0.031 at worst (the one farthest: 0.028 and 0.055), SimLex-999 rose (0.521 against 0.515), and WordNet's direct
 antonyms went further apart (mean cosine -0.041 against -0.024; the mean of 30 takes them to -0.084 and costs 0.009
-more of WS-353; bench/RESULTS.md, session 19).
+more of WS-353).
 
 The candidates are the batch's other words, as in the paper, and :attr:`SpecializeParams.negatives` words drawn
 from the rest of the vocabulary by a seeded hash (their vectors are read, never moved), so that a file of a few
@@ -36,8 +36,7 @@ The moved vectors are scaled back to their trained lengths.
 Post-specialisation (Vulic et al., NAACL 2018) learns the change from the constrained words and applies it to every
 other word; swapvec learns it as one linear map (:func:`carry_map`: least squares from the trained to the specialised
 directions) and applies it in the tasks, each vector kept at its length. On GCIDE with every constraint that names a
-benchmark word removed, it raised SimLex-999 from 0.333 to 0.360 and WS-353 from 0.540 to 0.553
-(bench/RESULTS.md).
+benchmark word removed, it raised SimLex-999 from 0.333 to 0.360 and WS-353 from 0.540 to 0.553.
 
 Memory: the driver holds the constrained words' vectors three times in float64 (current, trained, AdaGrad's sums:
 24 bytes x words x vector_size; 240 MB for 100,000 words of 100 dimensions) and the negatives' once; words outside
@@ -73,7 +72,7 @@ class SpecializeParams:
     WS-353 within 0.02, and a repel margin of 0.3 still takes the antonyms' mean cosine below 0. With WordNet's
     similar-to pairs and indirect antonyms too (94,000 pairs), 0.45 is the pull nearest to SimLex-999 0.50, WS-353
     within 0.03 and the antonyms below cosine 0 together (measured with the paper's repel step, which held all three
-    at one product seed of four; with the mean of the 100 farthest candidates, at all four: bench/RESULTS.md).
+    at one product seed of four; with the mean of the 100 farthest candidates, at all four).
     """
 
     epochs: int = 5
