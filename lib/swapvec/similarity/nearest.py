@@ -10,8 +10,9 @@ sorts first. A query with fewer than ``k`` candidates gets row -1 with cosine -i
 
 The search is blockwise over the vocabulary: a block of rows is scored against the queries, its best ``k`` a query
 are kept (:func:`block_top_k`) and merged with the best of the blocks before by the same rule. The best ``k`` of the
-union is the best ``k`` of the best of each block, so the result does not depend on the blocks, and memory is bounded
-by a block whatever the vocabulary.
+union is the best ``k`` of the best of each block, so memory is bounded by a block whatever the vocabulary, and the
+blocks change nothing but the cosines' last bit: a BLAS may round one product differently by its place in a block,
+so copies of a word tie where their cosines come out equal, and the rule orders what the arithmetic gives it.
 
 * :func:`top_k`: among the rows of a matrix in memory, in numpy (the reference).
 * :func:`exact_top_k`: the same neighbours with faiss's brute-force kernel (a float32 GEMM fused with a top-k heap),
