@@ -29,7 +29,7 @@ from specialize_bench import benchmark_pairs, load_vectors, wordnet_pairs
 
 import swapvec.specialize as core
 from swapvec.evaluate import benchmarks
-from swapvec.similarity.kernels import unit_rows
+from swapvec.similarity.nearest import unit_rows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +53,7 @@ STEPS = [
     Step("the mean of the 100 farthest candidates (the product)", farthest=100),
     Step("the mean of the 30 farthest candidates", farthest=30),
     Step("the mean of the 10 farthest candidates", farthest=10),
-    Step("the paper's: the one farthest, 100 vocabulary negatives (the product before session 19)"),
+    Step("the paper's: the one farthest, 100 vocabulary negatives (the product's earlier repel step)"),
     Step("the paper's, 30 vocabulary negatives", negatives=30),
     Step("the paper's, 300 vocabulary negatives", negatives=300),
     Step("the paper's, negatives drawn from the 5,000 most frequent other words", frequent=5000),

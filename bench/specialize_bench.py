@@ -59,7 +59,7 @@ from wordnet_groups import WORD, WORDNET, synsets
 
 from swapvec.apart import keep_apart
 from swapvec.evaluate import TOP, benchmarks
-from swapvec.similarity.kernels import unit_rows
+from swapvec.similarity.nearest import unit_rows
 from swapvec.specialize import SpecializeParams, carry_map, specialize_matrix
 
 

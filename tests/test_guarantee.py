@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from swapvec.groups import Group
-from swapvec.guarantee import CANDIDATES, guarantee, nearest, place
+from swapvec.guarantee import CANDIDATES, guarantee, place
 
 HUB = Group(hub="w0", members=("w1", "w2", "w3"), line=1)
 PLAIN = Group(members=("w10", "w11", "w12"), line=2)
@@ -108,19 +108,6 @@ def test_a_group_that_already_holds_is_left_as_trained():
     assert entries[3] == {"line": 3, "kept_by_training": True, "moved": [], "least_cosine": 1.0, "met": True}
     assert not entries[2]["kept_by_training"] and entries[2]["moved"] == ["w10", "w11", "w12"]
     assert stats.metrics["guarantee_groups_kept_by_training"] == 1.0
-
-
-def test_nearest_over_a_table_matches_brute_force(spark):
-    words, matrix = _vocabulary(size=400, dim=8, seed=3)
-    df = spark.createDataFrame(
-        [(w, matrix[i].astype(np.float32).tolist()) for i, w in enumerate(words)], "word string, vector array<float>"
-    ).repartition(3)
-    queries = matrix[[5, 17]]
-    found = nearest(df, queries, 4)
-    brute = _brute_force(words, matrix, [])(queries, 4)
-    assert [[w for w, _, _ in rows] for rows in found] == [[w for w, _, _ in rows] for rows in brute]
-    assert found[0][0][0] == "w5" and found[0][0][1] == pytest.approx(1.0, abs=1e-6)
-    assert np.array_equal(found[1][0][2], matrix[17].astype(np.float32))
 
 
 def test_guarantee_rewrites_only_the_moved_words_of_the_table(spark):

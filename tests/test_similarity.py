@@ -9,7 +9,8 @@ import pytest
 from swapvec import similarity as sim
 from swapvec.config import SimilarityConfig
 from swapvec.errors import BadInput
-from swapvec.similarity import kernels, tasks
+from swapvec.similarity import kernels, nearest, tasks
+from swapvec.similarity.nearest import nearest_words
 
 TABLE_TYPES = [
     ("word", "string"),
@@ -74,13 +75,13 @@ def test_every_top_k_path_skips_the_word_itself_and_gives_ties_to_the_lower_row(
     # path must cut the run at the same, lowest rows, and never return a word as its own neighbour.
     matrix = np.random.default_rng(11).normal(size=(400, 12)).astype(np.float32)
     matrix[50:56] = matrix[7]
-    matrix = kernels.unit_rows(matrix)
+    matrix = nearest.unit_rows(matrix)
     rows = np.arange(400)
     index = kernels.build_index(matrix)
     assert index.nlist > 1
     paths = {
-        "numpy": kernels.top_k(matrix, rows, matrix, 3),
-        "faiss exact": kernels.exact_top_k(matrix, rows, matrix, 3),
+        "numpy": nearest.top_k(matrix, rows, matrix, 3),
+        "faiss exact": nearest.exact_top_k(matrix, rows, matrix, 3),
         "inverted file, every list": kernels.search_index(index, matrix, rows, 3, index.nlist),
     }
     for name, (idx, val) in paths.items():
@@ -93,13 +94,61 @@ def test_every_top_k_path_skips_the_word_itself_and_gives_ties_to_the_lower_row(
     # Exact search in a shard (rows 40-399): word 7 lies outside it, its copies inside.
     shard = matrix[40:]
     local = np.array([7, 50, 55]), np.array([-1, 10, 15])
-    idx, _ = kernels.exact_top_k(matrix[local[0]], local[1], shard, 3)
+    idx, _ = nearest.exact_top_k(matrix[local[0]], local[1], shard, 3)
     assert idx.tolist() == [[10, 11, 12], [11, 12, 13], [10, 11, 12]]
     # A shard of fewer words than k + 2 (computed in numpy), and one of fewer than k + 1: the last places are empty.
-    idx, _ = kernels.exact_top_k(matrix[[7, 50, 53]], np.array([-1, 0, 3]), matrix[50:54], 3)
+    idx, _ = nearest.exact_top_k(matrix[[7, 50, 53]], np.array([-1, 0, 3]), matrix[50:54], 3)
     assert idx.tolist() == [[0, 1, 2], [1, 2, 3], [0, 1, 2]]
-    idx, val = kernels.exact_top_k(matrix[[50]], np.array([0]), matrix[50:53], 3)
+    idx, val = nearest.exact_top_k(matrix[[50]], np.array([0]), matrix[50:53], 3)
     assert idx.tolist() == [[1, 2, -1]] and val[0, 2] == -np.inf
+
+
+def test_numpy_search_over_blocks_of_rows_gives_ties_across_blocks_to_the_lower_row(monkeypatch):
+    # Entries of +-0.5 in 16 dimensions: every row has length 2 and every cosine is exact, whatever the order a BLAS
+    # sums in, so the many equal cosines are true ties (a GEMM may round equal rows apart by their place).
+    rng = np.random.default_rng(12)
+    raw = rng.choice([-0.5, 0.5], size=(300, 16)).astype(np.float32)
+    raw[:, :12] = raw[0, :12]  # 16 distinct rows, about 19 copies of each
+    units = nearest.unit_rows(raw)
+    rows = np.arange(len(raw))
+    scores = units @ units.T
+    np.fill_diagonal(scores, -np.inf)
+    reference = np.argsort(-scores, axis=1, kind="stable")[:, :25]
+    monkeypatch.setattr(nearest, "BLOCK_ROWS", 37)
+    idx, val = nearest.top_k(units, rows, units, 25)
+    assert np.array_equal(idx, reference)
+    assert np.array_equal(val, np.take_along_axis(scores, reference, axis=1))
+    # Rows of other lengths, with their lengths given: the same neighbours.
+    lengths = rng.choice([0.25, 1.0, 4.0], size=(300, 1)).astype(np.float32)
+    found, _ = nearest.top_k(units, rows, raw * lengths, 25, norms=np.linalg.norm(raw * lengths, axis=1))
+    assert np.array_equal(found, reference)
+
+
+def test_nearest_words_over_a_table_is_the_numpy_search_in_word_order(spark):
+    rng = np.random.default_rng(13)
+    words = [f"v{(i * 37) % 400:03d}" for i in range(400)]  # rows not in word order
+    matrix = rng.normal(size=(400, 16)).astype(np.float32)
+    matrix[5] = rng.choice([-0.5, 0.5], size=16)  # length 2: its cosines with its twins are exactly 1
+    twins = [i for i, w in enumerate(words) if w in ("v010", "v205", "v333", "v390")]
+    matrix[twins] = matrix[5] * np.array([[1.0], [2.0], [0.5], [4.0]], np.float32)
+    df = spark.createDataFrame(
+        [(w, matrix[i].tolist()) for i, w in enumerate(words)], "word string, vector array<float>"
+    ).repartition(3)
+    queries = matrix[[5, 17, 250]].astype(np.float64) * 2.0
+    found = nearest_words(df, queries, 4)
+    order = np.argsort(words)  # the rule's rows are the table's words in word order
+    units = nearest.unit_rows(queries)
+    idx, val = nearest.top_k(units, np.full(3, -1), matrix[order], 4, norms=np.linalg.norm(matrix[order], axis=1))
+    assert [[w for w, _, _ in q] for q in found] == [[words[order[j]] for j in row] for row in idx]
+    assert [w for w, _, _ in found[0]] == [
+        "v010",
+        "v185",
+        "v205",
+        "v333",
+    ]  # row 5 (v185) and its twins: smaller words first
+    assert np.allclose([[c for _, c, _ in q] for q in found], val, atol=1e-6)
+    assert np.array_equal(found[1][0][2], matrix[17]) and found[1][0][1] == pytest.approx(1.0, abs=1e-6)
+    assert [len(q) for q in nearest_words(df.limit(2), queries, 4)] == [2, 2, 2]
 
 
 def test_chosen_query_words_range_over_the_whole_vocabulary(spark, tmp_path):
@@ -183,7 +232,7 @@ def test_tune_nprobe_returns_the_first_width_whose_recall_clears_the_target_by_t
     matrix = _clustered(4000, 32, 40, 0.5, 8)
     index = kernels.build_index(matrix)
     sample = np.arange(0, 4000, 10)
-    truth, _ = kernels.exact_top_k(matrix[sample], sample, matrix, 10)
+    truth, _ = nearest.exact_top_k(matrix[sample], sample, matrix, 10)
 
     def recall_and_lower_bound(nprobe: int) -> tuple[float, float]:
         found, _ = kernels.search_index(index, matrix[sample], sample, 10, nprobe)
@@ -202,7 +251,7 @@ def test_tune_nprobe_returns_the_first_width_whose_recall_clears_the_target_by_t
 
 
 def test_tune_nprobe_gives_up_on_an_index_that_needs_more_than_a_quarter_of_its_lists():
-    matrix = kernels.unit_rows(np.random.default_rng(4).normal(size=(4000, 32)))  # no clusters for lists to follow
+    matrix = nearest.unit_rows(np.random.default_rng(4).normal(size=(4000, 32)))  # no clusters for lists to follow
     index = kernels.build_index(matrix)
     sample = np.arange(0, 4000, 10)
     quarter = math.floor(kernels.MAX_SCAN_SHARE * index.nlist)
@@ -210,7 +259,7 @@ def test_tune_nprobe_gives_up_on_an_index_that_needs_more_than_a_quarter_of_its_
     assert wide is not None and wide > quarter  # the premise: the target is reachable, past a quarter of the lists
 
     nprobe, recall = kernels.tune_nprobe(index, matrix, matrix[sample], sample, 10, 1, 0.95)
-    truth, _ = kernels.exact_top_k(matrix[sample], sample, matrix, 10)
+    truth, _ = nearest.exact_top_k(matrix[sample], sample, matrix, 10)
     at_quarter, _ = kernels.search_index(index, matrix[sample], sample, 10, quarter)
     assert nprobe is None and recall == pytest.approx(_recalls(at_quarter, truth).mean())
 

@@ -345,7 +345,7 @@ def test_repelled_pairs_left_inside_a_top_10_are_turned_apart_and_nothing_else_m
 
 def test_the_drivers_count_never_lets_a_pair_inside_a_top_10_pass():
     from swapvec.apart import POOL, TOP, _maybe_inside
-    from swapvec.similarity.kernels import unit_rows
+    from swapvec.similarity.nearest import unit_rows
 
     rng = np.random.default_rng(11)
     unit = unit_rows(rng.normal(size=(400, 8)), np.float64)  # 8 dimensions: many pairs near, many ties close
@@ -366,7 +366,7 @@ def test_the_drivers_count_never_lets_a_pair_inside_a_top_10_pass():
 
 def test_a_pair_turned_apart_does_not_leave_another_pair_inside_a_top_10():
     from swapvec.apart import keep_apart
-    from swapvec.similarity.kernels import unit_rows
+    from swapvec.similarity.nearest import unit_rows
 
     rng = np.random.default_rng(3)
     e = np.eye(6)

@@ -8,8 +8,8 @@ far as it needs, moving nothing but the pair (``augment.guarantee``, as for the 
 *Finding them cheaply.* A pair ``(a, b)`` is outside both top 10s when 10 other words are nearer ``a`` than ``b`` is,
 and 10 nearer ``b`` than ``a`` is. The constrained words are on the driver already: counting among them (at most
 ``POOL`` of them) is a lower bound on the count over the vocabulary, so a pair that passes is outside. Only the pairs
-that fail (a few) are checked against the whole vocabulary, with :func:`swapvec.guarantee.nearest` (one Spark job
-for their words).
+that fail (a few) are checked against the whole vocabulary, with ``swapvec.similarity.nearest.nearest_words`` (one
+Spark job for their words).
 
 *Turning apart.* With ``m`` and ``n`` the unit bisector and half-difference of the unit vectors, ``a = cos(h) m +
 sin(h) n`` and ``b = cos(h) m - sin(h) n``; a new half-angle gives the pair the cosine ``MARGIN`` below the lower of
@@ -27,8 +27,7 @@ import numpy as np
 from pyspark.sql import DataFrame
 
 from swapvec.evaluate import TOP
-from swapvec.guarantee import nearest
-from swapvec.similarity.kernels import unit_rows
+from swapvec.similarity.nearest import nearest_words, unit_rows
 
 #: ``search(queries, n)``: per query row, its ``n`` nearest words as ``(word, cosine, ...)``, best first.
 Search = Callable[[np.ndarray, int], Sequence[Sequence[tuple]]]
@@ -45,9 +44,9 @@ _SLACK = 1e-4
 
 def table_search(table: Callable[[], DataFrame]) -> Search:
     """A :data:`Search` over a vectors table (``word, vector``), built on the first search and read once a search
-    (:func:`swapvec.guarantee.nearest`: one Spark job)."""
+    (``nearest_words``: one Spark job)."""
     built = functools.cache(table)
-    return lambda queries, n: nearest(built(), queries, n)
+    return lambda queries, n: nearest_words(built(), queries, n)
 
 
 def _maybe_inside(unit: np.ndarray, pairs: np.ndarray, pool: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from swapvec.arrow import to_matrix
 from swapvec.compat import to_arrow
 from swapvec.groups import TOP, Group, Repel, constrained_words
 from swapvec.lexicon import Constraints
-from swapvec.similarity.kernels import exact_top_k
+from swapvec.similarity.nearest import exact_top_k
 from swapvec.stats import Stats
 
 #: A lexicon's pairs ranked at most (a seeded draw beyond): ranking costs the ranked words times the vocabulary.

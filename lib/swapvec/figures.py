@@ -1,8 +1,8 @@
 """The report's plots (:mod:`swapvec.report`): the in-group ranks' histogram, and each group's neighbourhood
 projected to 2-D (PCA of the group's words and their nearest words), before and after, side by side.
 
-Plots are SVG with their labels as text (the viewer draws the letters): 60 groups' plots took 3.3 s against 5.3 s
-as PNG, in half the bytes (bench/RESULTS.md, session 20); the report is drawn on the driver, once a run.
+Plots are SVG with their labels as text (the viewer draws the letters): they are drawn faster than PNG and take
+about half the bytes; the report is drawn on the driver, once a run.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 
 from swapvec.groups import Group
 from swapvec.phrases import readable
+from swapvec.similarity.nearest import top_k, unit_rows
 from swapvec.summary import group_title
 
 #: Neighbours drawn around each group word.
@@ -36,33 +37,25 @@ def project(points: np.ndarray) -> np.ndarray:
 
 
 def neighbourhood(kv, group: Group, n: int = NEIGHBOURS_SHOWN) -> tuple[list[str], list[str]]:
-    """The group's words present in ``kv``, and the ``n`` nearest other words of each (deduplicated)."""
+    """The group's words present in ``kv``, and the ``n`` nearest words outside the group of each (deduplicated,
+    in the order found), by the rule of ``swapvec.similarity.nearest`` (ties to the lower row of ``kv``)."""
     words = [w for w in group.words if w in kv.key_to_index]
     if not words:
         return [], []
     kv.fill_norms()  # once per vectors: gensim keeps them
-    rows = [kv.key_to_index[w] for w in words]
-    norms = np.maximum(kv.norms, 1e-12)
-    scores = (kv.vectors[rows] @ kv.vectors.T) / (norms[rows, None] * norms[None, :])
-    inside = {kv.key_to_index[w] for w in group.words if w in kv.key_to_index}
-    scores[:, sorted(inside)] = -np.inf
-    take = min(n, max(0, len(kv) - len(inside)))
+    rows = np.array([kv.key_to_index[w] for w in words])
+    inside = set(rows.tolist())
+    take = min(n, len(kv) - len(inside))
+    if take <= 0:
+        return words, []
+    # The other group words are among each word's first take + len(inside) - 1 neighbours at most: skipped after.
+    found, _ = top_k(unit_rows(kv.vectors[rows]), rows, kv.vectors, take + len(inside) - 1, norms=kv.norms)
     around: list[str] = []
-    for row in scores:
-        for j in _top(row, take):
+    for neighbours in found:
+        for j in [j for j in neighbours.tolist() if j not in inside][:take]:
             if kv.index_to_key[j] not in around:
                 around.append(kv.index_to_key[j])
     return words, around
-
-
-def _top(row: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` largest values of ``row``, largest first, ties by index: a stable sort's first ``k``,
-    without sorting the whole vocabulary."""
-    if k <= 0:
-        return np.empty(0, dtype=np.int64)
-    kth = row[np.argpartition(-row, k - 1)[:k]].min()
-    candidates = np.flatnonzero(row >= kth)
-    return candidates[np.argsort(-row[candidates], kind="stable")][:k]
 
 
 def _draw_space(ax, kv, group: Group, caption: str, joiner: str) -> None:
@@ -164,7 +157,7 @@ def ranks_figure(path: Path, after: list[int], before: list[int] | None, heads: 
 
 def save(fig, path: Path) -> None:
     """``fig`` as SVG, text left as text, the same bytes for the same plot (no date, fixed element ids); as PNG at
-    100 dpi when ``path`` ends in ``.png`` (the report's plots before session 20: bench/report_plots.py)."""
+    100 dpi when ``path`` ends in ``.png`` (``bench/report_plots.py`` compares the two)."""
     import matplotlib
 
     if Path(path).suffix == ".png":

@@ -16,9 +16,10 @@ promise hold over the whole vocabulary, moving nothing but group words:
   whose nearest outside word moves with another group).
 
 The search runs on the driver over a candidate set: the ``CANDIDATES`` nearest words outside the groups of every
-group word and centre (one Spark job, :func:`nearest`). The result is then checked against the whole vocabulary
-(the same job at the new positions); a word the candidates missed joins them and the search runs again. So only
-group words' vectors and a few hundred candidates reach the driver, whatever the vocabulary.
+group word and centre (one Spark job, ``swapvec.similarity.nearest.nearest_words``). The result is then checked
+against the whole vocabulary (the same job at the new positions); a word the candidates missed joins them and the
+search runs again. So only group words' vectors and a few hundred candidates reach the driver, whatever the
+vocabulary.
 
 This module is long because the promise, the levels that keep it and the checks that they do are one idea: split,
 the geometry and the proof that it holds over the vocabulary would be read apart.
@@ -27,20 +28,18 @@ the geometry and the proof that it holds over the vocabulary would be read apart
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.pandas.types import from_arrow_schema
 
-from swapvec.arrow import list_column, to_matrix
 from swapvec.evaluate import TOP
 from swapvec.groups import Group, group_words
 from swapvec.log import event, get_logger
 from swapvec.retrofit import replace_vectors
+from swapvec.similarity.nearest import nearest_words
 from swapvec.stats import Stats
 
 _log = get_logger("guarantee")
@@ -55,71 +54,10 @@ MARGIN = 1e-5
 #: Rounds of search and whole-vocabulary check before the step gives up and reports what still misses.
 ROUNDS = 5
 
-_NEAREST = pa.schema(
-    [("query", pa.int32()), ("word", pa.string()), ("score", pa.float64()), ("vector", pa.list_(pa.float32()))]
-)
-
 
 def wanted_rank(group: Group) -> int:
     """The rank each mate must reach: 1 for a hub, ``TOP`` (10) for a plain group's mates."""
     return 1 if group.hub else TOP
-
-
-def nearest(vectors: DataFrame, queries: np.ndarray, n: int) -> list[list[tuple[str, float, np.ndarray]]]:
-    """The ``n`` nearest words (cosine) of each query row among ``vectors``' rows, over the whole table.
-
-    One pass of the table (``mapInArrow``): each task keeps its best ``n`` a query, the driver merges them. Ties go
-    to the smaller word, so the result is the same on every run.
-
-    Returns
-    -------
-    list
-        Per query, ``(word, cosine, vector)`` best first; the vectors as stored.
-    """
-    units = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-30)
-    units = units.astype(np.float32)
-
-    def task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        # The best n a query so far (scores, words, vectors): bounded by queries x n x 2 rows, whatever the table.
-        kept_scores = np.empty((len(units), 0), np.float32)
-        kept_words: list[str] = []
-        kept_vectors = np.empty((0, units.shape[1]), np.float32)
-        for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            matrix = to_matrix(batch.column("vector"))
-            norms = np.linalg.norm(matrix, axis=1)
-            scores = np.concatenate(
-                [kept_scores, (units @ matrix.T) / np.where(norms > 0, norms, np.inf)[None, :]], axis=1
-            )
-            words = kept_words + batch.column("word").to_pylist()
-            pool = np.concatenate([kept_vectors, matrix])
-            keep = min(n, len(words))
-            tops = np.argpartition(-scores, keep - 1, axis=1)[:, :keep]
-            union = np.unique(tops)
-            kept_scores, kept_vectors = scores[:, union], pool[union]
-            kept_words = [words[i] for i in union]
-        if not kept_words:
-            return
-        keep = min(n, len(kept_words))
-        tops = np.argpartition(-kept_scores, keep - 1, axis=1)[:, :keep]
-        queries_col = np.repeat(np.arange(len(units), dtype=np.int32), keep)
-        flat = tops.reshape(-1)
-        yield pa.RecordBatch.from_arrays(
-            [
-                pa.array(queries_col),
-                pa.array([kept_words[i] for i in flat], pa.string()),
-                pa.array(np.take_along_axis(kept_scores, tops, axis=1).reshape(-1).astype(np.float64)),
-                list_column(kept_vectors[flat]),
-            ],
-            schema=_NEAREST,
-        )
-
-    found = vectors.select("word", "vector").mapInArrow(task, from_arrow_schema(_NEAREST)).collect()
-    per_query: list[list[tuple[str, float, np.ndarray]]] = [[] for _ in range(len(queries))]
-    for row in found:
-        per_query[row.query].append((row.word, row.score, np.asarray(row.vector, dtype=np.float32)))
-    return [sorted(rows, key=lambda r: (-r[1], r[0]))[:n] for rows in per_query]
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -270,7 +208,7 @@ def place(groups: list[Group], vectors: dict[str, np.ndarray], nearest_outside: 
     vectors
         The group words' trained vectors (words without one are left out).
     nearest_outside
-        Finds the nearest words outside the groups in the whole vocabulary (:func:`nearest` on the table).
+        Finds the nearest words outside the groups in the whole vocabulary (``nearest_words`` on the table).
 
     Returns
     -------
@@ -353,7 +291,7 @@ def guarantee(vectors: DataFrame, groups: list[Group]) -> tuple[DataFrame, Stats
     rows = vectors.where(F.col("word").isin(wanted)).select("word", "vector").orderBy("word").collect()
     outside = vectors.where(~F.col("word").isin(wanted))
     placement, stats = place(
-        groups, {r.word: np.asarray(r.vector, np.float64) for r in rows}, lambda q, n: nearest(outside, q, n)
+        groups, {r.word: np.asarray(r.vector, np.float64) for r in rows}, lambda q, n: nearest_words(outside, q, n)
     )
     event(_log, "guarantee.done", moved=sorted(placement.vectors), levels=stats.details["guarantee_levels"])
     if placement.unmet:

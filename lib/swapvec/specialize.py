@@ -58,7 +58,7 @@ from swapvec.arrow import list_column, to_matrix
 from swapvec.compat import from_arrow, local_checkpoint, to_arrow
 from swapvec.lexicon import Pairs
 from swapvec.retrofit import replace_vectors
-from swapvec.similarity.kernels import unit_rows
+from swapvec.similarity.nearest import unit_rows
 from swapvec.stats import Stats
 
 

@@ -5,14 +5,14 @@ every key block once (a cross join with the tasks' ids) and rebuilds the unit ma
 never passes through the driver. A task is a query group in a shard:
 
 * ``exact`` (default): one shard of all words; each task scores its query group against all words with faiss's
-  fused brute-force kernel (``kernels.exact_top_k``), two groups a task slot.
+  fused brute-force kernel (``nearest.exact_top_k``), two groups a task slot.
 * ``approximate``: each task builds an inverted-file index of its shard's words, checks it on a fixed sample of
   query words and searches its query group in it (``kernels.tune_nprobe``, ``tasks.approximate_task``). Usually
   there is one shard, so each task builds the same index and searches its share of the queries; past
   ``MAX_SHARD_ROWS`` words there are several, and each word's candidates from every shard are merged by a window
-  over the word, with the tie rule of the kernels.
+  over the word, with the tie rule of the search (``swapvec.similarity.nearest``).
 
-Neighbours follow one rule whatever the mode (``kernels.rank_candidates``): a word is never its own neighbour and
+Neighbours follow one rule whatever the mode (``nearest.rank_candidates``): a word is never its own neighbour and
 ties go to the lower word index, so the table is the same on every run and every retry.
 
 Cost per task: vocabulary x vector_size x 4 bytes for the matrix (400 MB for a million 100-dimensional words),

@@ -1,20 +1,13 @@
-"""The numpy and faiss kernels of the similarity stage: exact top-k, inverted-file indexes, and the recall check.
+"""The faiss kernels of approximate mode: inverted-file indexes, their search, and the recall check.
 
 Everything here works on in-memory float32 matrices of unit rows and knows nothing of Spark, so the Spark tasks
-(``swapvec.similarity.tasks``), the tests and ``bench/similarity_bench.py`` call the same code.
+(``swapvec.similarity.tasks``), the tests and ``bench/similarity_bench.py`` call the same code. Exact search, and the
+rule every search here follows (a word is never its own neighbour, ties go to the lower row), is
+``swapvec.similarity.nearest``; the candidates an index finds are ranked by its :func:`rank_candidates`.
 
-Every top-k here follows one rule, applied by :func:`rank_candidates`: a word is never its own neighbour, ties go to
-the lower row (so the result is the same on every run), and a query with fewer than ``k`` candidates gets row -1
-with score -inf in the missing places.
-
-* :func:`top_k` is the numpy reference; :func:`exact_top_k` computes the same neighbours with faiss's brute-force
-  kernel (a float32 GEMM fused with a top-k heap), because selecting the top k from each row of scores, not the
-  product, is what costs in numpy. faiss is an optional dependency (``swapvec[faiss]``): without it exact mode
-  uses the numpy kernel, the same neighbours, several times slower.
 * :func:`build_index` and :func:`search_index` are the inverted file (faiss ``IndexIVFFlat``) of approximate mode,
   chosen over HNSW graphs because on word-like vectors at a million words the graph needs a far longer build and a
-  search about as costly as an exact one to reach 95% recall (bench/RESULTS.md, "Similarities: which index for
-  approximate mode").
+  search about as costly as an exact one to reach 95% recall.
 * :func:`tune_nprobe` picks how many lists a search scans. The number needed varies several-fold between sets of
   vectors and users cannot know it in advance, so each index is checked on a sample of query words against their
   exact neighbours and widened step by step until it finds enough of them.
@@ -25,7 +18,6 @@ its neighbours are the same on every run and every retry.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -33,9 +25,8 @@ from typing import Any
 import numpy as np
 
 from swapvec.errors import BadInput
+from swapvec.similarity.nearest import exact_top_k, faiss_module, rank_candidates
 
-#: Exact numpy kernel: query rows scored at once, so that their scores take at most this much memory.
-SCORE_CHUNK_BYTES = 128 * 2**20
 #: Inverted file: queries searched at once, so that their lists to scan take at most this much memory.
 SEARCH_CHUNK_BYTES = 256 * 2**20
 #: Inverted file: k-means lists per square root of the shard's words (4,000 lists for a million words), trained on at
@@ -43,118 +34,8 @@ SEARCH_CHUNK_BYTES = 256 * 2**20
 LISTS_PER_SQRT = 4
 TRAIN_POINTS_PER_LIST = 64
 #: ``nprobe`` is raised while the index misses the recall target and scans less than this share of its lists; past
-#: it an inverted file costs about half of exact search, which then is the better buy (bench/RESULTS.md,
-#: "Similarities: which index for approximate mode").
+#: it an inverted file costs about half of exact search, which then is the better buy.
 MAX_SCAN_SHARE = 0.25
-
-
-def unit_rows(matrix: np.ndarray, dtype: type = np.float32) -> np.ndarray:
-    """``matrix`` as rows of length 1 in ``dtype`` (a zero row stays zero), so that inner products are cosines."""
-    matrix = matrix.astype(dtype)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.where(norms > 0, norms, 1.0)).astype(dtype)
-
-
-def rank_candidates(
-    rows: np.ndarray, scores: np.ndarray, query_rows: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The best ``k`` of each query's candidates, by the rule every top-k of this module follows.
-
-    The query's own row is dropped (a word is never its own neighbour), candidates are ordered by score, highest
-    first, then by row, lowest first (so ties go to the lower row), and cut to ``k``. Places left empty (fewer than
-    ``k`` candidates, or candidate rows of -1 as faiss returns them) are row -1 with score -inf.
-
-    Parameters
-    ----------
-    rows, scores
-        ``queries x candidates``: candidate rows (-1: none) and their cosines.
-    query_rows
-        Each query's own row (-1: the query is not one of the rows).
-    k
-        Neighbours per query, at least 1.
-
-    Returns
-    -------
-    (rows, scores)
-        ``queries x k``, int64 rows and float32 cosines, best first.
-    """
-    scores = np.where((rows == query_rows[:, None]) | (rows < 0), -np.inf, scores)
-    order = np.lexsort((rows, -scores), axis=1)[:, :k]
-    rows = np.take_along_axis(rows, order, axis=1).astype(np.int64, copy=False)
-    scores = np.take_along_axis(scores, order, axis=1).astype(np.float32, copy=False)
-    short = k - rows.shape[1]
-    if short > 0:
-        rows = np.pad(rows, ((0, 0), (0, short)), constant_values=-1)
-        scores = np.pad(scores, ((0, 0), (0, short)), constant_values=-np.inf)
-    return np.where(scores == -np.inf, -1, rows), scores
-
-
-def _best_k_and_ties_at_the_cut(
-    rows: np.ndarray, scores: np.ndarray, query_rows: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The best ``k`` of ``k + 2`` candidates per query (room for the query's own row and one more), and the queries
-    whose ``k``-th and ``(k + 1)``-th candidates tie.
-
-    The candidates hold every score above the ``k``-th, but a run of equal scores at the cut may be split: rows
-    outside them may tie with the ``k``-th and be lower. Those queries must be ranked among all rows.
-    """
-    rows, scores = rank_candidates(rows, scores, query_rows, k + 1)
-    tied = np.flatnonzero(scores[:, k - 1] == scores[:, k])
-    return rows[:, :k].copy(), scores[:, :k].copy(), tied
-
-
-def _all_rows(scores: np.ndarray, query_rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """``rank_candidates`` with every row of the matrix a candidate (``scores``: queries x rows)."""
-    return rank_candidates(np.broadcast_to(np.arange(scores.shape[1]), scores.shape), scores, query_rows, k)
-
-
-def top_k(queries: np.ndarray, query_rows: np.ndarray, matrix: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k by cosine of ``queries`` among the rows of ``matrix``, in numpy: the reference.
-
-    Slow (``argpartition`` of every row of scores); :func:`exact_top_k` is the same result, fast.
-
-    Parameters
-    ----------
-    queries
-        Unit float32 vectors, one a row.
-    query_rows
-        Each query's row in ``matrix`` (-1 when it is not one), so that a word is not its own neighbour.
-    matrix
-        Unit float32 vectors of all words.
-    k
-        Neighbours per query, at least 1; with fewer rows than ``k + 1`` the last places are empty.
-
-    Returns
-    -------
-    (indices, scores)
-        ``len(queries) x k`` int64 rows of ``matrix`` (-1: none) and their float32 cosines, best first.
-    """
-    n = matrix.shape[0]
-    chunk = max(1, min(len(queries), SCORE_CHUNK_BYTES // max(1, 4 * n)))
-    out_idx = np.empty((len(queries), k), dtype=np.int64)
-    out_val = np.empty((len(queries), k), dtype=np.float32)
-    for start in range(0, len(queries), chunk):
-        stop = min(start + chunk, len(queries))
-        scores, own = queries[start:stop] @ matrix.T, query_rows[start:stop]
-        if n <= k + 2:
-            out_idx[start:stop], out_val[start:stop] = _all_rows(scores, own, k)
-            continue
-        part = np.argpartition(-scores, k + 1, axis=1)[:, : k + 2]
-        idx, val, tied = _best_k_and_ties_at_the_cut(part, np.take_along_axis(scores, part, axis=1), own, k)
-        if len(tied):
-            idx[tied], val[tied] = _all_rows(scores[tied], own[tied], k)
-        out_idx[start:stop], out_val[start:stop] = idx, val
-    return out_idx, out_val
-
-
-@functools.cache
-def faiss_module() -> Any | None:
-    """faiss, or None where it is not installed (it is an optional dependency: ``pip install 'swapvec[faiss]'``)."""
-    try:
-        import faiss
-    except ImportError:
-        return None
-    return faiss
 
 
 def require_faiss(why: str) -> Any:
@@ -163,31 +44,6 @@ def require_faiss(why: str) -> Any:
     if faiss is None:
         raise BadInput(f"{why} needs faiss, which is not installed: pip install 'swapvec[faiss]' (or faiss-cpu)")
     return faiss
-
-
-def exact_top_k(
-    queries: np.ndarray, query_rows: np.ndarray, matrix: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`top_k`'s neighbours (same rows, same order), computed with faiss's fused GEMM + heap kernel.
-
-    faiss returns ``k + 2`` candidates; a query whose ``k``-th and ``(k + 1)``-th tie is recomputed with
-    :func:`top_k`, so ties at the cut still go to the lower row. The cosines are faiss's float32 sums, which may
-    differ from numpy's in the last bits. faiss uses its OpenMP threads; the Spark tasks hold them to one. Without
-    faiss, :func:`top_k` computes them.
-    """
-    faiss = faiss_module()
-    if faiss is None or matrix.shape[0] <= k + 2 or len(queries) == 0:
-        return top_k(queries, query_rows, matrix, k)
-    scores, rows = faiss.knn(
-        np.ascontiguousarray(queries, dtype=np.float32),
-        np.ascontiguousarray(matrix, dtype=np.float32),
-        k + 2,
-        metric=faiss.METRIC_INNER_PRODUCT,
-    )
-    idx, val, tied = _best_k_and_ties_at_the_cut(rows, scores, query_rows, k)
-    if len(tied):
-        idx[tied], val[tied] = top_k(queries[tied], query_rows[tied], matrix, k)
-    return idx, val
 
 
 def build_index(shard: np.ndarray) -> Any:
@@ -250,7 +106,7 @@ def search_index(
     index.nprobe = probes = min(nprobe, index.nlist)
     wanted = min(k + 1, index.ntotal)  # room for the query's own row
     # Queries in the order of their nearest list: neighbouring queries scan mostly the same lists, which then stay in
-    # cache (bench/RESULTS.md, "Similarities: approximate mode against exact").
+    # cache.
     order = np.argsort(index.quantizer.search(queries, 1)[1][:, 0], kind="stable")
     scores = np.empty((len(queries), wanted), dtype=np.float32)
     found = np.empty((len(queries), wanted), dtype=np.int64)

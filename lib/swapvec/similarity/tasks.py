@@ -17,15 +17,8 @@ import numpy as np
 import pyarrow as pa
 
 from swapvec.log import event, get_logger
-from swapvec.similarity.kernels import (
-    MAX_SCAN_SHARE,
-    build_index,
-    exact_top_k,
-    faiss_module,
-    search_index,
-    tune_nprobe,
-    unit_rows,
-)
+from swapvec.similarity.kernels import MAX_SCAN_SHARE, build_index, search_index, tune_nprobe
+from swapvec.similarity.nearest import exact_top_k, faiss_module, unit_rows
 
 _log = get_logger("similarity")
 
