@@ -9,7 +9,9 @@ versions (``constraints/``). In it:
 2. ``swapvec run`` runs the seed's case (``entertainment: movies films cinema``) and the Lee sample with the sample
    groups, into Delta and into Parquet; the seed's members must each have ``entertainment`` as their nearest word,
    and the tables are read back by independent readers (delta-rs, pyarrow) from this process;
-3. where the cell says so, the same four runs go through a real Spark Connect server of that Spark.
+3. a run whose input is not Parquet fails once Spark is up: exit 2 in one line, and its ``failed`` row is in ``runs``
+   (both formats);
+4. where the cell says so, the seed's and the Lee sample's runs go through a real Spark Connect server of that Spark.
 
 Run it with the project's own environment (``make matrix``, after ``make dev``): it needs deltalake to read the
 tables. ``--cell NAME`` runs one cell. The venvs live under ``~/.cache/swapvec/matrix`` and are made anew each
@@ -225,15 +227,39 @@ def run_cases(bin_dir: Path, root: Path, env: dict[str, str], label: str) -> dic
     return results
 
 
-def _check(case: str, fmt: str, out: Path, printed: str) -> None:
-    import pyarrow.compute as pc
+def run_failure(bin_dir: Path, root: Path, env: dict[str, str], label: str) -> dict[str, str]:
+    """A run that fails once Spark is up (its input is not Parquet) exits 2 in one line and keeps its ``failed`` row
+    in ``runs``, in both formats: on Spark 3.5 the row was lost to an error API that version lacks."""
+    (root / "garbage.parquet").write_bytes(bytes(range(256)) * 4)
+    results = {}
+    for fmt in ("delta", "parquet"):
+        out = root / f"{label}-failed-{fmt}"
+        command = [str(bin_dir / "swapvec"), "run", "--set", "input.path=garbage.parquet"]
+        command += ["--set", f"output.path={out}", "--set", f"output.format={fmt}"]
+        started = time.monotonic()
+        done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=900)
+        errors = [line for line in done.stderr.splitlines() if line.startswith("swapvec: ")]
+        if done.returncode != 2 or len(errors) != 1 or "Traceback" in done.stderr:
+            raise Failed(f"{label} failed run {fmt}: exit {done.returncode}, not 2 in one line\n{done.stderr[-4000:]}")
+        statuses = _read(out, "runs", fmt).column("status").to_pylist()
+        if statuses != ["failed"]:
+            raise Failed(f"{label} failed run {fmt}: runs holds {statuses}, not one failed row")
+        results[f"{label} failed {fmt}"] = f"{time.monotonic() - started:.0f} s"
+    return results
+
+
+def _read(out: Path, table: str, fmt: str):
+    """A table as an independent reader sees it: delta-rs for Delta, pyarrow for Parquet."""
     import pyarrow.parquet as pq
     from deltalake import DeltaTable
 
-    def read(table: str):
-        return DeltaTable(str(out / table)).to_pyarrow_table() if fmt == "delta" else pq.read_table(out / table)
+    return DeltaTable(str(out / table)).to_pyarrow_table() if fmt == "delta" else pq.read_table(out / table)
 
-    vectors, sims, runs = read("vectors"), read("similarities"), read("runs")
+
+def _check(case: str, fmt: str, out: Path, printed: str) -> None:
+    import pyarrow.compute as pc
+
+    vectors, sims, runs = (_read(out, table, fmt) for table in ("vectors", "similarities", "runs"))
     if runs.column("status").to_pylist() != ["succeeded"]:
         raise Failed(f"{case} {fmt}: runs holds {runs.column('status').to_pylist()}")
     if not str(vectors.schema.field("vector").type.value_type) == "float":
@@ -309,6 +335,7 @@ def run_cell(cell: Cell) -> dict[str, str]:
         row = {"cell": cell.name, "platform": cell.platform, "install": f"{time.monotonic() - started:.0f} s"}
         row |= versions
         row |= run_cases(bin_dir, root, _env(bin_dir), "classic")
+        row |= run_failure(bin_dir, root, _env(bin_dir), "classic")
         if cell.connect:
             with connect_server(cell, bin_dir, root) as remote:
                 row |= run_cases(bin_dir, root, _env(bin_dir, SPARK_REMOTE=remote), "connect")
