@@ -12,7 +12,7 @@ by one driver process where the job sums them on the executors and the driver ap
 gensim's ``Word2Vec.train`` with ``workers=T`` over the same sentences in memory. Both are timed from the first word
 trained to the last (gensim's vocabulary scan and swapvec's encoding are not counted), and words/s is the corpus's
 words times the epochs over those seconds, the figure issue 12 compares. Quality: WS-353, SimLex-999 and Google
-analogies (the 30,000 most frequent words), as ``bench/averaging_rules.py`` scores them, and each score's difference
+analogies (the 30,000 most frequent words), as ``bench/encoded_corpus.py`` scores them, and each score's difference
 from the first row's, measured in the same invocation. ``shards:8x2`` is what ``train.threads: auto`` trains on one
 executor of 16 cores with 8 shards (``averaging.threads_for``).
 
@@ -71,8 +71,7 @@ def _numpy_core_without_spark() -> None:
 _numpy_core_without_spark()
 
 import numpy as np  # noqa: E402
-from averaging_research import shard_of  # noqa: E402
-from averaging_rules import evaluate, load, vocab  # noqa: E402
+from encoded_corpus import evaluate, load, shard_of, vocab  # noqa: E402
 from gensim.models import Word2Vec  # noqa: E402
 
 from swapvec.config import TrainConfig  # noqa: E402

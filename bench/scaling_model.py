@@ -44,8 +44,7 @@ import tracemalloc
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from averaging_research import shard_of
-from averaging_rules import load, vocab
+from encoded_corpus import load, shard_of, vocab
 
 from swapvec.config import TrainConfig
 from swapvec.train.averaging import (

@@ -1,7 +1,8 @@
 """Tests of swapvec.train.averaging and .shard: determinism, the combine rule, training progress, gensim parity,
 memory bounds.
 
-The research rules the product's rule was chosen among live in bench/averaging_research.py and are not tested here.
+The research rules the product's rule was chosen among are not tested here; bench/RESULTS.md says where they are in
+git history.
 """
 
 from __future__ import annotations

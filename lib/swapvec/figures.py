@@ -157,7 +157,7 @@ def ranks_figure(path: Path, after: list[int], before: list[int] | None, heads: 
 
 def save(fig, path: Path) -> None:
     """``fig`` as SVG, text left as text, the same bytes for the same plot (no date, fixed element ids); as PNG at
-    100 dpi when ``path`` ends in ``.png`` (``bench/report_plots.py`` compares the two)."""
+    100 dpi when ``path`` ends in ``.png``."""
     import matplotlib
 
     if Path(path).suffix == ".png":

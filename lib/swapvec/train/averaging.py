@@ -10,7 +10,7 @@ summed changes are divided by ``k``. For a word a shard sees rarely this is the 
 learning rate (the linear-scaling rule of large-batch SGD); for a word every shard sees often, each shard's change
 already reaches the word's local equilibrium and the division averages the ``P`` estimates instead of adding them.
 Because the rule is linear in the changes, shards may be summed before they reach the driver. Plain sums, means and
-the other rules it is compared with live in bench/, not here.
+the other rules it was compared with are not here (bench/RESULTS.md has the table that chose).
 
 Vocabulary keys are the ints ``0..V-1`` with ``counts`` sorted descending (index == key), so sentences are int
 arrays and the same row means the same word everywhere.

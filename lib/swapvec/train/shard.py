@@ -134,7 +134,8 @@ class ShardTrainer:
         return max(p.min_alpha, p.alpha - (p.alpha - p.min_alpha) * progress)
 
     def _round_bounds(self, n_stream: int) -> np.ndarray:
-        # A seam for bench/, which tries rounds of other shapes.
+        # A seam for the averaging research harness, which tried rounds of other shapes (in git history:
+        # bench/RESULTS.md says where); its subclass overrides this.
         return round_bounds(n_stream, self.params)
 
     def train_round(
