@@ -497,7 +497,7 @@ def driver_connected() -> bool:
 def before_driver_exit() -> None:
     """Stop what pyspark serves the driver JVM from this process, as ``SparkContext.stop`` does but with no call to
     the JVM: the server of the JVM's accumulator updates, whose connection the JVM's exit would end mid-read (it
-    printed the EOFError)."""
+    printed the EOFError); and the gateway's calls to it."""
     from pyspark import SparkContext
 
     context = SparkContext._active_spark_context
@@ -506,6 +506,11 @@ def before_driver_exit() -> None:
         with contextlib.suppress(Exception):
             server.shutdown()
         context._accumulatorServer = None
+    # Nothing more is sent to the JVM: a Java object's finaliser (one held by the error that ended the command) would
+    # call it as it exits, and py4j before 0.10.9.9 (Spark 3.5) logged that failure with a traceback to stderr.
+    client = getattr(SparkContext._gateway, "_gateway_client", None)
+    if client is not None:
+        client.is_connected = False
 
 
 def forget_session() -> None:
