@@ -41,7 +41,7 @@ test-fast: dev
 # Python 3.11 to 3.13, each Databricks LTS runtime's own packages) and run on the seed's case and the Lee sample.
 # Needs python3.11, python3.12 and python3.13 on PATH.
 matrix: dev
-	$(BIN)/python .ci/matrix.py
+	$(BIN)/python .ci/matrix.py --jobs 2
 
 # Fallback for machines where Spark's own resolver cannot fetch Delta: put the jars in .jars/ with Maven,
 # then `export SWAPVEC_DELTA_JARS=$(PWD)/.jars`.

@@ -21,6 +21,7 @@ time; pip's cache makes that a matter of unpacking.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import dataclasses
 import json
@@ -155,7 +156,16 @@ def _interpreter(version: str) -> str:
     raise Failed(f"python{version} is not on PATH (nor installed by pyenv)")
 
 
-def make_env(cell: Cell, root: Path) -> tuple[Path, dict[str, str]]:
+def build_wheel(folder: Path) -> Path:
+    """swapvec's wheel, built once from this checkout: the cells install it, as pip installs a release, and cells
+    running at once never build in the same source tree."""
+    _run([sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", "wheel", "--no-deps", "-w", str(folder),
+          str(REPO)])  # fmt: skip
+    (wheel,) = folder.glob("swapvec-*.whl")
+    return wheel
+
+
+def make_env(cell: Cell, root: Path, wheel: Path) -> tuple[Path, dict[str, str]]:
     """The cell's venv with the platform's packages, then swapvec; returns its bin folder and swapvec's report."""
     venv = CACHE / cell.name
     shutil.rmtree(venv, ignore_errors=True)
@@ -172,7 +182,7 @@ def make_env(cell: Cell, root: Path) -> tuple[Path, dict[str, str]]:
     # Every package the platform has before swapvec comes: installing swapvec must change none of them.
     before = _freeze(venv)
     report = root / f"{cell.name}-install.json"
-    _run([*pip, "install", "--report", str(report), f"{REPO}{cell.extras}", *cell.lowest])
+    _run([*pip, "install", "--report", str(report), f"swapvec{cell.extras} @ {wheel.as_uri()}", *cell.lowest])
     installed = {
         _normal(item["metadata"]["name"]): item["metadata"]["version"]
         for item in json.loads(report.read_text())["install"]
@@ -327,11 +337,11 @@ def connect_server(cell: Cell, bin_dir: Path, root: Path):
         log.close()
 
 
-def run_cell(cell: Cell) -> dict[str, str]:
+def run_cell(cell: Cell, wheel: Path) -> dict[str, str]:
     started = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix=f"swapvec-{cell.name}-"))
     try:
-        bin_dir, versions = make_env(cell, root)
+        bin_dir, versions = make_env(cell, root, wheel)
         row = {"cell": cell.name, "platform": cell.platform, "install": f"{time.monotonic() - started:.0f} s"}
         row |= versions
         row |= run_cases(bin_dir, root, _env(bin_dir), "classic")
@@ -350,22 +360,30 @@ def main() -> int:
     parser.add_argument(
         "--cell", action="append", help="run only this cell (repeatable)", choices=[c.name for c in CELLS]
     )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="cells run at once (2 on 2 cores: a run waits on its JVM's start)"
+    )
     args = parser.parse_args()
     cells = [c for c in CELLS if not args.cell or c.name in args.cell]
-    failed = 0
-    for cell in cells:
-        print(
-            f"matrix: {cell.name} ({cell.platform}: Python {cell.python}, Spark {cell.pyspark}, Delta {cell.delta})",
-            flush=True,
-        )
-        try:
-            row = run_cell(cell)
-        except (Failed, subprocess.TimeoutExpired) as exc:
-            failed += 1
-            print(f"matrix: {cell.name} FAILED: {exc}", flush=True)
-            continue
-        print("matrix: " + "  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
-    print(f"matrix: {len(cells) - failed} passed, {failed} failed")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="swapvec-wheel-") as folder:
+        wheel = build_wheel(Path(folder))
+
+        def one(cell: Cell) -> bool:
+            about = f"{cell.platform}: Python {cell.python}, Spark {cell.pyspark}, Delta {cell.delta}"
+            print(f"matrix: {cell.name} ({about}) started", flush=True)
+            try:
+                row = run_cell(cell, wheel)
+            except (Failed, subprocess.TimeoutExpired) as exc:
+                print(f"matrix: {cell.name} FAILED: {exc}", flush=True)
+                return False
+            print("matrix: " + "  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+            return True
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            passed = sum(pool.map(one, cells))
+    failed = len(cells) - passed
+    print(f"matrix: {passed} passed, {failed} failed in {time.monotonic() - started:.0f} s")
     return 1 if failed else 0
 
 
