@@ -32,6 +32,7 @@ of each line and word, and the readers with and without Spark.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -264,10 +265,18 @@ def read_groups_file(path: str, key: str = "augment.groups_path") -> ParsedFile:
         text = file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise BadInput(f"{key}: {path} is not UTF-8 text") from None
-    parsed = parse_file(text, source=file.name)
+    parsed = _parsed(text, file.name)
     if not parsed.groups and not parsed.repels:
         raise BadInput(f"{key}: {path} holds no groups")
     return parsed
+
+
+@functools.lru_cache(maxsize=2)
+def _parsed(text: str, source: str) -> ParsedFile:
+    """:func:`parse_file`, once for each text: preflight, the phrase check and loading each read the file, and a
+    lexicon of a million lines takes seconds to parse. Holds the last two files (a groups file and a lexicon), as a
+    run holds them anyway; callers share the lists and do not change them."""
+    return parse_file(text, source)
 
 
 def one_token(raw: str, number: int, source: str, spelling: Spelling) -> str:
