@@ -18,8 +18,9 @@ member, every left word of a repel line with every right word. :func:`parse_file
 before any is made and refuses a file of more than :data:`MAX_PAIRS` (2,000,000), at the line that passes it: the
 driver holds each pair (about 300 bytes), and one line of 200,000 words would give 20 billion.
 
-Every word must be one token as written under ``tokenize.pattern`` (after lower-casing): preflight checks it in
-Python under the default pattern, and :func:`load_constraints` with the corpus's own tokeniser in Spark.
+Every word must be one token as written under ``tokenize.pattern`` (after lower-casing): preflight checks it with the
+corpus tokeniser's rule in Python (:func:`swapvec.tokenize.python_spelling`), and :func:`load_constraints` with the
+corpus tokeniser itself (:func:`swapvec.tokenize.tokenize_words`).
 
 A term of several words is written in double quotes (``entertainment: movies "motion picture"``): a phrase. Each of
 its words must be one token as written; in the tables it is one token, its words joined by ``tokenize.phrase_joiner``
@@ -31,6 +32,7 @@ of each line and word, and the readers with and without Spark.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,7 +43,7 @@ from pyspark.sql import SparkSession
 
 from swapvec.config import TokenizeConfig
 from swapvec.errors import BadInput
-from swapvec.tokenize import python_tokens, tokenize_words
+from swapvec.tokenize import Spelling, python_spelling, tokenize_words
 
 #: The methods that use repel lines.
 REPEL_METHODS = ("specialize", "swap+specialize")
@@ -106,9 +108,10 @@ class ParsedFile(NamedTuple):
         """Every word as written (a phrase's words one by one), once each, sorted: what the tokeniser must check."""
         return sorted({w for term in self.terms() for w in term.split(" ")})
 
-    def phrases(self, cfg: TokenizeConfig) -> set[tuple[str, ...]]:
-        """The phrases, each as the tokens it stands for in the corpus (lower-cased as configured)."""
-        return {tuple(w.lower() if cfg.lowercase else w for w in t.split(" ")) for t in self.terms() if " " in t}
+    def phrases(self, spell: Callable[[str], Spelling]) -> set[tuple[str, ...]]:
+        """The phrases, each as the tokens it stands for in the corpus: its words as ``spell`` (the tokeniser)
+        lower-cases them."""
+        return {tuple(spell(w).text for w in t.split(" ")) for t in self.terms() if " " in t}
 
 
 class GroupsFile(NamedTuple):
@@ -262,15 +265,24 @@ def read_groups_file(path: str, key: str = "augment.groups_path") -> ParsedFile:
         text = file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise BadInput(f"{key}: {path} is not UTF-8 text") from None
-    parsed = parse_file(text, source=file.name)
+    parsed = _parsed(text, file.name)
     if not parsed.groups and not parsed.repels:
         raise BadInput(f"{key}: {path} holds no groups")
     return parsed
 
 
-def one_token(raw: str, number: int, source: str, cfg: TokenizeConfig, tokens: list[str] | None) -> str:
-    """``raw`` as the tables spell it, refused unless it is one token as written (``tokens`` None: not known)."""
-    written = raw.lower() if cfg.lowercase else raw
+@functools.lru_cache(maxsize=2)
+def _parsed(text: str, source: str) -> ParsedFile:
+    """:func:`parse_file`, once for each text: preflight, the phrase check and loading each read the file, and a
+    lexicon of a million lines takes seconds to parse. Holds the last two files (a groups file and a lexicon), as a
+    run holds them anyway; callers share the lists and do not change them."""
+    return parse_file(text, source)
+
+
+def one_token(raw: str, number: int, source: str, spelling: Spelling) -> str:
+    """``raw`` as the tables spell it (the tokeniser's lower-casing), refused unless it is one token as written
+    (``spelling.tokens`` None: not known)."""
+    written, tokens = spelling
     if tokens is not None and tokens != [written]:
         # c++ would become c and be swapped wherever the letter c stands alone; "animal," would be animal.
         shape = f"{tokens[0]!r}" if len(tokens) == 1 else f"{len(tokens)} tokens {tokens}"
@@ -282,11 +294,11 @@ def one_token(raw: str, number: int, source: str, cfg: TokenizeConfig, tokens: l
     return written
 
 
-def spelt(raw: str, number: int, source: str, cfg: TokenizeConfig, tokens_of: Callable[[str], list[str] | None]) -> str:
+def spelt(raw: str, number: int, source: str, cfg: TokenizeConfig, spell: Callable[[str], Spelling]) -> str:
     """A word or phrase (its words joined by one space) as the tables spell it: each word checked by
-    :func:`one_token`, a phrase's joined by ``tokenize.phrase_joiner``."""
+    :func:`one_token` with its spelling under ``spell``, a phrase's joined by ``tokenize.phrase_joiner``."""
     words = raw.split(" ")
-    return cfg.phrase_joiner.join(one_token(w, number, source, cfg, tokens_of(w)) for w in words)
+    return cfg.phrase_joiner.join(one_token(w, number, source, spell(w)) for w in words)
 
 
 def _promisable(number: int, members: list[str], source: str) -> None:
@@ -301,10 +313,10 @@ def _promisable(number: int, members: list[str], source: str) -> None:
 
 
 def _checked(
-    parsed: ParsedFile, source: str, cfg: TokenizeConfig, tokens_of: Callable[[str], list[str] | None]
+    parsed: ParsedFile, source: str, cfg: TokenizeConfig, spell: Callable[[str], Spelling]
 ) -> tuple[list[Group], list[Repel]]:
-    """The groups and repel lines of a parsed file, each word checked: one token as written under ``tokens_of``
-    (None: not known here), in one group only, and on one side of a repel line from its group-mates; a plain
+    """The groups and repel lines of a parsed file, each word checked: one token as written under ``spell`` (its
+    tokens None: not known here), in one group only, and on one side of a repel line from its group-mates; a plain
     group of at most ``TOP + 1`` words.
 
     Raises
@@ -319,7 +331,7 @@ def _checked(
             _promisable(number, members, source)
         words = []
         for raw in ([hub] if hub else []) + members:
-            written = spelt(raw, number, source, cfg, tokens_of)
+            written = spelt(raw, number, source, cfg, spell)
             if written in seen:
                 where = "twice on that line" if seen[written] == number else f"also on line {seen[written]}"
                 raise BadInput(f"{source}:{number}: {written!r} is {where}; a word belongs to one group")
@@ -331,8 +343,8 @@ def _checked(
     group_of = {w: g for g in groups for w in g.words}
     repels = []
     for number, left_raw, right_raw in parsed.repels:
-        left = tuple(spelt(raw, number, source, cfg, tokens_of) for raw in left_raw)
-        right = tuple(spelt(raw, number, source, cfg, tokens_of) for raw in right_raw)
+        left = tuple(spelt(raw, number, source, cfg, spell) for raw in left_raw)
+        right = tuple(spelt(raw, number, source, cfg, spell) for raw in right_raw)
         for a in left:
             for b in right:
                 if a == b:
@@ -362,7 +374,7 @@ def check_groups_file(path: str, tokenize_cfg: TokenizeConfig, method: str) -> N
             f"{Path(path).name}:{parsed.repels[0][0]}: a repel line ('!=') needs augment.method "
             f"{' or '.join(REPEL_METHODS)}, not {method}"
         )
-    _checked(parsed, Path(path).name, tokenize_cfg, lambda raw: python_tokens(raw, tokenize_cfg))
+    _checked(parsed, Path(path).name, tokenize_cfg, lambda raw: python_spelling(raw, tokenize_cfg))
 
 
 def load_constraints(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfig) -> GroupsFile:
@@ -377,8 +389,9 @@ def load_constraints(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfi
     """
     parsed = read_groups_file(path)
     raw_words = parsed.words()
-    tokens = dict(zip(raw_words, tokenize_words(spark, raw_words, tokenize_cfg), strict=True))
-    return GroupsFile(*_checked(parsed, Path(path).name, tokenize_cfg, tokens.get), parsed.phrases(tokenize_cfg))
+    spellings = dict(zip(raw_words, tokenize_words(spark, raw_words, tokenize_cfg), strict=True))
+    spell = spellings.__getitem__
+    return GroupsFile(*_checked(parsed, Path(path).name, tokenize_cfg, spell), parsed.phrases(spell))
 
 
 def load_groups(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfig) -> list[Group]:

@@ -28,7 +28,7 @@ from pyspark.sql import SparkSession
 from swapvec.config import TokenizeConfig
 from swapvec.errors import BadInput
 from swapvec.groups import Group, ParsedFile, Repel, load_constraints, read_groups_file, spelt
-from swapvec.tokenize import python_tokens, tokenize_words
+from swapvec.tokenize import Spelling, python_spelling, tokenize_words
 
 #: Where a pair was written: (file name, line number).
 Origin = tuple[str, int]
@@ -103,12 +103,12 @@ def pairs_of(groups: list[Group], repels: list[Repel], source: str = "groups") -
     return pairs
 
 
-def _lexicon_pairs(parsed: ParsedFile, source: str, cfg: TokenizeConfig, tokens_of: Callable) -> Pairs:
-    """The pairs of a parsed lexicon, each word checked to be one token as written under ``tokens_of``."""
-    pairs = Pairs(phrases=parsed.phrases(cfg))
+def _lexicon_pairs(parsed: ParsedFile, source: str, cfg: TokenizeConfig, spell: Callable[[str], Spelling]) -> Pairs:
+    """The pairs of a parsed lexicon, each word checked to be one token as written under ``spell``."""
+    pairs = Pairs(phrases=parsed.phrases(spell))
 
     def token(raw: str, number: int) -> str:
-        return spelt(raw, number, source, cfg, tokens_of)
+        return spelt(raw, number, source, cfg, spell)
 
     lines = [(number, hub, members, None) for number, hub, members in parsed.groups]
     lines += [(number, None, left, right) for number, left, right in parsed.repels]
@@ -138,14 +138,14 @@ def check_lexicon_file(path: str, tokenize_cfg: TokenizeConfig) -> Pairs:
         The first problem, with its line number.
     """
     parsed = _read(path)
-    known: dict[str, list[str] | None] = {}
+    known: dict[str, Spelling] = {}
 
-    def tokens_of(raw: str) -> list[str] | None:
+    def spell(raw: str) -> Spelling:
         if raw not in known:
-            known[raw] = python_tokens(raw, tokenize_cfg)
+            known[raw] = python_spelling(raw, tokenize_cfg)
         return known[raw]
 
-    return _lexicon_pairs(parsed, Path(path).name, tokenize_cfg, tokens_of)
+    return _lexicon_pairs(parsed, Path(path).name, tokenize_cfg, spell)
 
 
 def load_lexicon(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfig) -> Pairs:
@@ -159,8 +159,8 @@ def load_lexicon(spark: SparkSession, path: str, tokenize_cfg: TokenizeConfig) -
     """
     parsed = _read(path)
     raw_words = parsed.words()
-    tokens = dict(zip(raw_words, tokenize_words(spark, raw_words, tokenize_cfg), strict=True))
-    return _lexicon_pairs(parsed, Path(path).name, tokenize_cfg, tokens.get)
+    spellings = dict(zip(raw_words, tokenize_words(spark, raw_words, tokenize_cfg), strict=True))
+    return _lexicon_pairs(parsed, Path(path).name, tokenize_cfg, spellings.__getitem__)
 
 
 @dataclass(frozen=True)
