@@ -134,8 +134,7 @@ class ShardTrainer:
         return max(p.min_alpha, p.alpha - (p.alpha - p.min_alpha) * progress)
 
     def _round_bounds(self, n_stream: int) -> np.ndarray:
-        # A seam for the averaging research harness, which tried rounds of other shapes (in git history:
-        # bench/RESULTS.md says where); its subclass overrides this.
+        # A seam for a research harness that tries rounds of other shapes by overriding it.
         return round_bounds(n_stream, self.params)
 
     def train_round(
