@@ -74,13 +74,14 @@ def test_the_seed_case_from_and_to_s3(s3, tmp_path, fmt):
     assert _read(s3, out, "runs", fmt).column("status").to_pylist() == ["succeeded"]
     assert not [k for k in s3.keys(out) if k.endswith("_swapvec.lock")]  # the Parquet writer's lock, released
 
-    # A backfill of an older date keeps the newer date's tables on the store too.
-    before = {t: s3.keys(f"{out}/{t}") + s3.keys(f"{out}/_versions/{t}/CURRENT") for t in ("vectors", "similarities")}
-    older = _run(s3, tmp_path, [*settings[:-1], "run.key=2026-01-01"])
-    assert older.returncode == 0, older.stderr[-3000:]
-    assert "kept" in older.stdout
-    assert {t: s3.keys(f"{out}/{t}") + s3.keys(f"{out}/_versions/{t}/CURRENT") for t in before} == before
     if fmt == "parquet":
+        # A backfill of an older date keeps the newer date's tables: on a store, by the pointer objects swapvec
+        # writes (Delta's own idempotent writes keep them by its log, as on a local disk: tests/test_runkey.py).
+        before = {t: s3.keys(f"{out}/_versions/{t}") for t in ("vectors", "similarities")}
+        older = _run(s3, tmp_path, [*settings[:-1], "run.key=2026-01-01"])
+        assert older.returncode == 0, older.stderr[-3000:]
+        assert "kept" in older.stdout
+        assert {t: s3.keys(f"{out}/_versions/{t}") for t in before} == before
         assert not s3.keys(f"{out}/vectors")  # no links on an object store: the table's own prefix stays empty
         pointers = {t: s3.read_text(f"{out}/_versions/{t}/CURRENT") for t in ("vectors", "similarities")}
         assert all(json.loads(p)["version"] for p in pointers.values())
