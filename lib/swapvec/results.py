@@ -155,9 +155,13 @@ def arrow_rows(path: str | Path, fmt: str) -> list[RunRow]:
     """The ``runs`` rows of a local ``output.path``, read without Spark."""
     runs = Path(path) / "runs"
     if fmt == "delta":
-        from deltalake import DeltaTable
+        from deltalake import DeltaTable, QueryBuilder
 
-        table = DeltaTable(str(runs)).to_pyarrow_table(columns=_RUN_COLUMNS)
+        # delta-rs's own reader, not its pyarrow dataset: that left Arrow's scan threads running into the
+        # interpreter's exit, which then aborted ("terminate called without an active exception", exit 134) about
+        # one time in two, after the command's work and its message.
+        query = QueryBuilder().register("runs", DeltaTable(str(runs)))
+        table = pa.table(query.execute(f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs").read_all())
     else:
         import pyarrow.dataset as pads
 
