@@ -110,28 +110,25 @@ def main(argv: Sequence[str] | None = None, command: str | None = None) -> int:
 
         cfg = load_config(args.config, args.overrides)
         setup_logging(cfg.log.format, cfg.log.level)
-        if args.command == "export":
 
-            def spark() -> SparkSession:  # only for tables that cannot be read without it; stopped as a run's is
-                nonlocal driver
-                from swapvec.session import LocalDriver, get_spark
+        def start(uris: list[str]) -> SparkSession:
+            """The session, its JVM (when this command starts one) stopped at the command's end, whatever ends it."""
+            nonlocal driver
+            from swapvec.session import LocalDriver, get_spark
 
-                driver = LocalDriver()
-                session = get_spark(cfg.spark, uris=[cfg.output.path])
-                driver.started()
-                return session
+            driver = LocalDriver()
+            stopped.listen(abort=driver.abort_start)  # a stop while the JVM starts is quiet too, and kills the start
+            session = get_spark(cfg.spark, uris=uris)
+            driver.started()
+            stopped.listen()  # again, in front of the handler the session's start installed (it cancels the jobs)
+            return session
 
-            return _export(args, cfg, spark)
+        if args.command == "export":  # Spark only for tables that cannot be read without it
+            return _export(args, cfg, lambda: start([cfg.output.path]))
         from swapvec.pipeline import execute, preflight
-        from swapvec.session import LocalDriver, get_spark
 
         preflight(cfg, args.command)  # bad input is refused before a JVM starts
-
-        driver = LocalDriver()
-        stopped.listen(abort=driver.abort_start)  # a stop while the JVM starts is quiet too, and kills the start
-        spark = get_spark(cfg.spark, uris=[p for p in (cfg.input.path, cfg.output.path, cfg.train.init_from) if p])
-        driver.started()
-        stopped.listen()  # again, in front of the handler the session's start installed (it cancels the jobs)
+        spark = start([p for p in (cfg.input.path, cfg.output.path, cfg.train.init_from) if p])
         # A stop noted during the start but lost in a finaliser is raised by execute, which records it in runs.
         result = execute(spark, cfg, args.command)
         _say_done(args.command, cfg.output.path, cfg.run.key, result)
