@@ -83,6 +83,15 @@ def _failing(monkeypatch, table: str) -> None:
     monkeypatch.setattr(Store, "write", failing_write)
 
 
+def _fails_at_similarities(spark, cfg, monkeypatch) -> dict:
+    """Run ``cfg`` with every ``similarities`` write failing, after ``vectors`` committed; its ``failed`` row."""
+    with monkeypatch.context() as failing:
+        _failing(failing, "similarities")
+        with pytest.raises(OSError, match="similarities"):
+            execute(spark, cfg, "run")
+    return _runs(cfg.output.path)[-1]
+
+
 def _run_ids(out: str, table: str, version: int | None = None) -> set[str]:
     return set(DeltaTable(f"{out}/{table}", version=version).to_pyarrow_table().column("run_id").to_pylist())
 
@@ -98,12 +107,9 @@ def test_a_retry_after_a_failure_midway_completes_what_is_missing(spark, seed_ca
 
     cfg = seed_case(*FAST, "run.key=7")
     out = cfg.output.path
-    with monkeypatch.context() as failing:
-        _failing(failing, "similarities")
-        with pytest.raises(OSError, match="similarities"):
-            execute(spark, cfg, "run")
+    failed = _fails_at_similarities(spark, cfg, monkeypatch)
     vectors_version = DeltaTable(f"{out}/vectors").version()
-    [failed] = _runs(out)
+    assert len(_runs(out)) == 1
     assert failed["status"] == "failed" and failed["run_key"] == "7"
 
     # The retry as a scheduler runs it, with the same config: from the console, in this session.
@@ -155,11 +161,8 @@ def test_a_retry_with_another_config_makes_every_table_again(spark, seed_case, m
     wrote in ``table_versions``."""
     first = seed_case(*FAST, "run.key=2")
     out = first.output.path
-    with monkeypatch.context() as failing:
-        _failing(failing, "similarities")
-        with pytest.raises(OSError, match="similarities"):
-            execute(spark, first, "run")
-    [failed] = _runs(out)
+    failed = _fails_at_similarities(spark, first, monkeypatch)
+    assert len(_runs(out)) == 1
 
     retry = execute(spark, seed_case(*FAST, "run.key=2", "train.vector_size=50", "train.seed=7"), "run")
     assert retry.status == "succeeded" and "tables_kept" not in retry.details
@@ -179,14 +182,10 @@ def test_a_key_retried_with_its_first_config_after_another_makes_that_configs_ta
     ids = []
     for attempt, extra in enumerate(configs):
         cfg = seed_case(*FAST, "run.key=3", *extra)
-        with monkeypatch.context() as failing:
-            if attempt < len(configs) - 1:
-                _failing(failing, "similarities")
-                with pytest.raises(OSError, match="similarities"):
-                    execute(spark, cfg, "run")
-                ids.append(_runs(cfg.output.path)[-1]["run_id"])
-            else:
-                ids.append(execute(spark, cfg, "run").run_id)
+        if attempt < len(configs) - 1:
+            ids.append(_fails_at_similarities(spark, cfg, monkeypatch)["run_id"])
+        else:
+            ids.append(execute(spark, cfg, "run").run_id)
         assert _run_ids(cfg.output.path, "vectors") == {ids[-1]}
     assert _read_together(cfg.output.path, _runs(cfg.output.path)[-1]) == dict.fromkeys(OUTPUTS, {ids[-1]})
 
