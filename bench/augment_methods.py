@@ -37,6 +37,7 @@ from swapvec.lexicon import Constraints
 from swapvec.log import setup_logging
 from swapvec.retrofit import retrofit
 from swapvec.session import get_spark
+from swapvec.steps import train_params
 from swapvec.store import read_corpus
 from swapvec.summary import score_cell
 from swapvec.tokenize import tokenize
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None) -> None:
 
     keep = group_words(groups)
     # The corpus as it is: what `swapvec run` trains as its baseline, and what retrofitting alone starts from.
-    (trained, _), train_s = timed(train, spark, sentences.withColumn("copy", F.lit(0)), cfg, group_words=keep)
+    originals = sentences.withColumn("copy", F.lit(0))
+    (trained, _), train_s = timed(train, spark, originals, train_params(cfg), group_words=keep)
     trained = trained.localCheckpoint(eager=True)
     row("none", trained, train_s)
     fitted, retrofit_s = timed(lambda: retrofit(trained, groups, a.retrofit_iterations, a.retrofit_weight))
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     # Swapped copies.
     (augmented, augment_stats), augment_s = timed(augment_corpus, sentences, groups, a, t.seed)
     sentences.unpersist()
-    (trained, _), train_s = timed(train, spark, augmented, cfg, group_words=keep)
+    (trained, _), train_s = timed(train, spark, augmented, train_params(cfg), group_words=keep)
     trained = trained.localCheckpoint(eager=True)
     augmented.unpersist()
     row("swap", trained, augment_s + train_s)

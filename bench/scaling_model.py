@@ -213,6 +213,7 @@ def spark_rounds(shard_counts: list[int], rounds: int = 4) -> dict[int, float]:
     from swapvec.config import load_config
     from swapvec.log import setup_logging
     from swapvec.session import get_spark
+    from swapvec.steps import train_params
     from swapvec.train import train
 
     setup_logging("text", "WARNING")
@@ -234,8 +235,8 @@ def spark_rounds(shard_counts: list[int], rounds: int = 4) -> dict[int, float]:
                 "train.threads=1",
             ],
         )
-        train(spark, sentences, cfg)  # the Python workers started once
-        out[shards] = min(train(spark, sentences, cfg)[1]["seconds"] / rounds for _ in range(2))
+        train(spark, sentences, train_params(cfg))  # the Python workers started once
+        out[shards] = min(train(spark, sentences, train_params(cfg))[1]["seconds"] / rounds for _ in range(2))
     return out
 
 

@@ -203,6 +203,7 @@ def worker(kind: str, tokens: str, epochs: int, partitions: str, extra: list[str
 
     from swapvec.evaluate import collect_vectors
     from swapvec.session import get_spark
+    from swapvec.steps import train_params
     from swapvec.store import read_corpus
     from swapvec.tokenize import tokenize
     from swapvec.train import train
@@ -223,7 +224,7 @@ def worker(kind: str, tokens: str, epochs: int, partitions: str, extra: list[str
     sentences = sentences.localCheckpoint(eager=True)
     words = sentences.select(F.sum(F.size("tokens"))).first()[0]
     started = time.monotonic()
-    vectors, stats = train(spark, sentences, cfg)
+    vectors, stats = train(spark, sentences, train_params(cfg))
     seconds = time.monotonic() - started
     kv = collect_vectors(vectors, 300_000, [])
     return {"words": int(words), "seconds": seconds, "vocab": len(kv), **scores(kv), "stats": stats}

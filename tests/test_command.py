@@ -10,13 +10,13 @@ from swapvec.command import Command
 
 def _writes_failing(monkeypatch, *failing: str) -> tuple[Command, list[tuple[str, str]]]:
     """A command whose writes of ``failing`` tables raise, and the ``table.write_failed`` events it logs."""
-    c = Command(spark=None, cfg=None, store=None, record=SimpleNamespace(details={}), resume=None)
 
-    def write(df, table):
-        if table in failing:
-            raise RuntimeError(f"the {table} commit failed")
+    class Failing(Command):
+        def write(self, df, table):
+            if table in failing:
+                raise RuntimeError(f"the {table} commit failed")
 
-    c.write = write
+    c = Failing(spark=None, cfg=None, store=None, record=SimpleNamespace(details={}), resume=None)
     said: list[tuple[str, str]] = []
 
     def event(logger, name, **fields):

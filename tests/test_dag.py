@@ -4,7 +4,7 @@ Airflow is loaded in a child interpreter with its own ``AIRFLOW_HOME``: importin
 process-wide, which must not leak into the other tests. The child fills a DagBag from ``dags/`` (Airflow's own
 parser, which reports import errors), renders the task's templates for a logical date with the real Variable
 accessor (Variables come from ``AIRFLOW_VAR_*``, the Spark connection from ``AIRFLOW_CONN_SPARK_DEFAULT``) and
-writes the spark-submit command line the operator's hook would run.
+runs the task, whose ``spark-submit`` is a stand-in on ``PATH`` that records the command line it was given.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = textwrap.dedent(
     """
-    import json, sys
+    import json, os, sys
     from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk.execution_time.context import VariableAccessor
 
@@ -45,12 +45,13 @@ PROBE = textwrap.dedent(
             schedule=str(dag.schedule),
             catchup=dag.catchup,
             max_active_runs=dag.max_active_runs,
-            conn_id=task._conn_id,
             application=task.application,
             conf=task.conf,
             application_args=task.application_args,
-            command=task._get_hook()._build_spark_submit_command(task.application),
         )
+        task.execute(context={})  # runs the stand-in spark-submit
+        with open(os.environ["SPARK_SUBMITTED"]) as f:
+            report["command"] = json.load(f)
     with open(out, "w") as f:
         json.dump(report, f)
     """
@@ -72,6 +73,16 @@ def probe(
         **{f"AIRFLOW_VAR_{name.upper()}": value for name, value in (variables or {}).items()},
     )
     out = tmp_path / "probe.json"
+    # The stand-in spark-submit: records its command line and succeeds.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    submit = bin_dir / "spark-submit"
+    submit.write_text(
+        f"#!{sys.executable}\nimport json, os, sys\n"
+        "json.dump([os.path.basename(sys.argv[0]), *sys.argv[1:]], open(os.environ['SPARK_SUBMITTED'], 'w'))\n"
+    )
+    submit.chmod(0o755)
+    env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", SPARK_SUBMITTED=str(tmp_path / "submitted.json"))
     proc = subprocess.run(
         [sys.executable, "-c", PROBE, str(ROOT / "dags"), logical_date, str(out), *dag],
         env=env,
@@ -102,7 +113,7 @@ def defaults(tmp_path_factory) -> dict:
 
 
 def test_dag_is_one_daily_task_one_run_at_a_time(defaults):
-    assert defaults["task_ids"] == ["swapvec_run"] and defaults["conn_id"] == "spark_default"
+    assert defaults["task_ids"] == ["swapvec_run"]
     assert (defaults["schedule"], defaults["catchup"], defaults["max_active_runs"]) == ("@daily", False, 1)
 
 

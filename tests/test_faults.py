@@ -60,6 +60,7 @@ def test_retried_tasks_give_the_same_vectors(spark, tmp_path, monkeypatch):
     from gensim.test.utils import datapath
     from pyspark.sql import functions as F
 
+    from swapvec.steps import train_params
     from swapvec.store import read_corpus
     from swapvec.tokenize import tokenize
     from swapvec.train import gensim_avg, train
@@ -72,7 +73,7 @@ def test_retried_tasks_give_the_same_vectors(spark, tmp_path, monkeypatch):
     sentences = sentences.localCheckpoint(eager=True)
 
     def digest() -> str:
-        vectors, _ = train(spark, sentences, cfg)
+        vectors, _ = train(spark, sentences, train_params(cfg))
         rows = vectors.orderBy("word").collect()
         return hashlib.sha256(json.dumps([(r.word, list(r.vector)) for r in rows]).encode()).hexdigest()
 

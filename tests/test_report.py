@@ -16,11 +16,12 @@ from swapvec import runs, steps
 from swapvec.config import load_config
 from swapvec.errors import BadInput
 from swapvec.evaluate import Evaluation, analogies, benchmarks, group_closeness
-from swapvec.figures import _label_places, neighbourhood, project
+from swapvec.figures import neighbourhood, project
 from swapvec.groups import Group
 from swapvec.pipeline import execute, preflight
-from swapvec.report import MARKER, build_report, check_report_folder, write_report
-from swapvec.summary import compared, summary
+from swapvec.report import ReportInfo, render
+from swapvec.store.report_folder import MARKER, check_report_folder, publish_report
+from swapvec.summary import compared, kept_by, summary
 
 
 def _is_svg(path: Path) -> bool:
@@ -29,6 +30,18 @@ def _is_svg(path: Path) -> bool:
 
 def _links(markdown: str) -> list[str]:
     return re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+
+
+def _with(evaluation: Evaluation, kv: KeyedVectors) -> Evaluation:
+    """``evaluation`` carrying the vectors it was computed on, as ``evaluate.evaluate`` returns it."""
+    evaluation.vectors = kv
+    return evaluation
+
+
+def _published(output_path, run_id: str, groups, evaluation: Evaluation, **kwargs) -> Path | None:
+    """The report of ``evaluation`` made ``<output_path>/report``, as ``swapvec run`` makes it."""
+    info = ReportInfo(run_id, groups_path="g.txt", method="swap")
+    return publish_report(str(output_path), lambda folder: render(folder, info, groups, evaluation), **kwargs)
 
 
 def test_a_groups_neighbourhood_is_its_words_nearest_others_in_a_stable_sorts_order():
@@ -57,12 +70,12 @@ def test_report_without_baseline_draws_after_only(tmp_path):
     kv.add_vectors(words, rng.normal(size=(len(words), 6)).astype(np.float32))
     groups = [Group(members=("a", "b", "gone"), hub="hub", line=3), Group(members=("x", "y"), line=5)]
     evaluation = group_closeness(kv, groups)
-    cfg = load_config(None, ["augment.groups_path=g.txt"])
-    md = build_report(tmp_path, cfg, "r1", groups, evaluation, kv).read_text()
+    info = ReportInfo("r1", groups_path="g.txt", method="swap")
+    md = render(tmp_path, info, groups, _with(evaluation, kv)).read_text()
     assert _links(md) == ["ranks.svg", "group-00003.svg", "group-00005.svg"]  # relative, beside report.md
     assert all(_is_svg(tmp_path / link) for link in _links(md))
     first = (tmp_path / "group-00003.svg").read_bytes()
-    build_report(tmp_path, cfg, "r1", groups, evaluation, kv)
+    render(tmp_path, info, groups, evaluation)
     assert (tmp_path / "group-00003.svg").read_bytes() == first  # no date, no random ids: the same plot, the same bytes
     assert "| a | hub |" in md and "Not in the evaluated vocabulary: gone." in md
     assert "| with groups |" in md and "| without groups |" not in md
@@ -81,8 +94,8 @@ def test_scores_over_a_sliver_of_a_benchmark_are_not_measured(tmp_path):
     text = summary(Evaluation(metrics=scores), before)
     [line] = [line for line in text.splitlines() if line.startswith("WS-353")]
     assert line.split()[-6:] == ["not", "measured", "(1%)", "not", "measured", "(1%)"]
-    cfg = load_config(None, ["augment.groups_path=g.txt", "evaluate.max_vocab=1000"])
-    md = build_report(tmp_path, cfg, "r1", [], Evaluation(metrics={**scores, "evaluated_words": 106.0}), kv).read_text()
+    info = ReportInfo("r1", groups_path="g.txt", method="swap", max_vocab=1000)
+    md = render(tmp_path, info, [], Evaluation(metrics={**scores, "evaluated_words": 106.0}, vectors=kv)).read_text()
     assert "evaluated among all 106 words of the vocabulary" in md and "| not measured (0%) |" in md
 
 
@@ -118,7 +131,8 @@ def test_analogies_are_scored_as_gensim_scores_them(tmp_path):
 
 def test_the_columns_name_what_the_baseline_is(tmp_path):
     def heads(*overrides: str) -> tuple[str, str]:
-        return compared(load_config(None, ["augment.groups_path=g.txt", *overrides]))
+        a = load_config(None, ["augment.groups_path=g.txt", *overrides]).augment
+        return compared(a, a.affected_only)
 
     assert heads() == ("without groups", "with groups") == heads("augment.method=both")
     assert heads("augment.method=retrofit") == ("before retrofitting", "after retrofitting")
@@ -137,8 +151,8 @@ def test_the_columns_name_what_the_baseline_is(tmp_path):
         "after",
         "specialisation",
     ]
-    cfg = load_config(None, ["augment.groups_path=g.txt", "augment.method=specialize"])
-    md = build_report(tmp_path, cfg, "r1", groups, evaluation, kv, kv, evaluation).read_text()
+    info = ReportInfo("r1", groups_path="g.txt", method="specialize", heads=heads("augment.method=specialize"))
+    md = render(tmp_path, info, groups, _with(evaluation, kv), evaluation).read_text()
     assert "| before specialisation | after specialisation | change |" in md
     assert "| rank before specialisation |" in md and "without groups" not in md
 
@@ -162,14 +176,14 @@ def test_the_summary_and_the_report_say_which_groups_the_guarantee_moved_and_how
     assert lines[lines.index("  line 3: hub: a b") + 1] == "    moved by the guarantee: a, b (least cosine 0.812)"
     assert lines[lines.index("  line 5: x y") + 1] == "    kept by training alone: not moved"
     assert not any("guarantee" in line for line in summary(evaluation).splitlines())  # the step did not run
-    cfg = load_config(None, ["augment.groups_path=g.txt", "augment.method=both"])
-    md = build_report(tmp_path, cfg, "r1", groups, evaluation, kv, moves=moves).read_text()
+    info = ReportInfo("r1", groups_path="g.txt", method="both", kept_by=kept_by("retrofit"))
+    md = render(tmp_path, info, groups, _with(evaluation, kv), moves=moves).read_text()
     assert "## The guarantee step" in md and "Promises kept by training and retrofitting: 1 of 2 groups" in md
     assert "| 3 | hub: a b | no | a, b | 0.812 | yes |" in md and "| 5 | x y | yes | - | - | yes |" in md
 
 
 def _evaluated_groups() -> tuple[list[Group], Evaluation]:
-    """Two groups and their evaluation, carrying the vectors it drew from (so write_report reads no table)."""
+    """Two groups and their evaluation, carrying the vectors it drew from."""
     rng = np.random.default_rng(5)
     words = [f"w{i}" for i in range(30)] + ["a", "b", "x", "y"]
     kv = KeyedVectors(vector_size=6)
@@ -196,48 +210,36 @@ def test_a_report_folder_swapvec_did_not_write_is_refused_before_any_work_and_le
             preflight(cfg, command)
     groups, evaluation = _evaluated_groups()
     with pytest.raises(BadInput, match=refusal):  # nor by a direct write
-        write_report(cfg, "r1", None, groups, evaluation)
+        _published(cfg.output.path, "r1", groups, evaluation)
     assert _files(folder) == {"thesis.md": b"mine"}
     # A report swapvec wrote, and a file someone put beside it during the run: refused at the swap as well.
     shutil.rmtree(folder)
-    write_report(cfg, "r1", None, groups, evaluation)
+    _published(cfg.output.path, "r1", groups, evaluation)
     (folder / "notes.txt").write_text("mine too", encoding="utf-8")
     before = _files(folder)
     with pytest.raises(BadInput, match=refusal):
-        write_report(cfg, "r2", None, groups, evaluation)
+        _published(cfg.output.path, "r2", groups, evaluation)
     assert _files(folder) == before
     assert sorted(p.name for p in out.iterdir()) == ["report"]  # nothing staged or set aside is left
 
 
 @pytest.mark.slow
 def test_a_report_swapvec_wrote_is_replaced_also_one_written_before_the_marker(tmp_path):
-    cfg = load_config(None, ["augment.groups_path=g.txt", f"output.path={tmp_path / 'out'}"])
-    folder = tmp_path / "out" / "report"
+    out = tmp_path / "out"
+    folder = out / "report"
     folder.mkdir(parents=True)
     groups, evaluation = _evaluated_groups()
-    build_report(folder, cfg, "r1", groups, evaluation, evaluation.vectors)  # as swapvec wrote it, before the marker
+    render(folder, ReportInfo("r1"), groups, evaluation)  # as swapvec wrote it, before the marker
     for plot in folder.glob("*.svg"):  # and before its plots were SVG
         plot.rename(plot.with_suffix(".png"))
-    check_report_folder(cfg.output.path)
-    write_report(cfg, "r2", None, groups, evaluation)
+    check_report_folder(str(out))
+    _published(out, "r2", groups, evaluation)
     assert (folder / "report.md").read_text(encoding="utf-8").startswith("# swapvec report: run r2")
     assert (folder / MARKER).is_file() and not list(folder.glob("*.png"))
     (folder / "group-00002.svg").unlink()  # a report with fewer groups than the last is still swapvec's
-    write_report(cfg, "r3", None, groups, evaluation)
+    _published(out, "r3", groups, evaluation)
     assert (folder / "report.md").read_text(encoding="utf-8").startswith("# swapvec report: run r3")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report"]
-
-
-def test_labels_are_placed_toward_the_inside_of_the_panel_and_do_not_overlap():
-    # Three points at the top left, at the same place; three at the bottom right; one in the middle.
-    xy = np.array([[0.0, 1.0]] * 3 + [[1.0, 0.0]] * 3 + [[0.5, 0.5]])
-    places = _label_places(xy)
-    top_left, bottom_right, middle = places[:3], places[3:6], places[6]
-    assert {(dx, ha) for dx, _, ha in top_left} == {(4, "left")}  # to the right of their points
-    assert [dy for _, dy, _ in top_left] == [3, -8, -19]  # stacked a line apart, downwards
-    assert {(dx, ha) for dx, _, ha in bottom_right} == {(-4, "right")}  # on the left: they end at their points
-    assert [dy for _, dy, _ in bottom_right] == [3, 14, 25]  # near the bottom the stack grows upwards
-    assert middle == (4, 3, "left")
 
 
 def test_projection_of_points_in_a_plane_keeps_their_distances():
@@ -294,7 +296,7 @@ def test_run_with_retrofit_reports_before_and_after(spark, seed_case, monkeypatc
     def refused(*args, **kwargs):
         raise BadInput("the report could not be drawn")
 
-    monkeypatch.setattr(steps, "write_report", refused)
+    monkeypatch.setattr(steps, "render", refused)
     with pytest.raises(BadInput, match="could not be drawn"):
         execute(spark, cfg, "run")
     [(table, error)] = [(f["table"], f["error"]) for name, f in said if name == "table.write_failed"]
@@ -303,20 +305,20 @@ def test_run_with_retrofit_reports_before_and_after(spark, seed_case, monkeypatc
 
 @pytest.mark.slow
 def test_a_report_replaces_the_last_only_once_what_it_waits_for_succeeds(tmp_path):
-    cfg = load_config(None, ["augment.groups_path=g.txt", f"output.path={tmp_path / 'out'}"])
+    out = tmp_path / "out"
     groups, evaluation = _evaluated_groups()
-    write_report(cfg, "r1", None, groups, evaluation)
+    _published(out, "r1", groups, evaluation)
     before = _files(tmp_path / "out" / "report")
 
     def failed() -> None:
         raise RuntimeError("a table's write failed")
 
     with pytest.raises(RuntimeError, match="write failed"):
-        write_report(cfg, "r2", None, groups, evaluation, ready=failed)
+        _published(out, "r2", groups, evaluation, ready=failed)
     assert _files(tmp_path / "out" / "report") == before
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report"]  # the pages drawn for r2 are gone
     waited = []
-    write_report(cfg, "r3", None, groups, evaluation, ready=lambda: waited.append(True))
+    _published(out, "r3", groups, evaluation, ready=lambda: waited.append(True))
     assert waited == [True] and _files(tmp_path / "out" / "report")["report.md"].startswith(b"# swapvec report: run r3")
 
 
@@ -329,9 +331,8 @@ def test_what_a_killed_run_left_beside_the_report_is_removed_by_the_next_and_not
     import time
 
     out = tmp_path / "out"
-    cfg = load_config(None, ["augment.groups_path=g.txt", f"output.path={out}"])
     groups, evaluation = _evaluated_groups()
-    write_report(cfg, "r1", None, groups, evaluation)
+    _published(out, "r1", groups, evaluation)
     started = time.time()
     hour_ago = started - 3600
 
@@ -355,7 +356,7 @@ def test_what_a_killed_run_left_beside_the_report_is_removed_by_the_next_and_not
     held = os.open(live, os.O_RDONLY)
     fcntl.flock(held, fcntl.LOCK_EX)
     try:
-        write_report(cfg, "r2", None, groups, evaluation, started=started)
+        _published(out, "r2", groups, evaluation, started=started)
     finally:
         os.close(held)
     assert {p.name for p in out.iterdir()} == {"report", live.name, *(folder.name for folder in kept)}

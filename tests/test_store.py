@@ -185,28 +185,18 @@ def test_parquet_versions_a_reader_may_hold_stay_until_the_retention(spark, tmp_
 
     df = spark.range(3).localCheckpoint(eager=True)
     tables = parquet.Tables(str(tmp_path), spark)
+    # Folders someone put beside the versions, and a version swapvec wrote years ago (named by the rule from before
+    # microseconds): past the retention, only swapvec's go.
+    theirs, ancient = ["a", "b", "c"], "20200101T000000-0123abcd"
+    for name in (*theirs, ancient):
+        (tmp_path / "_versions" / "pruned" / name).mkdir(parents=True)
+        (tmp_path / "_versions" / "pruned" / name / "part-0.parquet").write_bytes(b"data")
     for hours, table in ((168.0, "kept"), (0.0, "pruned")):
         names = [tables.write(df, table, "overwrite", hours) for _ in range(5)]
         left = sorted(p.name for p in (tmp_path / "_versions" / table).iterdir())
         # Younger than the retention: every version stays readable; past it, the current one and the last two.
-        assert left == (sorted(names) if hours else sorted(names[-3:]))
-
-
-def test_parquet_pruning_deletes_only_the_version_folders_swapvec_named(tmp_path):
-    from swapvec.store import parquet
-
-    versions = tmp_path / "_versions" / "vectors"
-    theirs = ["a", "b", "c"]
-    # swapvec's, the oldest named by the rule from before microseconds, all written years ago; and a current one.
-    ours = ["20200101T000000-0123abcd", "20200102T000000.000001-89abcdef", "20200103T000000.000001-fedcba98"]
-    current = "20260101T000000.000001-76543210"
-    for name in (*theirs, *ours, current):
-        (versions / name).mkdir(parents=True)
-        (versions / name / "part-0.parquet").write_bytes(b"data")
-    parquet.Tables(str(tmp_path), None)._prune("vectors", keep=current, hours=0)
-    # Past the retention, swapvec's oldest version goes (the current one and the last two stay); the others stay.
-    assert sorted(p.name for p in versions.iterdir()) == sorted([*theirs, *ours[1:], current])
-    assert all((versions / name / "part-0.parquet").read_bytes() == b"data" for name in theirs)
+        assert left == (sorted(names) if hours else sorted([*theirs, *names[-3:]]))
+    assert all((tmp_path / "_versions" / "pruned" / name / "part-0.parquet").read_bytes() == b"data" for name in theirs)
 
 
 def test_a_table_of_the_other_format_is_named_as_such_not_as_foreign(tmp_path):

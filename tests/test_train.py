@@ -8,6 +8,7 @@ from pyspark.sql import functions as F
 from scipy.stats import spearmanr
 
 from swapvec.config import Config, load_config
+from swapvec.steps import train_params
 from swapvec.store import read_corpus
 from swapvec.tokenize import tokenize
 from swapvec.train import train, vocabulary
@@ -71,9 +72,9 @@ def test_run_count_is_what_this_run_trains_without_the_counts_a_continuation_car
 
 def test_gensim_backend_repeats_exactly_for_a_seed(spark, lee):
     cfg = _with(lee[0], epochs=1, sync_rounds=3)
-    first = _matrix(train(spark, lee[1], cfg)[0])[1]
-    assert np.array_equal(_matrix(train(spark, lee[1], cfg)[0])[1], first)
-    assert not np.array_equal(_matrix(train(spark, lee[1], _with(cfg, seed=2))[0])[1], first)
+    first = _matrix(train(spark, lee[1], train_params(cfg))[0])[1]
+    assert np.array_equal(_matrix(train(spark, lee[1], train_params(cfg))[0])[1], first)
+    assert not np.array_equal(_matrix(train(spark, lee[1], train_params(_with(cfg, seed=2)))[0])[1], first)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def test_gensim_backend_learns_what_single_process_gensim_learns(
     spark, lee, single_process_gensim, partitions, threads, shards
 ):
     cfg = _with(lee[0], epochs=10, num_partitions=partitions, threads=threads)
-    vectors, stats = train(spark, lee[1], cfg)
+    vectors, stats = train(spark, lee[1], train_params(cfg))
     words, ours = _matrix(vectors)
     assert stats["vocab_size"] == len(words) > 2000 and np.isfinite(ours).all()
     assert (stats["shards"], stats["threads"]) == (shards, threads)
@@ -110,7 +111,7 @@ def test_gensim_backend_learns_what_single_process_gensim_learns(
 @pytest.mark.parametrize("backend", ["gensim", "mllib"])
 def test_both_backends_report_the_words_they_trained_and_their_rate(spark, lee, backend):
     cfg = _with(lee[0], backend=backend, epochs=2, sync_rounds=2)
-    _, stats = train(spark, lee[1], cfg)
+    _, stats = train(spark, lee[1], train_params(cfg))
     sentences = [list(r.tokens) for r in lee[1].select("tokens").collect()]
     if backend == "gensim":  # the words it trains: known words of sentences left with two or more
         vocab = {r.word for r in vocabulary(lee[1], cfg.train.min_count).collect()}
@@ -135,20 +136,20 @@ def test_a_profile_the_cluster_refuses_trains_on_the_sessions_cpus_and_the_same_
     from swapvec.train import cores
 
     cfg = _with(lee[0], epochs=1, num_partitions=1)  # one shard: auto asks for both local cores
-    one_thread = _matrix(train(spark, lee[1], _with(cfg, threads=1))[0])[1]
+    one_thread = _matrix(train(spark, lee[1], train_params(_with(cfg, threads=1)))[0])[1]
 
     def granted(session, cpus):
         return ResourceProfileBuilder().require(TaskResourceRequests().cpus(cpus)).build, "granted here"
 
     monkeypatch.setattr(cores, "task_cpus_profile", granted)
-    vectors, stats = train(spark, lee[1], cfg)
+    vectors, stats = train(spark, lee[1], train_params(cfg))
     assert stats["scheduling"] == "spark.task.cpus" and stats["threads"] == 1
     assert stats["scheduling_reason"].startswith("refused by the cluster: ")
     assert np.array_equal(_matrix(vectors)[1], one_thread)
 
 
 def test_mllib_backend_learns_the_corpus(spark, lee):
-    vectors, stats = train(spark, lee[1], _with(lee[0], backend="mllib", epochs=5))
+    vectors, stats = train(spark, lee[1], train_params(_with(lee[0], backend="mllib", epochs=5)))
     words, a = _matrix(vectors)
     assert stats["vocab_size"] == len(words) > 2000 and np.isfinite(a).all() and a.shape[1] == 100
     normed = a / np.linalg.norm(a, axis=1, keepdims=True)

@@ -1,6 +1,6 @@
 """A command's context (:class:`Command`): its session, config, tables, run record and resume decision, with what
-its steps share: timed stages, writes (one table, or several at once), the constraints and the prior model, each
-read once.
+its steps share: timed stages, writes (one table, or several at once), what it persists for its length, and the
+constraints, the prior model and the replayed sentences, each read once.
 
 :mod:`swapvec.pipeline` makes one a command and hands it to the command's function; :mod:`swapvec.steps` holds the
 steps that function chains.
@@ -15,7 +15,9 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from swapvec import runs
@@ -32,44 +34,62 @@ from swapvec.store import Store
 
 _log = get_logger("pipeline")
 
+T = TypeVar("T")
 
-@dataclass
+
+@dataclass(frozen=True)
 class Command:
-    """One command's session, config, tables, record and resume decision, handed to the function that runs it."""
+    """One command's session, config, tables, record and resume decision, handed to the function that runs it.
+
+    The steps return what they make; the command keeps only what it owns: the run record (``record``, where each
+    step's stats are added) and what lives as long as it does (:meth:`persist`, the memos below)."""
 
     spark: SparkSession
     cfg: Config
     store: Store
     record: RunRecord
     resume: Resume
-    #: The model table of the vectors trained by this command (gensim), written beside them; None otherwise.
-    model: DataFrame | None = None
-    #: The ``phrases`` table of the phrases detected in the corpus (``tokenize.phrases``); None otherwise.
-    phrases: DataFrame | None = None
-    #: What the command persisted for its whole length; unpersisted when it ends.
-    cached: list[DataFrame] = field(default_factory=list)
-    #: The sentences drawn from the prior's sample (:func:`swapvec.steps.with_replay`), once ``drew``; None when none.
-    drawn: DataFrame | None = None
-    drew: bool = False
+    #: What the command persisted for its whole length (:meth:`persist`); unpersisted by :meth:`release`.
+    _persisted: list[DataFrame] = field(default_factory=list)
     #: The stages running, outermost first (:meth:`stage`).
-    stages: list[str] = field(default_factory=list)
+    _stages: list[str] = field(default_factory=list)
+    #: Values made once a command whatever step asks first (:meth:`once`).
+    _once: dict[str, object] = field(default_factory=dict)
+
+    def persist(self, df: DataFrame) -> DataFrame:
+        """``df`` persisted (memory, then disk) until the command ends."""
+        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        self._persisted.append(df)
+        return df
+
+    def release(self) -> None:
+        """Unpersist what :meth:`persist` kept."""
+        for df in self._persisted:
+            df.unpersist()
+        self._persisted.clear()
+
+    def once(self, name: str, make: Callable[[], T]) -> T:
+        """``make()``, made the first time ``name`` is asked for and the same value every time after."""
+        if name not in self._once:
+            self._once[name] = make()
+        return self._once[name]  # type: ignore[return-value]
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
         """Time a stage, log its start and end as events, and show its progress on a terminal. A stage run inside
         another (the report, drawn while the tables are written) says so (``within``); the outer one draws the line."""
         stop_point()
-        started, within = time.monotonic(), (self.stages[-1] if self.stages else None)
+        started, within = time.monotonic(), (self._stages[-1] if self._stages else None)
         where = {"within": within} if within else {}
         event(_log, "stage.start", stage=name, run_id=self.record.run_id, **where)
         outcome = "stage.failed"
-        self.stages.append(name)
+        self._stages.append(name)
         try:
             with progress(self.spark, name, enabled=self.cfg.log.progress and within is None):
                 yield
             outcome = "stage.done"
         finally:
-            self.stages.pop()
+            self._stages.pop()
             event(_log, outcome, stage=name, seconds=round(time.monotonic() - started, 2), **where)
 
     def kept(self, table: str) -> bool:
@@ -160,8 +180,21 @@ class Command:
     def prior(self) -> Prior | None:
         """``train.init_from``'s model and replay sample, checked against this run's settings (None without it),
         read once."""
-        return read_prior(self.spark, self.cfg) if self.cfg.train.init_from else None
+        return read_prior(self.spark, self.cfg.train) if self.cfg.train.init_from else None
 
     @property
     def prior_model(self) -> DataFrame | None:
         return self.prior.model if self.prior is not None else None
+
+    @functools.cached_property
+    def affected_only(self) -> bool:
+        """``augment.affected_only`` as this command applies it, decided once: ``swapvec run`` on
+        ``train.init_optional``'s first day has no model to add the groups to, and trains the whole corpus for
+        ``train.epochs`` (the affected sentences alone, one pass, would make a model of the group words and nothing
+        else)."""
+        if not self.cfg.augment.affected_only:
+            return False
+        if self.record.command == "run" and self.prior is None:
+            event(_log, "augment.affected_only_skipped", reason="no model yet (train.init_optional): a full run")
+            return False
+        return True

@@ -22,7 +22,7 @@ from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from swapvec.config import Config, OutputConfig
+from swapvec.config import OutputConfig, TrainConfig
 from swapvec.errors import BadInput, one_line
 from swapvec.log import event, get_logger
 from swapvec.replay import REPLAY
@@ -54,18 +54,19 @@ class Prior:
     sample: DataFrame | None
 
 
-def read_prior(spark: SparkSession, cfg: Config) -> Prior | None:
-    """``train.init_from``'s model table and replay sample, checked against ``cfg``; None when there is no model yet
-    and ``train.init_optional`` allows it (logged as ``train.init_skipped``). The sample is the one the model's run
-    wrote: at the version that run recorded in ``runs`` (Delta), or the table there now when it is that run's.
+def read_prior(spark: SparkSession, t: TrainConfig) -> Prior | None:
+    """``train.init_from``'s model table and replay sample, checked against the ``train`` settings ``t``; None when
+    there is no model yet and ``train.init_optional`` allows it (logged as ``train.init_skipped``). The sample is the
+    one the model's run wrote: at the version that run recorded in ``runs`` (Delta), or the table there now when it
+    is that run's.
 
     Raises
     ------
     BadInput
         No model table there, a Delta version that does not exist, an empty table, another vector size or another
-        objective than ``cfg.train``'s.
+        objective than ``t``'s.
     """
-    t, path = cfg.train, cfg.train.init_from
+    path = t.init_from
     store = _store_of(spark, path)
     if store is None and t.init_optional:
         event(_log, "train.init_skipped", init_from=path, reason="no model table yet: training from scratch")

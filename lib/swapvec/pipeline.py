@@ -17,7 +17,6 @@ import contextlib
 import json
 from collections.abc import Callable
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from swapvec import runs, tracking
@@ -30,25 +29,14 @@ from swapvec.groups import check_groups_file
 from swapvec.lexicon import check_lexicon_file
 from swapvec.log import event, get_logger
 from swapvec.phrases import apply
-from swapvec.report import check_report_folder
 from swapvec.runs import RunRecord
 from swapvec.similarity import neighbours_per_word, query_words
 from swapvec.similarity.kernels import require_faiss
-from swapvec.steps import (
-    baseline_of,
-    evaluated,
-    fitted,
-    guaranteed,
-    replay_sample,
-    reported,
-    sentences_of,
-    similarities_of,
-    trained,
-    with_replay,
-)
+from swapvec.steps import baseline_of, evaluated, replay_sample, reported, sentences_of, similarities_of, vectors_of
 from swapvec.store import Store, check_input
 from swapvec.store.parquet import WriterBusy
 from swapvec.store.paths import check_location
+from swapvec.store.report_folder import check_report_folder
 
 _log = get_logger("pipeline")
 
@@ -68,43 +56,30 @@ NEEDS = {"augment": "sentences", "train": "augmented", "similarity": "vectors", 
 
 # ------------------------------------------------------------------------------------------------------- commands
 def _run(c: Command) -> None:
-    cfg, groups, _ = c.cfg, c.constraints.groups, c.prior  # both read and checked before any work
-    if cfg.augment.affected_only and c.prior is None:
-        # train.init_optional's first day: there is no model to add the groups to, so the whole corpus is trained,
-        # for train.epochs (affected sentences alone, one pass, made a model of the group words and nothing else).
-        event(_log, "augment.affected_only_skipped", reason="no model yet (train.init_optional): a full run")
-        c.cfg = cfg = cfg.replaced(augment=cfg.augment.replaced(affected_only=False))
-    sentences = trained_vectors = None
+    affected, groups = c.affected_only, c.constraints.groups  # decided, and read and checked, before any work
+    sentences = phrases = trained_vectors = model = None
     if c.kept("vectors"):
         vectors = c.read_kept("vectors")
     else:
         with c.stage("tokenize"):
-            sentences = sentences_of(c)
-            if cfg.augment.affected_only:
+            sentences, phrases = sentences_of(c)
+            if affected:
                 sentences = affected_sentences(sentences, groups)
-            sentences = sentences.persist(StorageLevel.MEMORY_AND_DISK)
+            sentences = c.persist(sentences)
         with c.stage("augment"):
-            corpus = f"the corpus at {cfg.input.path}"
+            corpus = f"the corpus at {c.cfg.input.path}"
             # With affected_only the sentences are those that hold a group word: none is not an empty corpus.
             none = f"no sentence of {corpus} holds a group word: augment.affected_only has nothing to train"
             augmented, stats = augment_corpus(
-                sentences, groups, cfg.augment, cfg.train.seed, corpus, none if cfg.augment.affected_only else None
+                sentences, groups, c.cfg.augment, c.cfg.train.seed, corpus, none if affected else None
             )
             c.record.add(stats)
-        with c.stage("train"):
-            # A continuation's earlier sentences mixed in, with their copies; as the `train` command does.
-            trained_on = with_replay(c, augmented, own_count=stats.row_counts["sentences"])
-            # The similarities' top_k against the vocabulary, before training rather than after it.
-            trained_vectors = trained(c, trained_on, lambda size: neighbours_per_word(cfg.similarity, size))
-        augmented.unpersist()
-        vectors = trained_vectors
-        if cfg.augment.after_training:
-            with c.stage(cfg.augment.after_training):
-                vectors = fitted(c, trained_vectors)
-        with c.stage("guarantee"):
-            vectors = guaranteed(c, vectors)
+        # A continuation's earlier sentences mixed in, with their copies; the similarities' top_k checked against the
+        # vocabulary before training rather than after it.
+        own, top_k = stats.row_counts["sentences"], lambda size: neighbours_per_word(c.cfg.similarity, size)
+        trained_vectors, vectors, model = vectors_of(c, augmented, own_count=own, vocab_check=top_k)
     baseline_vectors = None
-    if cfg.evaluate.baseline and c.constraints:
+    if c.cfg.evaluate.baseline and c.constraints:
         with c.stage("baseline"):
             baseline_vectors = baseline_of(c, sentences, trained_vectors)
     sims = None
@@ -115,14 +90,12 @@ def _run(c: Command) -> None:
     evaluations = evaluated(c, vectors, baseline_vectors)
     with c.stage("write"):
         replay = None if c.kept("replay") else replay_sample(c, sentences)  # reads the persisted sentences
-        tables = {"vectors": vectors, "model": c.model, "replay": replay, "similarities": sims, "phrases": c.phrases}
+        tables = {"vectors": vectors, "model": model, "replay": replay, "similarities": sims, "phrases": phrases}
         if baseline_vectors is not None:  # so that a later `swapvec evaluate` can still compare with them
             tables["baseline_vectors"] = baseline_vectors
         # The writes wait on the JVM; the driver's Python draws the report meanwhile.
         with c.writing(_made_or_kept(c, tables)) as written:
-            reported(c, vectors, baseline_vectors, evaluations, written)
-    if sentences is not None:
-        sentences.unpersist()
+            reported(c, evaluations, written)
 
 
 def _made_or_kept(c: Command, tables: dict[str, DataFrame | None]) -> dict[str, DataFrame | None]:
@@ -137,9 +110,10 @@ def _tokenize(c: Command) -> None:
             c.write(None, "phrases")
         return
     with c.stage("tokenize"):
-        sentences = local_checkpoint(sentences_of(c))
+        sentences, phrases = sentences_of(c)
+        sentences = local_checkpoint(sentences)
         c.record.add(count_words(sentences, f"the corpus at {c.cfg.input.path}"))
-        c.write_all({"sentences": sentences, **({"phrases": c.phrases} if c.phrases is not None else {})})
+        c.write_all({"sentences": sentences, **({"phrases": phrases} if phrases is not None else {})})
 
 
 def _augment(c: Command) -> None:
@@ -148,7 +122,7 @@ def _augment(c: Command) -> None:
     sentences = c.store.read("sentences", needed_by="augment").drop("run_id")
     # The named phrases, in case `swapvec tokenize` ran without the groups file (joined phrases are left as they are).
     sentences = apply(sentences, c.named_phrases, [], c.cfg.tokenize.phrase_joiner)
-    if c.cfg.augment.affected_only:
+    if c.affected_only:
         sentences = affected_sentences(sentences, c.constraints.groups)
     with c.stage("augment"):
         augmented, stats = augment_corpus(sentences, c.constraints.groups, c.cfg.augment, c.cfg.train.seed)
@@ -161,9 +135,9 @@ def _train_command(c: Command) -> None:
     if c.kept("vectors"):
         return c.write(None, "vectors")
     augmented = c.store.read("augmented", needed_by="train").drop("run_id")
-    with c.stage("train"):
-        vectors = guaranteed(c, fitted(c, trained(c, with_replay(c, augmented))))
-        tables = {"vectors": vectors, "model": c.model, "replay": replay_sample(c, augmented)}
+    _, vectors, model = vectors_of(c, augmented)
+    with c.stage("write"):
+        tables = {"vectors": vectors, "model": model, "replay": replay_sample(c, augmented)}
         c.write_all(_made_or_kept(c, tables))
 
 
@@ -184,7 +158,7 @@ def _evaluate_command(c: Command) -> None:
         first = stored.select("run_id").first()
         c.record.details["baseline_of_run"] = first.run_id if first else None
         baseline_vectors = stored.drop("run_id")
-    reported(c, vectors, baseline_vectors, evaluated(c, vectors, baseline_vectors))
+    reported(c, evaluated(c, vectors, baseline_vectors))
 
 
 _COMMANDS: dict[str, Callable[[Command], None]] = {
@@ -298,8 +272,7 @@ def execute(spark: SparkSession, cfg: Config, command: str = "run", run_id: str 
             record.failed(exc)
             raise
         finally:
-            for df in c.cached:
-                df.unpersist()
+            c.release()
             runs.append(store, cfg, record)
             tracking.log_run(cfg, record)
     event(_log, "run.done", run_id=record.run_id, command=command, metrics=record.metrics)

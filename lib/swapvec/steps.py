@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -19,66 +19,117 @@ from swapvec.augment import augment, substitutions
 from swapvec.collocations import detect
 from swapvec.command import Command
 from swapvec.compat import local_checkpoint
+from swapvec.config import Config
 from swapvec.evaluate import Evaluation, evaluate
 from swapvec.groups import constrained_words, group_words
 from swapvec.guarantee import guarantee
 from swapvec.log import event, get_logger
 from swapvec.phrases import TABLE_SCHEMA, apply, table_rows
-from swapvec.report import write_report
+from swapvec.report import ReportInfo, render
 from swapvec.retrofit import retrofit
 from swapvec.similarity import similarities
 from swapvec.specialize import SpecializeParams, specialize
 from swapvec.stats import Stats
 from swapvec.store import read_corpus
+from swapvec.store.paths import absolute, table_path
+from swapvec.store.report_folder import publish_report
 from swapvec.summary import compared, kept_by, summary
 from swapvec.tokenize import check_pattern, check_spaced, chunked, token_rows
-from swapvec.train import train
+from swapvec.train import TrainParams, train
 
 _log = get_logger("pipeline")
 
 
-def sentences_of(c: Command) -> DataFrame:
+class Tokenized(NamedTuple):
+    """The corpus as the stages after tokenisation read it."""
+
+    #: ``tokens`` and ids, in sentences of at most ``tokenize.max_sentence_length``.
+    sentences: DataFrame
+    #: The ``phrases`` table of the phrases detected in the corpus (``tokenize.phrases``); None otherwise.
+    phrases: DataFrame | None
+
+
+def sentences_of(c: Command) -> Tokenized:
     """The corpus, read and tokenised, its phrases made tokens (:func:`phrased`)."""
     cfg = c.cfg.tokenize
     check_pattern(c.spark, cfg)
     rows = token_rows(read_corpus(c.spark, c.cfg.input), cfg)
     check_spaced(rows, cfg)
-    return chunked(phrased(c, rows), cfg.max_sentence_length)
+    rows, phrases = phrased(c, rows)
+    return Tokenized(chunked(rows, cfg.max_sentence_length), phrases)
 
 
-def phrased(c: Command, rows: DataFrame) -> DataFrame:
+def phrased(c: Command, rows: DataFrame) -> tuple[DataFrame, DataFrame | None]:
     """``rows`` (a ``tokens`` column) with the phrases the groups file and the lexicon name made tokens, and with
-    ``tokenize.phrases`` the phrases detected in them too (kept in ``c.phrases``, their stats recorded)."""
+    ``tokenize.phrases`` the phrases detected in them too, with the ``phrases`` table of those (their stats recorded);
+    None for the table otherwise."""
     cfg, named = c.cfg.tokenize, c.named_phrases
     if not cfg.phrases:
-        return apply(rows, named, [], cfg.phrase_joiner)
-    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)  # read once a pass, and once more by the stages after
-    c.cached.append(rows)
+        return apply(rows, named, [], cfg.phrase_joiner), None
+    rows = c.persist(rows)  # read once a pass, and once more by the stages after
     groups_words = constrained_words(c.constraints.groups, c.constraints.repels)
     detected = detect(rows, cfg, named, kept_apart=set(groups_words))
     c.record.add(detected.stats)
     c.record.row_counts["phrases"] = len(detected.phrases)
-    c.phrases = c.spark.createDataFrame(table_rows(detected.phrases), TABLE_SCHEMA)
-    return detected.rows
+    return detected.rows, c.spark.createDataFrame(table_rows(detected.phrases), TABLE_SCHEMA)
 
 
-def trained(c: Command, sentences: DataFrame, vocab_check: Callable[[int], None] | None = None) -> DataFrame:
-    """The vectors trained on ``sentences`` (from ``train.init_from``'s model when set); the group words exempt from
-    subsampling. The gensim backend's model table is kept in ``c.model``. ``vocab_check``: ``train.train``'s."""
-    words, cfg = group_words(c.constraints.groups), c.cfg
-    if cfg.augment.affected_only:  # the model trained its epochs over these sentences already
-        epochs = {"epochs": cfg.augment.affected_epochs}
-        cfg = cfg.replaced(train=cfg.train.replaced(**epochs))
+def train_params(cfg: Config, affected_only: bool = False) -> TrainParams:
+    """What training reads of ``cfg``; ``affected_only``: the sentences are those of the prior model's corpus that
+    hold a group word (:attr:`Command.affected_only`), trained for ``augment.affected_epochs``."""
+    t = cfg.train
+    if affected_only:  # the model trained its epochs over these sentences already
+        t = t.replaced(epochs=cfg.augment.affected_epochs)
+    staging = absolute(t.staging_path) if t.staging_path else table_path(cfg.output.path, "_staging")
+    return TrainParams(t, staging, cfg.tokenize.max_sentence_length, same_corpus=affected_only)
+
+
+class Vectors(NamedTuple):
+    """What :func:`vectors_of` makes."""
+
+    #: The trained vectors (``word, vector, count``), before any step after training.
+    trained: DataFrame
+    #: The run's vectors: the trained ones retrofitted or specialised, and moved by the guarantee step.
+    final: DataFrame
+    #: The model table (gensim: the trained vectors with ``output`` and ``train_count``), written beside them; None
+    #: otherwise.
+    model: DataFrame | None
+
+
+def vectors_of(
+    c: Command, augmented: DataFrame, own_count: int | None = None, vocab_check: Callable[[int], None] | None = None
+) -> Vectors:
+    """Train on ``augmented`` (with a continuation's replayed sentences mixed in, :func:`with_replay`), then fit
+    (:func:`fitted`) and keep the groups' promise (:func:`guaranteed`), each its own stage. ``augmented`` is
+    unpersisted once trained. ``own_count``: :func:`with_replay`'s; ``vocab_check``: ``train.train``'s."""
+    with c.stage("train"):
+        trained_vectors, model = trained(c, with_replay(c, augmented, own_count), vocab_check)
+    augmented.unpersist()
+    vectors = trained_vectors
+    if c.cfg.augment.after_training:
+        with c.stage(c.cfg.augment.after_training):
+            vectors = fitted(c, trained_vectors)
+    with c.stage("guarantee"):
+        vectors = guaranteed(c, vectors)
+    return Vectors(trained_vectors, vectors, model)
+
+
+def trained(
+    c: Command, sentences: DataFrame, vocab_check: Callable[[int], None] | None = None
+) -> tuple[DataFrame, DataFrame | None]:
+    """The vectors trained on ``sentences`` (from ``train.init_from``'s model when set), the group words exempt from
+    subsampling, and the gensim backend's model table (None with MLlib). ``vocab_check``: ``train.train``'s."""
+    words = group_words(c.constraints.groups)
+    params = train_params(c.cfg, c.affected_only)
     vectors, stats = train(
-        c.spark, sentences, cfg, group_words=words, prior=c.prior_model, with_model=True, vocab_check=vocab_check
+        c.spark, sentences, params, group_words=words, prior=c.prior_model, with_model=True, vocab_check=vocab_check
     )
     numbers = {f"train_{k}": float(v) for k, v in stats.items() if isinstance(v, int | float)}
     # The words (how the weights travelled, how the tasks got their cores and why) go to the details.
     words = {f"train_{k}": v for k, v in stats.items() if isinstance(v, str)}
     c.record.add(Stats(row_counts={"vectors": int(stats["vocab_size"])}, metrics=numbers, details=words))
-    if "output" in vectors.columns:
-        c.model = vectors
-    return vectors.select("word", "vector", "count")
+    model = vectors if "output" in vectors.columns else None
+    return vectors.select("word", "vector", "count"), model
 
 
 def with_replay(c: Command, sentences: DataFrame, own_count: int | None = None) -> DataFrame:
@@ -86,31 +137,35 @@ def with_replay(c: Command, sentences: DataFrame, own_count: int | None = None) 
     swapped copies when ``sentences`` has copies; ``sentences`` as they are when there is nothing to replay (no
     prior sample, ``train.replay_share`` 0, or ``augment.affected_only``: those sentences are the model's already).
 
-    The draw is made once a command (``c.drawn``), sized by ``own_count``, the run's own sentences (counted when not
-    given), persisted, so that the training's baseline and a lost executor read the same sentences again."""
+    The draw is made once a command (:func:`_drawn`), sized by ``own_count``, the run's own sentences (counted when
+    not given), persisted, so that the training's baseline and a lost executor read the same sentences again."""
     t, prior = c.cfg.train, c.prior
-    if prior is None or prior.sample is None or t.replay_share == 0 or c.cfg.augment.affected_only:
+    if prior is None or prior.sample is None or t.replay_share == 0 or c.affected_only:
         return sentences
-    if not c.drew:
-        c.drew = True
-        if own_count is None:
-            own_count = replay.originals(sentences).count()
-        drawn, wanted = replay.drawn(prior.sample, t.replay_share, own_count, t.seed)
-        count = 0
-        if drawn is not None:
-            c.drawn = drawn.persist(StorageLevel.MEMORY_AND_DISK)
-            c.cached.append(c.drawn)
-            count = c.drawn.count()
-        c.record.row_counts["replayed_sentences"] = count
-        # Fewer than wanted when the sample holds fewer (train.replay_keep): said, since the share is then lower.
-        event(_log, "train.replay", own_sentences=own_count, wanted=wanted, drawn=count, share=t.replay_share)
-    if c.drawn is None:
+    drawn = c.once("replayed", lambda: _drawn(c, prior.sample, sentences, own_count))
+    if drawn is None:
         return sentences
-    drawn = c.drawn
     if "copy" in sentences.columns:
         subs = substitutions(c.constraints.groups) if c.cfg.augment.copies else {}
         drawn = augment(drawn, subs, c.cfg.augment.max_copies_per_sentence, t.seed)
     return replay.mixed(sentences, drawn, t.seed)
+
+
+def _drawn(c: Command, sample: DataFrame, sentences: DataFrame, own_count: int | None) -> DataFrame | None:
+    """The prior's sentences to replay beside ``sentences`` (``own_count`` of them, counted when None), persisted;
+    None when none is drawn. Their count is recorded."""
+    t = c.cfg.train
+    if own_count is None:
+        own_count = replay.originals(sentences).count()
+    drawn, wanted = replay.drawn(sample, t.replay_share, own_count, t.seed)
+    count = 0
+    if drawn is not None:
+        drawn = c.persist(drawn)
+        count = drawn.count()
+    c.record.row_counts["replayed_sentences"] = count
+    # Fewer than wanted when the sample holds fewer (train.replay_keep): said, since the share is then lower.
+    event(_log, "train.replay", own_sentences=own_count, wanted=wanted, drawn=count, share=t.replay_share)
+    return drawn
 
 
 def replay_sample(c: Command, sentences: DataFrame | None) -> DataFrame | None:
@@ -121,9 +176,11 @@ def replay_sample(c: Command, sentences: DataFrame | None) -> DataFrame | None:
     if t.backend != "gensim" or t.replay_keep == 0:
         return None
     earlier = prior.sample if prior is not None else None
-    if c.cfg.augment.affected_only:
+    if c.affected_only:
         return earlier
-    return replay.sample(sentences if sentences is not None else sentences_of(c), earlier, t.replay_keep, t.seed)
+    if sentences is None:
+        sentences = sentences_of(c).sentences
+    return replay.sample(sentences, earlier, t.replay_keep, t.seed)
 
 
 def _placed(c: Command, step: str, move: Callable[[], tuple[DataFrame, Stats]]) -> DataFrame:
@@ -172,16 +229,16 @@ def baseline_of(c: Command, sentences: DataFrame | None, trained_vectors: DataFr
     retrofitting or specialisation); with ``augment.affected_only``, the model the run started from."""
     if c.kept("baseline_vectors"):
         return c.read_kept("baseline_vectors")
-    if c.cfg.augment.affected_only:  # groups added to a trained model: that model is the run without them
+    if c.affected_only:  # groups added to a trained model: that model is the run without them
         return c.prior.model.select("word", "vector", "count")
     if (not c.cfg.augment.copies or c.constraints.lexicon) and trained_vectors is not None:
         c.record.metrics["baseline_train_seconds"] = c.record.metrics.get("train_seconds", 0.0)
         return trained_vectors
     if sentences is None:  # the run's own vectors were kept from an earlier attempt
-        sentences = sentences_of(c)
+        sentences = sentences_of(c).sentences
     words = group_words(c.constraints.groups)
     originals = with_replay(c, sentences).withColumn("copy", F.lit(0))  # what the run trained, without copies
-    vectors, stats = train(c.spark, originals, c.cfg, group_words=words, prior=c.prior_model)
+    vectors, stats = train(c.spark, originals, train_params(c.cfg), group_words=words, prior=c.prior_model)
     c.record.metrics["baseline_train_seconds"] = float(stats["seconds"])
     return vectors
 
@@ -198,35 +255,36 @@ def evaluated(
             baseline = evaluate(baseline_vectors, constraints, max_vocab)
         evaluation: Evaluation = evaluate(vectors, constraints, max_vocab)
         c.record.add(evaluation.stats(baseline))
-        moves, joiner = c.record.details.get("guarantee"), c.cfg.tokenize.phrase_joiner
-        c.record.summary = summary(evaluation, baseline, joiner, compared(c.cfg), moves, kept_by(c.cfg))
+        moves, joiner, a = c.record.details.get("guarantee"), c.cfg.tokenize.phrase_joiner, c.cfg.augment
+        heads, by = compared(a, c.affected_only), kept_by(a.after_training)
+        c.record.summary = summary(evaluation, baseline, joiner, heads, moves, by)
     return evaluation, baseline
 
 
 def reported(
-    c: Command,
-    vectors: DataFrame,
-    baseline_vectors: DataFrame | None,
-    evaluations: tuple[Evaluation, Evaluation | None],
-    written: Callable[[], None] | None = None,
+    c: Command, evaluations: tuple[Evaluation, Evaluation | None], written: Callable[[], None] | None = None
 ) -> None:
-    """Write the report of :func:`evaluated`'s ``evaluations``. ``written``: the run's tables are being written
-    meanwhile (:meth:`Command.writing`); the report's pages replace the last ones only once they are, so that a
-    report never describes tables that did not land."""
+    """Write the report of :func:`evaluated`'s ``evaluations`` under ``output.path``. ``written``: the run's tables are
+    being written meanwhile (:meth:`Command.writing`); the report's pages replace the last ones only once they are,
+    so that a report never describes tables that did not land."""
     evaluation, baseline = evaluations
+    a, groups, moves = c.cfg.augment, c.constraints.groups, c.record.details.get("guarantee")
+    info = ReportInfo(
+        run_id=c.record.run_id,
+        groups_path=a.groups_path,
+        lexicon_path=a.lexicon_path,
+        method=a.method if a.groups_path or a.lexicon_path else "none",
+        backend=c.cfg.train.backend,
+        max_vocab=c.cfg.evaluate.max_vocab,
+        joiner=c.cfg.tokenize.phrase_joiner,
+        heads=compared(a, c.affected_only),
+        kept_by=kept_by(a.after_training),
+    )
     with c.stage("report"):
-        groups = c.constraints.groups
-        moves = c.record.details.get("guarantee")
-        report = write_report(
-            c.cfg,
-            c.record.run_id,
-            vectors,
-            groups,
-            evaluation,
-            baseline_vectors,
-            baseline,
+        report = publish_report(
+            c.cfg.output.path,
+            lambda folder: render(folder, info, groups, evaluation, baseline, moves),
             ready=written,
             started=c.record.started_at.timestamp(),
-            moves=moves,
         )
         c.record.report_dir = report.parent if report else None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from swapvec.config import Config
+from swapvec.config import AugmentConfig
 from swapvec.evaluate import MIN_COVERAGE, Evaluation
 from swapvec.groups import Group
 from swapvec.phrases import readable, readable_all
@@ -76,12 +76,12 @@ def group_title(group: Group | dict[str, Any], joiner: str = "_") -> str:
 WITHOUT_WITH = ("without groups", "with groups")
 
 
-def compared(cfg: Config) -> tuple[str, str]:
+def compared(a: AugmentConfig, affected_only: bool) -> tuple[str, str]:
     """What the baseline is and what the run is, as column heads: the run trained without the groups (swap), the
-    vectors before retrofitting or specialisation (no copies, or a lexicon), or the model an ``augment.affected_only``
-    run continued (:func:`swapvec.steps.baseline_of` chooses the baseline)."""
-    a = cfg.augment
-    if a.affected_only:
+    vectors before retrofitting or specialisation (no copies, or a lexicon), or the model a run that trained the
+    affected sentences only (``affected_only``, as the command resolved ``augment.affected_only``) continued
+    (:func:`swapvec.steps.baseline_of` chooses the baseline)."""
+    if affected_only:
         return "model continued", "groups added"
     if a.after_training and (not a.copies or a.lexicon_path):
         step = "retrofitting" if a.after_training == "retrofit" else "specialisation"
@@ -89,13 +89,12 @@ def compared(cfg: Config) -> tuple[str, str]:
     return WITHOUT_WITH
 
 
-def kept_by(cfg: Config) -> str:
+def kept_by(after_training: str | None) -> str:
     """What a promise kept before the guarantee step was kept by: training alone, or training and the step after it
-    (retrofitting, specialisation)."""
-    step = cfg.augment.after_training
-    if not step:
+    (``augment.after_training``: retrofitting, specialisation)."""
+    if not after_training:
         return "training alone"
-    return "training and " + ("retrofitting" if step == "retrofit" else "specialisation")
+    return "training and " + ("retrofitting" if after_training == "retrofit" else "specialisation")
 
 
 def guarantee_headline(entries: list[dict[str, Any]], by: str = "training alone") -> str:

@@ -8,6 +8,7 @@ corpus's too: a run with groups has the words of the same run without them (:fun
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow.compute as pc
@@ -16,7 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from swapvec.compat import local_checkpoint, to_arrow
-from swapvec.config import Config
+from swapvec.config import TrainConfig
 from swapvec.errors import BadInput
 from swapvec.log import event, get_logger
 from swapvec.replay import REPLAYED
@@ -25,6 +26,22 @@ _log = get_logger("train")
 
 #: The ``vector`` column's type in every backend's output and in the ``vectors`` table.
 VECTOR_TYPE = T.ArrayType(T.FloatType(), containsNull=True)
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """What training reads: the ``train`` settings, and what it needs of the run around it, resolved by the command
+    (:func:`swapvec.steps.train_params`)."""
+
+    #: The ``train`` section (with ``augment.affected_epochs`` as its epochs when the sentences are affected only).
+    train: TrainConfig
+    #: Where the gensim backend's shipped weights are staged when they travel through files (``train.staging_path``,
+    #: or ``_staging`` under ``output.path``).
+    staging: str
+    #: ``tokenize.max_sentence_length``: MLlib's own split, kept at the tokeniser's.
+    max_sentence_length: int
+    #: The sentences were drawn from the corpus the prior model was trained on (``augment.affected_only``).
+    same_corpus: bool = False
 
 
 def vocabulary(
@@ -97,13 +114,13 @@ def vocabulary(
 def train(
     spark: SparkSession,
     sentences: DataFrame,
-    cfg: Config,
+    params: TrainParams,
     group_words: Collection[str] = (),
     prior: DataFrame | None = None,
     with_model: bool = False,
     vocab_check: Callable[[int], None] | None = None,
 ) -> tuple[DataFrame, dict[str, Any]]:
-    """Train word vectors on ``sentences`` (``tokens`` column and ids) with ``cfg.train.backend``.
+    """Train word vectors on ``sentences`` (``tokens`` column and ids) with ``params.train.backend``.
 
     ``group_words`` are exempt from subsampling (gensim; MLlib does not subsample). ``prior``, an earlier run's model
     table (``train.init_from``), gives the gensim backend its starting weights and counts. With ``with_model``, the
@@ -125,11 +142,11 @@ def train(
     BadInput
         The corpus leaves no word with ``min_count`` occurrences.
     """
-    min_count = cfg.train.min_count
-    same_corpus = cfg.augment.affected_only
+    t = params.train
+    min_count = t.min_count
     # One job, bounded by the vocabulary (words and counts, a fraction of the weights the backends hold): collected
     # once, it costs 0.6x a persisted table counted and collected again.
-    query = vocabulary(sentences, min_count, cfg.train.max_vocab_size, group_words, prior, same_corpus)
+    query = vocabulary(sentences, min_count, t.max_vocab_size, group_words, prior, params.same_corpus)
     vocab = to_arrow(query).sort_by("idx")
     size = vocab.num_rows
     if size == 0:
@@ -140,16 +157,16 @@ def train(
         rare = sorted(vocab.filter(pc.less(vocab["count"], min_count))["word"].to_pylist())
         if rare:
             event(_log, "vocab.kept_by_copies", words=rare, min_count=min_count, note="group words below min_count")
-    if cfg.train.backend == "mllib":
+    if t.backend == "mllib":
         from swapvec.train.mllib import train_mllib
 
-        vectors, stats = train_mllib(spark, sentences, vocab, cfg)
+        vectors, stats = train_mllib(spark, sentences, vocab, params)
     else:
         from swapvec.train.gensim_avg import train_gensim
 
-        vectors, stats = train_gensim(spark, sentences, vocab, cfg, keep_words=group_words, prior=prior)
+        vectors, stats = train_gensim(spark, sentences, vocab, params, keep_words=group_words, prior=prior)
     seconds = stats["seconds"]
-    stats["epochs"] = cfg.train.epochs
+    stats["epochs"] = t.epochs
     stats["seconds"] = round(seconds, 3)
     stats["words_per_second"] = round(stats["words"] / seconds, 1) if seconds > 0 else 0.0
     # One schema whatever the backend (MLlib's arrays are declared non-null; gensim's are not).

@@ -49,11 +49,9 @@ from swapvec.compat import (
     task_cpus,
     to_arrow,
 )
-from swapvec.config import Config
 from swapvec.errors import one_line, stop_point
 from swapvec.log import event, get_logger
 from swapvec.partitioning import spread_key
-from swapvec.store.paths import absolute, table_path
 from swapvec.train.averaging import (
     Combiner,
     GensimParams,
@@ -72,6 +70,8 @@ from swapvec.train.wire import SUM_SCHEMA, UPDATE_SCHEMA, round_change, shard_re
 
 if TYPE_CHECKING:
     from pyspark.resource import ResourceProfile
+
+    from swapvec.train import TrainParams
 
 _log = get_logger("train.gensim")
 
@@ -161,7 +161,7 @@ def train_gensim(
     spark: SparkSession,
     sentences: DataFrame,
     vocab: pa.Table,
-    cfg: Config,
+    train_params: TrainParams,
     keep_words: Collection[str] = (),
     prior: DataFrame | None = None,
 ) -> tuple[DataFrame, dict[str, Any]]:
@@ -177,7 +177,7 @@ def train_gensim(
     ``transport`` (how the weights reached the tasks), and the cores the training ran on (``cores.Cores.stats``:
     ``cores``, ``executors``, ``threads``, ``task_cpus``, ``scheduling``, ``scheduling_reason``).
     """
-    t = cfg.train
+    t = train_params.train
     vocab_size = vocab.num_rows
     auto = t.threads == "auto"
     shards, most = shards_for(t.num_partitions, 1 if auto else t.threads, t.alpha), max_shards(t.alpha)
@@ -199,14 +199,14 @@ def train_gensim(
     run_words = int(vocab["run_count"].to_numpy().sum())
     # Groups added (affected_only): a pass over sentences the model trained already moves its words little, so the
     # shards drift little; the fewest rounds the rule gives (at 2 shards, one round a epoch scores as well as two).
-    rule_words = 0 if cfg.augment.affected_only else run_words
+    rule_words = 0 if train_params.same_corpus else run_words
     params = GensimParams.from_config(t, t.sync_rounds or default_sync_rounds(t.epochs, shards, rule_words))
     rate_factor = shard_alpha_scale(params, shards)
     bound = memory_bound_bytes(vocab_size, params)
     check_driver_memory(spark, vocab_size, params.vector_size, bound["driver"])
     cores = training_cores(spark, shards, t.threads)
     mode = resolve_mode(spark, t.weights_transport)
-    staging = absolute(t.staging_path) if t.staging_path else table_path(cfg.output.path, "_staging")
+    staging = train_params.staging
     event(
         _log,
         "train.start",

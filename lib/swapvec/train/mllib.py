@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from pyspark.ml.feature import Word2Vec
@@ -12,8 +12,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from swapvec.compat import from_arrow
-from swapvec.config import Config
 from swapvec.train.memory import check_driver_memory
+
+if TYPE_CHECKING:
+    from swapvec.train import TrainParams
 
 #: swapvec (gensim) name -> MLlib param name. Options MLlib lacks (sg, hs, negative, sample) are not mapped.
 PARAM_NAMES = {
@@ -27,15 +29,15 @@ PARAM_NAMES = {
 }
 
 
-def mllib_params(cfg: Config) -> dict[str, object]:
-    """MLlib's parameters for a config; sentences were already split to ``tokenize.max_sentence_length``."""
-    params = {mllib: getattr(cfg.train, ours) for ours, mllib in PARAM_NAMES.items()}
-    params["maxSentenceLength"] = cfg.tokenize.max_sentence_length
-    return params
+def mllib_params(params: TrainParams) -> dict[str, object]:
+    """MLlib's parameters for swapvec's; sentences were already split to ``tokenize.max_sentence_length``."""
+    mapped: dict[str, object] = {mllib: getattr(params.train, ours) for ours, mllib in PARAM_NAMES.items()}
+    mapped["maxSentenceLength"] = params.max_sentence_length
+    return mapped
 
 
 def train_mllib(
-    spark: SparkSession, sentences: DataFrame, vocab: pa.Table, cfg: Config
+    spark: SparkSession, sentences: DataFrame, vocab: pa.Table, params: TrainParams
 ) -> tuple[DataFrame, dict[str, Any]]:
     """Fit MLlib Word2Vec on ``tokens``; return ``word, vector array<float>, count bigint`` and statistics.
 
@@ -48,19 +50,20 @@ def train_mllib(
     # into the model: about ten copies of vocabulary x vector_size floats. Four were counted before, and 60,000
     # words x 4096 dims (3.9 GB by that count) then passed the check and crashed a 4 GiB driver
     # (bench/scale_checks.py vocabulary).
-    check_driver_memory(spark, vocab.num_rows, cfg.train.vector_size, 10 * 4 * vocab.num_rows * cfg.train.vector_size)
+    size = params.train.vector_size
+    check_driver_memory(spark, vocab.num_rows, size, 10 * 4 * vocab.num_rows * size)
     tokens = sentences.select("tokens")
     words = tokens.select(F.sum(F.size("tokens"))).first()[0] or 0
     started = time.monotonic()
-    model = Word2Vec(inputCol="tokens", outputCol="_vector", **mllib_params(cfg)).fit(tokens)
+    model = Word2Vec(inputCol="tokens", outputCol="_vector", **mllib_params(params)).fit(tokens)
     seconds = time.monotonic() - started
     vectors = model.getVectors().select("word", vector_to_array("vector", "float32").alias("vector"))
     counts = from_arrow(spark, vocab.select(["word", "count"]))
     vectors = vectors.join(counts, "word").select("word", "vector", F.col("count").cast("bigint"))
     stats = {
         "vocab_size": vocab.num_rows,
-        "shards": cfg.train.num_partitions,
-        "words": int(words) * cfg.train.epochs,
+        "shards": params.train.num_partitions,
+        "words": int(words) * params.train.epochs,
         "seconds": seconds,
     }
     return vectors, stats
