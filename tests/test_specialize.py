@@ -255,7 +255,7 @@ def test_only_constrained_words_move_in_the_table(spark, planted):
 def test_lexicon_pairs_are_scored_as_ranking_each_word_would():
     from gensim.models import KeyedVectors
 
-    from swapvec.evaluate import _rank_of, pair_scores
+    from swapvec.evaluate import pair_scores
 
     rng = np.random.default_rng(3)
     kv = KeyedVectors(vector_size=8)
@@ -263,10 +263,7 @@ def test_lexicon_pairs_are_scored_as_ranking_each_word_would():
     pairs = {(f"w{i}", f"w{j}"): ("lex", 1) for i, j in rng.integers(0, 200, size=(300, 2)) if i != j}
     pairs[("w1", "absent")] = ("lex", 2)
     scores = pair_scores(kv, pairs, "lexicon_repel")
-    normed = kv.get_normed_vectors()
-    inside = [
-        min(_rank_of(kv, normed, a, (b,))[b], _rank_of(kv, normed, b, (a,))[a]) <= 10 for a, b in pairs if b != "absent"
-    ]
+    inside = [min(kv.rank(a, b), kv.rank(b, a)) <= 10 for a, b in pairs if b != "absent"]  # gensim's own ranks
     assert scores["lexicon_repel_pairs_scored"] == len(pairs) - 1 > 250
     assert scores["lexicon_repel_share_in_top10"] == pytest.approx(np.mean(inside)) and 0 < np.mean(inside) < 1
     drawn = pair_scores(kv, pairs, "lexicon_repel", ranked=60)  # a bounded draw ranks 60; the cosine spans all
@@ -307,14 +304,14 @@ def test_repelled_pairs_are_scored_and_a_word_outside_the_vocabulary_is_named_wi
     from gensim.models import KeyedVectors
 
     from swapvec.evaluate import repel_distance
-    from swapvec.summary import _repel_lines
+    from swapvec.summary import summary
 
     kv = KeyedVectors(vector_size=2)
     kv.add_vectors(["up", "down", "left"], np.array([[1.0, 0.0], [0.9, 0.1], [-1.0, 0.0]], dtype=np.float32))
     result = repel_distance(kv, [Repel(("up",), ("down",), line=3), Repel(("good",), ("bad",), line=4)])
     assert result.metrics["repel_pairs_scored"] == 1 and result.metrics["repel_share_in_top10"] == 1.0
     assert result.metrics["repel_mean_cosine"] > 0.99
-    assert _repel_lines(result, None)[2:] == [
+    assert summary(result).splitlines()[-2:] == [
         "  line 3: up != down: rank 1, cosine 0.994",
         "  line 4: good != bad: not in the vocabulary: good bad",
     ]
