@@ -2,7 +2,8 @@
 
 :mod:`swapvec.pipeline` holds the commands; each is a short chain of these steps, and each step calls one stage (a
 function of DataFrames in its own module: ``tokenize``, ``augment``, ``train``, ``retrofit``, ``specialize``,
-``guarantee``, ``similarity``, ``evaluate``, ``report``) and records the stats it returns on the run record.
+``guarantee``, ``similarity``, ``evaluate``, ``report``) with the settings that stage uses, never the whole config,
+records the stats it returns on the run record, and returns what it made: the command keeps no step's result.
 """
 
 from __future__ import annotations
