@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from swapvec.config import EvaluateConfig, TokenizeConfig, TrainConfig
 from swapvec.evaluate import MIN_COVERAGE, Evaluation
 from swapvec.figures import NEIGHBOURS_SHOWN, group_figure, ranks_figure
 from swapvec.groups import Group
@@ -40,11 +41,11 @@ class ReportInfo:
     lexicon_path: str | None = None
     #: ``augment.method``, or ``none`` without a groups file or lexicon.
     method: str = "none"
-    backend: str = "gensim"
+    backend: str = TrainConfig.backend
     #: ``evaluate.max_vocab``: the words the evaluation was among.
-    max_vocab: int = 50_000
+    max_vocab: int = EvaluateConfig.max_vocab
     #: ``tokenize.phrase_joiner``: phrases are shown as the groups file writes them ("motion picture").
-    joiner: str = "_"
+    joiner: str = TokenizeConfig.phrase_joiner
     #: What the baseline and the run are called (:func:`swapvec.summary.compared`).
     heads: tuple[str, str] = WITHOUT_WITH
     #: What a promise kept before the guarantee step was kept by (:func:`swapvec.summary.kept_by`).

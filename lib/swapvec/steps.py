@@ -256,10 +256,15 @@ def evaluated(
             baseline = evaluate(baseline_vectors, constraints, max_vocab)
         evaluation: Evaluation = evaluate(vectors, constraints, max_vocab)
         c.record.add(evaluation.stats(baseline))
-        moves, joiner, a = c.record.details.get("guarantee"), c.cfg.tokenize.phrase_joiner, c.cfg.augment
-        heads, by = compared(a, c.affected_only), kept_by(a.after_training)
+        moves, joiner, (heads, by) = c.record.details.get("guarantee"), c.cfg.tokenize.phrase_joiner, _headings(c)
         c.record.summary = summary(evaluation, baseline, joiner, heads, moves, by)
     return evaluation, baseline
+
+
+def _headings(c: Command) -> tuple[tuple[str, str], str]:
+    """What the summary and the report call the baseline and the run (:func:`swapvec.summary.compared`), and what
+    kept a promise before the guarantee step (:func:`swapvec.summary.kept_by`)."""
+    return compared(c.cfg.augment, c.affected_only), kept_by(c.cfg.augment.after_training)
 
 
 def reported(
@@ -270,6 +275,7 @@ def reported(
     so that a report never describes tables that did not land."""
     evaluation, baseline = evaluations
     a, groups, moves = c.cfg.augment, c.constraints.groups, c.record.details.get("guarantee")
+    heads, by = _headings(c)
     info = ReportInfo(
         run_id=c.record.run_id,
         groups_path=a.groups_path,
@@ -278,8 +284,8 @@ def reported(
         backend=c.cfg.train.backend,
         max_vocab=c.cfg.evaluate.max_vocab,
         joiner=c.cfg.tokenize.phrase_joiner,
-        heads=compared(a, c.affected_only),
-        kept_by=kept_by(a.after_training),
+        heads=heads,
+        kept_by=by,
     )
     with c.stage("report"):
         report = publish_report(
